@@ -1,0 +1,75 @@
+/*
+ * boot — the first stage, shared by every connection method: the short
+ * `sh -c` line that turns "a shell on the target" into "a running stub",
+ * and the local spawn used by the daemon's local method and by stubs.
+ *
+ * The line reads exactly the announced number of bytes of the gzip'd stub
+ * from stdin into a fresh 0700 temporary directory, unpacks it with
+ * `gzip -dc` and execs it as `STUB DIR NAME`. The stub removes DIR at once
+ * (boot_stub_startup), re-executes itself from /proc/self/exe with argv[0]
+ * "mitofs:NAME", and writes PROTO_HELLO before any frame. The parent must
+ * not send anything after the image until the hello has arrived (busybox
+ * head may read ahead), then it sends the CONFIG frame.
+ * Not for: ssh/sudo specifics (those wrap this same line).
+ */
+#ifndef MITOFS_BOOT_H
+#define MITOFS_BOOT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "proto.h"
+
+struct loop;
+struct stream;
+struct boot_job;
+
+/* Writes the first-stage command line for an image of image_len bytes
+ * and context name into out (NUL-terminated). The name is passed as a
+ * single-quoted shell word, so any byte but NUL is safe.
+ * 0, -ENAMETOOLONG when cap is too small, -EINVAL on an empty name. */
+int boot_stage_line(char *out, size_t cap, size_t image_len, const char *name);
+
+/* Starts `/bin/sh -c LINE` as a child with stdin and stdout on one end of
+ * a socketpair (returned in *fd, close-on-exec, blocking mode untouched)
+ * and stderr on errfd (-1: /dev/null). The child dies with SIGKILL if
+ * the caller exits (PR_SET_PDEATHSIG). 0 or -errno. */
+int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd);
+
+/* In a freshly started stub: argv as given by the first stage. Removes
+ * the temporary directory, and if argv[0] is not yet "mitofs:NAME"
+ * re-executes /proc/self/exe under that name (does not return then).
+ * Returns 0 when the stub should proceed, -EINVAL on unexpected argv. */
+int boot_stub_startup(int argc, char **argv);
+
+/* The gzip'd image of the running executable (for a stub to boot its own
+ * children): read from /proc/self/exe and compressed once; the result is
+ * appended to out. 0 or -errno. */
+int boot_self_image(struct buf *out);
+
+/*
+ * Asynchronous bootstrap of one child over an fd on which the first-stage
+ * line already runs (local: from boot_spawn_local; ssh: a channel's
+ * socketpair). Uploads image[0..n), waits for the hello (timeout_ms),
+ * sends cfg as the CONFIG frame, then calls done once:
+ *   err == 0: s is a live stream (the caller now owns it and normally
+ *             hands it to router_add_child), pid as given;
+ *   err > 0:  s is NULL, why says what went wrong, including whatever
+ *             the first stage printed on errfd (missing gzip, noexec /tmp).
+ * errfd (-1: none) is read for diagnostics until the hello, then closed.
+ * The job owns fd and errfd from the call on. NULL with errno.
+ */
+typedef void boot_done_fn(struct stream *s, pid_t pid, int err, const char *why, void *arg);
+struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,
+			    const void *image, size_t n, const struct proto_config *cfg,
+			    int timeout_ms, boot_done_fn *done, void *arg);
+/* boot_spawn_local + boot_start, with the stage's stderr captured. */
+struct boot_job *boot_local(struct loop *l, const void *image, size_t n,
+			    const struct proto_config *cfg, int timeout_ms,
+			    boot_done_fn *done, void *arg);
+/* Abandons a job before done was called: kills a local child (SIGKILL)
+ * and frees everything; done is not called. NULL is a no-op. */
+void boot_cancel(struct boot_job *j);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * frame — the 28-byte message header of docs/protocol.md, and the message
+ * that travels with it.
+ *
+ * Every hop (daemon to stub, stub to stub) uses this one framing. Encoding
+ * and decoding go field by field through buf.h; the payload limit is
+ * enforced when decoding, so a peer cannot make us allocate more than
+ * FRAME_MAX_LEN for one message. Not for: reading from fds (stream.h).
+ */
+#ifndef MITOFS_FRAME_H
+#define MITOFS_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_MAGIC    0x4d49u      /* "MI" */
+#define FRAME_HDR_LEN  28
+#define FRAME_F_ZLIB   0x0001u      /* payload is zlib-compressed */
+#define FRAME_F_KNOWN  FRAME_F_ZLIB /* any other bit set is a protocol error */
+#define FRAME_MAX_LEN  (32u << 20)  /* largest payload, compressed or not */
+
+struct frame_hdr {
+	uint16_t magic;
+	uint16_t flags;
+	uint32_t dst_id;
+	uint32_t src_id;
+	uint32_t auth_id;
+	uint32_t handle;
+	uint32_t reply_to;
+	uint32_t len;
+};
+
+/* A message: header fields plus an owned, uncompressed payload. */
+struct msg {
+	uint32_t dst_id;
+	uint32_t src_id;
+	uint32_t auth_id;
+	uint32_t handle;
+	uint32_t reply_to;
+	uint8_t *data; /* owned (malloc), may be NULL when len == 0 */
+	uint32_t len;
+};
+
+/* Writes h (magic forced to FRAME_MAGIC) as 28 big-endian bytes. */
+void frame_hdr_encode(const struct frame_hdr *h, uint8_t out[FRAME_HDR_LEN]);
+
+/* Decodes the header at in[0..n). Returns 0; -EAGAIN when n < 28 (need
+ * more bytes); -EBADMSG on a bad magic or an unknown flag bit; -EMSGSIZE
+ * when len exceeds max_len. */
+int frame_hdr_decode(const uint8_t *in, size_t n, struct frame_hdr *h, uint32_t max_len);
+
+/* New message with a copy of data[0..len). NULL with errno on failure. */
+struct msg *msg_new(uint32_t dst, uint32_t handle, uint32_t reply_to,
+		    const void *data, size_t len);
+/* Frees the message and its payload; msg_free(NULL) does nothing. */
+void msg_free(struct msg *m);
+
+#endif

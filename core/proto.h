@@ -1,0 +1,112 @@
+/*
+ * proto — handle numbers and payload layouts of every standard handle and
+ * service call (docs/protocol.md is the prose version of this file).
+ *
+ * Layouts are sequences of big-endian fields written with buf.h:
+ *   u8/u16/u32/u64  integers;  str/blob  u32 length + bytes (no NUL).
+ * Every decoder checks lengths and trailing bytes. Not for: transport.
+ */
+#ifndef MITOFS_PROTO_H
+#define MITOFS_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Standard handles, numbered as in Mitogen. */
+#define HANDLE_GET_MODULE     100 /* reserved: the forwarder (programs, files) */
+#define HANDLE_CALL_FUNCTION  101 /* reserved */
+#define HANDLE_FORWARD_LOG    102 /* u8 level, str text; to the master */
+#define HANDLE_ADD_ROUTE      103 /* u32 id; child -> parent, travels up */
+#define HANDLE_DEL_ROUTE      104 /* u32 id, str why; travels up and to talkers */
+#define HANDLE_ALLOCATE_ID    105 /* empty -> reply u32 start, u32 count */
+#define HANDLE_SHUTDOWN       106 /* empty: parent asks a stub to exit */
+#define HANDLE_LOAD_MODULE    107 /* reserved */
+#define HANDLE_FORWARD_MODULE 108 /* reserved */
+#define HANDLE_DETACHING      109 /* reserved */
+#define HANDLE_CALL_SERVICE   110 /* u16 service, u16 op, args -> reply envelope */
+#define HANDLE_CONFIG         120 /* first frame to a new stub: struct proto_config */
+#define HANDLE_IS_DEAD        999 /* reply_to value of a dead reply */
+#define HANDLE_FIRST_REPLY   1000 /* reply handles are allocated from here */
+
+/* The fixed token a stub writes before its first frame. */
+#define PROTO_HELLO     "MITOFS\0\1"
+#define PROTO_HELLO_LEN 8
+
+/* Limits on fields we accept from a peer. */
+#define PROTO_MAX_NAME  255
+#define PROTO_MAX_CMD   (256u << 10)
+#define PROTO_MAX_TEXT  4096
+#define PROTO_MAX_KV    64
+
+enum proto_service {
+	SVC_EXEC = 1,
+	SVC_SYS = 2,
+	SVC_SPAWN = 3,
+	SVC_FS = 4,
+};
+
+/*
+ * exec service.
+ *  EXEC_START   str cmd, u32 event_handle, u32 timeout_s (0: none)
+ *               -> reply body u32 job, u32 pid. Events go to
+ *               (caller, event_handle): u32 job, u8 kind, then
+ *               kind STDOUT/STDERR: the bytes (rest of payload);
+ *               kind EXIT: u8 how (EXIT_CODE/EXIT_SIGNAL), u32 value.
+ *  EXEC_STDIN   u32 job, blob data (empty: close stdin) -> empty reply
+ *               once written to the job's pipe (flow control).
+ *  EXEC_KILL    u32 job, u32 signal -> empty reply.
+ *  EXEC_TIMEOUT u32 job, u32 seconds (0: cancel) -> empty reply.
+ *  EXEC_FORGET  u32 job -> empty reply; kills it if running, no more events.
+ */
+enum proto_exec_op { EXEC_START = 1, EXEC_STDIN, EXEC_KILL, EXEC_TIMEOUT, EXEC_FORGET };
+enum proto_exec_ev { EXEC_EV_STDOUT = 1, EXEC_EV_STDERR = 2, EXEC_EV_EXIT = 3 };
+enum proto_exit_how { EXIT_CODE = 0, EXIT_SIGNAL = 1 };
+
+/* sys service. SYS_INFO (no args) -> reply body u32 n, then n x (str key,
+ * str value): hostname, uid, gid, user, pid, arch, kernel, os. */
+enum proto_sys_op { SYS_INFO = 1 };
+
+/* spawn service. SPAWN_CONTEXT str name, str method, u32 n, n x (str key,
+ * str value) -> reply body u32 id, u32 pid. The new context is a child
+ * of the callee; its ADD_ROUTE reaches the master before the reply. */
+enum proto_spawn_op { SPAWN_CONTEXT = 1 };
+
+/*
+ * Reply envelope of every CALL_SERVICE: u32 err (0 or a positive errno),
+ * str text (empty on success, the reason otherwise), then the body.
+ */
+int proto_reply_ok(struct buf *b);
+int proto_reply_err(struct buf *b, int err, const char *text);
+/* Reads the envelope: *err and *text (pointer into the payload, length
+ * *tlen); leaves r at the body. 0 or -EBADMSG. */
+int proto_reply_read(struct rd *r, uint32_t *err, const char **text, size_t *tlen);
+
+/* Call header: u16 service, u16 op. */
+int proto_call_begin(struct buf *b, uint16_t svc, uint16_t op);
+
+/* CONFIG: the first frame a stub receives. */
+struct proto_config {
+	uint32_t id;                         /* the stub's context id */
+	uint32_t nparents;                   /* ancestors, master first */
+	uint32_t parents[64];
+	char name[PROTO_MAX_NAME + 1];
+	uint8_t log_level;
+	uint8_t compress; /* 1: compress large payloads to the parent */
+};
+int proto_config_encode(struct buf *b, const struct proto_config *c);
+int proto_config_decode(const void *p, size_t n, struct proto_config *c);
+
+/* Key/value lists (spawn options, sys info). */
+struct proto_kv {
+	char *key, *val; /* owned */
+};
+/* Reads u32 n then n pairs into a new array (*kv, *n). Free with
+ * proto_kv_free. 0, -EBADMSG, -ERANGE (n > PROTO_MAX_KV), -ENOMEM. */
+int proto_kv_read(struct rd *r, struct proto_kv **kv, size_t *n);
+void proto_kv_free(struct proto_kv *kv, size_t n);
+/* Value for key or NULL. */
+const char *proto_kv_get(const struct proto_kv *kv, size_t n, const char *key);
+
+#endif

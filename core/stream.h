@@ -1,0 +1,90 @@
+/*
+ * stream — one framed connection to a peer over a non-blocking fd pair
+ * (a socketpair, two pipes, or later an ssh channel's socketpair).
+ *
+ * Reads bytes, cuts them into frames (frame.h), inflates compressed
+ * payloads (zio.h) and hands each message to on_msg. Writes go through a
+ * queue: stream_send tries to write at once and queues the rest, arming
+ * EPOLLOUT only while output is queued. Past the high-water mark the
+ * owner is told (on_drain fires when the queue falls below the low-water
+ * mark again) so producers can pause. Any protocol error (bad magic,
+ * unknown flag, oversize, bad zlib) or I/O error closes the stream with a
+ * reason. Not for: routing (router.h).
+ */
+#ifndef MITOFS_STREAM_H
+#define MITOFS_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+struct loop;
+struct stream;
+
+#define STREAM_HELLO_LEN 8
+#define STREAM_HWM (4u << 20) /* queued bytes that count as "full" */
+#define STREAM_LWM (1u << 20) /* below this, on_drain fires */
+
+struct stream_ops {
+	/* A message arrived; the callee owns m (msg_free). The stream may be
+	 * closed or freed from inside. */
+	void (*on_msg)(struct stream *s, struct msg *m, void *arg);
+	/* The stream closed: err is 0 on clean EOF, else a positive errno;
+	 * why is a short human reason ("EOF", "bad magic", ...). Called once.
+	 * The fds are closed already; the owner calls stream_free (may do it
+	 * from inside this callback). */
+	void (*on_close)(struct stream *s, int err, const char *why, void *arg);
+	/* Optional: the write queue fell below STREAM_LWM after having been
+	 * above STREAM_HWM. */
+	void (*on_drain)(struct stream *s, void *arg);
+	/* Optional: the expected hello token (stream_expect_hello) arrived;
+	 * frames may be sent from now on. */
+	void (*on_hello)(struct stream *s, void *arg);
+};
+
+/* Wraps rfd/wfd (may be equal; both set O_NONBLOCK and close-on-exec;
+ * the stream owns them and closes them). NULL with errno on failure, in
+ * which case the fds are not closed. */
+struct stream *stream_new(struct loop *l, int rfd, int wfd,
+			  const struct stream_ops *ops, void *arg);
+/* Closes the fds (if not yet) without calling on_close, and frees. If
+ * called from inside one of this stream's callbacks the memory is
+ * released when that callback returns. NULL does nothing. */
+void stream_free(struct stream *s);
+
+/* Replaces the callbacks and their argument. */
+void stream_set_ops(struct stream *s, const struct stream_ops *ops, void *arg);
+/* The first n (<= 8) bytes read must equal token before any frame; a
+ * mismatch closes the stream ("bad hello"). Call before the loop runs. */
+void stream_expect_hello(struct stream *s, const void *token, size_t n);
+/* Payloads of at least 4 KiB are sent zlib-compressed when that makes
+ * them smaller (off by default: local streams do not gain from it). */
+void stream_set_compress(struct stream *s, bool on);
+/* Stops / resumes reading (backpressure from the consumer side). */
+void stream_pause(struct stream *s, bool paused);
+
+/* Queues m's header and payload (m stays the caller's). 0, -EPIPE if the
+ * stream is closed, -EMSGSIZE if m->len > FRAME_MAX_LEN, -ENOMEM. */
+int stream_send(struct stream *s, const struct msg *m);
+/* Writes raw bytes ahead of framing (the stub image during bootstrap,
+ * the hello token). Same returns as stream_send. */
+int stream_send_raw(struct stream *s, const void *p, size_t n);
+/* Bytes waiting in the write queue. */
+size_t stream_queued(const struct stream *s);
+/* True once the queue passed STREAM_HWM and has not drained to STREAM_LWM. */
+bool stream_full(const struct stream *s);
+bool stream_closed(const struct stream *s);
+
+/* Closes with a reason: fds closed, queue dropped, on_close called once
+ * (err is a positive errno or 0). Idempotent. */
+void stream_close(struct stream *s, int err, const char *why);
+
+/* Counters for info/stats. */
+struct stream_stats {
+	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+};
+void stream_get_stats(const struct stream *s, struct stream_stats *st);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * zio — zlib helpers: message payload compression and the gzip'd stub
+ * image. Output sizes are always bounded so a hostile peer cannot make us
+ * inflate without limit. Not for: streaming compression of files.
+ */
+#ifndef MITOFS_ZIO_H
+#define MITOFS_ZIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Appends the zlib-deflated form of in[0..n) to out (level 1-9).
+ * 0, -ENOMEM, or -EIO on a zlib error. */
+int zio_deflate(struct buf *out, const void *in, size_t n, int level);
+/* Appends the inflation of zlib data in[0..n) to out, at most max bytes.
+ * 0, -EMSGSIZE past max, -EBADMSG on corrupt or truncated input, -ENOMEM. */
+int zio_inflate(struct buf *out, const void *in, size_t n, size_t max);
+/* Appends a gzip (RFC 1952) file holding in[0..n) to out, as `gzip -dc`
+ * on the target expects. 0, -ENOMEM, -EIO. */
+int zio_gzip(struct buf *out, const void *in, size_t n, int level);
+
+#endif
