@@ -1,0 +1,688 @@
+/*
+ * stream — a framed, non-blocking connection to one peer (see stream.h).
+ *
+ * For: reading bytes and cutting them into messages, queueing output with
+ * a high/low-water mark, and closing with a reason on any protocol or I/O
+ * error. Not for: routing, or deciding what a message means (router.c).
+ *
+ * Copies: a payload is copied once per side outside the kernel. Sending
+ * writes header and payload with one writev straight from the caller's
+ * message when nothing is queued, and copies into the queue only what the
+ * kernel did not take. Receiving reads into a 256 KiB buffer and copies
+ * each complete frame into its message; a frame that does not fit in what
+ * was read gets its payload buffer at once and the rest of it is read
+ * directly there (readv), so a 16 MiB message is not staged twice.
+ *
+ * Reentrancy: every callback may close or free the stream. All entry
+ * points that call out hold s->depth; stream_free inside a callback only
+ * tears down and marks the memory, which the outermost frame releases.
+ */
+#include "stream.h"
+
+#include "buf.h"
+#include "log.h"
+#include "loop.h"
+#include "zio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define STREAM_READ_CHUNK (256u << 10)
+#define STREAM_COMPRESS_MIN 4096
+
+struct stream {
+	struct loop *l;
+	int rfd, wfd; /* -1 once closed */
+	const struct stream_ops *ops;
+	void *arg;
+
+	/* input: rbuf[roff..len) is read but not yet cut into frames */
+	struct buf rbuf;
+	size_t roff;
+	/* a frame whose payload is still arriving */
+	uint8_t *pend;
+	uint32_t pend_have;
+	struct frame_hdr pend_hdr;
+	bool pending;
+
+	uint8_t hello[STREAM_HELLO_LEN];
+	size_t hello_n; /* 0: no hello expected (or already seen) */
+
+	/* output: wq[woff..len) waits for the fd to become writable */
+	struct buf wq;
+	size_t woff;
+
+	uint32_t rev, wev; /* events registered for rfd / wfd */
+	bool rreg, wreg;   /* registered in the loop */
+
+	bool compress, paused, full, closed, eof, parked, free_pending;
+	int werr; /* a write error seen outside a callback, closed by timer */
+	int depth;
+	struct loop_timer *tmr; /* deferred work: resume parsing, or werr */
+
+	struct stream_stats st;
+};
+
+static void on_fd(struct loop *l, int fd, uint32_t events, void *arg);
+static void process(struct stream *s);
+
+/* ---- lifetime ---- */
+
+static void destroy(struct stream *s)
+{
+	buf_free(&s->rbuf);
+	buf_free(&s->wq);
+	free(s->pend);
+	free(s);
+}
+
+/* Drops every resource except the struct itself. */
+static void teardown(struct stream *s)
+{
+	if (s->tmr) {
+		loop_timer_cancel(s->l, s->tmr);
+		s->tmr = NULL;
+	}
+	if (s->rreg)
+		loop_del(s->l, s->rfd);
+	if (s->wreg && s->wfd != s->rfd)
+		loop_del(s->l, s->wfd);
+	s->rreg = s->wreg = false;
+	if (s->rfd >= 0)
+		close(s->rfd);
+	if (s->wfd >= 0 && s->wfd != s->rfd)
+		close(s->wfd);
+	s->rfd = s->wfd = -1;
+	buf_free(&s->rbuf);
+	buf_free(&s->wq);
+	s->roff = s->woff = 0;
+	free(s->pend);
+	s->pend = NULL;
+	s->pending = false;
+	s->closed = true;
+}
+
+/* Leaves a callback frame; the outermost one releases a freed stream.
+ * Returns true when s is gone. */
+static bool leave(struct stream *s)
+{
+	if (--s->depth == 0 && s->free_pending) {
+		destroy(s);
+		return true;
+	}
+	return false;
+}
+
+static int set_fd_flags(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	int fdf = fcntl(fd, F_GETFD);
+	if (fdf < 0 || fcntl(fd, F_SETFD, fdf | FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+static size_t queued(const struct stream *s)
+{
+	return s->wq.len - s->woff;
+}
+
+/* Brings the loop registration in line with the state: EPOLLIN while
+ * reading is wanted, EPOLLOUT only while output is queued. */
+static int update_events(struct stream *s)
+{
+	if (s->closed)
+		return 0;
+	uint32_t rwant = (!s->paused && !s->eof) ? EPOLLIN : 0;
+	uint32_t wwant = queued(s) ? EPOLLOUT : 0;
+	int rc = 0;
+	if (s->rfd == s->wfd) {
+		uint32_t ev = rwant | wwant;
+		if (s->parked)
+			return 0;
+		if (!s->rreg) {
+			rc = loop_add(s->l, s->rfd, ev, on_fd, s);
+			s->rreg = s->wreg = rc == 0;
+		} else if (ev != s->rev) {
+			rc = loop_mod(s->l, s->rfd, ev);
+		}
+		if (!rc)
+			s->rev = s->wev = ev;
+		return rc;
+	}
+	if (!s->parked) {
+		if (!s->rreg) {
+			rc = loop_add(s->l, s->rfd, rwant, on_fd, s);
+			s->rreg = rc == 0;
+		} else if (rwant != s->rev) {
+			rc = loop_mod(s->l, s->rfd, rwant);
+		}
+		if (rc)
+			return rc;
+		s->rev = rwant;
+	}
+	if (!s->wreg) {
+		rc = loop_add(s->l, s->wfd, wwant, on_fd, s);
+		s->wreg = rc == 0;
+	} else if (wwant != s->wev) {
+		rc = loop_mod(s->l, s->wfd, wwant);
+	}
+	if (!rc)
+		s->wev = wwant;
+	return rc;
+}
+
+struct stream *stream_new(struct loop *l, int rfd, int wfd,
+			  const struct stream_ops *ops, void *arg)
+{
+	int rc = set_fd_flags(rfd);
+	if (!rc && wfd != rfd)
+		rc = set_fd_flags(wfd);
+	if (rc) {
+		errno = -rc;
+		return NULL;
+	}
+	struct stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->l = l;
+	s->rfd = rfd;
+	s->wfd = wfd;
+	s->ops = ops;
+	s->arg = arg;
+	buf_init(&s->rbuf);
+	buf_init(&s->wq);
+	rc = update_events(s);
+	if (rc) {
+		if (s->rreg)
+			loop_del(l, rfd);
+		free(s);
+		errno = -rc;
+		return NULL;
+	}
+	return s;
+}
+
+void stream_free(struct stream *s)
+{
+	if (!s)
+		return;
+	if (!s->closed || s->rfd >= 0)
+		teardown(s);
+	if (s->depth > 0) {
+		s->free_pending = true;
+		return;
+	}
+	destroy(s);
+}
+
+void stream_close(struct stream *s, int err, const char *why)
+{
+	if (s->closed)
+		return;
+	teardown(s);
+	if (s->ops && s->ops->on_close) {
+		s->depth++;
+		s->ops->on_close(s, err, why, s->arg);
+		leave(s);
+	}
+}
+
+/* ---- settings ---- */
+
+void stream_set_ops(struct stream *s, const struct stream_ops *ops, void *arg)
+{
+	s->ops = ops;
+	s->arg = arg;
+}
+
+void stream_expect_hello(struct stream *s, const void *token, size_t n)
+{
+	if (n > STREAM_HELLO_LEN)
+		n = STREAM_HELLO_LEN;
+	memcpy(s->hello, token, n);
+	s->hello_n = n;
+}
+
+void stream_set_compress(struct stream *s, bool on)
+{
+	s->compress = on;
+}
+
+static void on_timer(struct loop *l, void *arg);
+
+static void arm_timer(struct stream *s)
+{
+	if (!s->tmr && !s->closed)
+		s->tmr = loop_timer_add(s->l, 0, on_timer, s);
+}
+
+void stream_pause(struct stream *s, bool paused)
+{
+	if (s->closed || s->paused == paused)
+		return;
+	s->paused = paused;
+	if (!paused) {
+		s->parked = false;
+		/* Frames already read, or an EOF seen while paused, produce
+		 * no new fd event: finish them from a timer, not from inside
+		 * the caller (who may be in the middle of something). */
+		if (s->rbuf.len > s->roff || s->eof)
+			arm_timer(s);
+	}
+	if (update_events(s))
+		log_warn("stream_pause(fd %d): cannot update events", s->rfd);
+}
+
+/* ---- input ---- */
+
+static void deliver(struct stream *s, struct msg *m)
+{
+	s->st.msgs_in++;
+	if (s->ops && s->ops->on_msg)
+		s->ops->on_msg(s, m, s->arg);
+	else
+		msg_free(m);
+}
+
+/* Makes a message from a complete frame. data is adopted when own is
+ * true (it was malloc'd for this frame), copied otherwise. NULL after
+ * closing the stream with the reason. */
+static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
+			    uint8_t *data, bool own)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+	if (!m)
+		goto nomem;
+	m->dst_id = h->dst_id;
+	m->src_id = h->src_id;
+	m->auth_id = h->auth_id;
+	m->handle = h->handle;
+	m->reply_to = h->reply_to;
+	if (h->flags & FRAME_F_ZLIB) {
+		struct buf out;
+		buf_init(&out);
+		int rc = zio_inflate(&out, data, h->len, FRAME_MAX_LEN);
+		if (own)
+			free(data);
+		if (rc) {
+			buf_free(&out);
+			free(m);
+			stream_close(s, -rc, rc == -EMSGSIZE ? "inflated frame too large" :
+				     rc == -ENOMEM ? "out of memory" : "bad zlib payload");
+			return NULL;
+		}
+		size_t n;
+		m->data = buf_steal(&out, &n);
+		m->len = (uint32_t)n;
+		return m;
+	}
+	m->len = h->len;
+	if (own) {
+		m->data = data;
+	} else if (h->len) {
+		m->data = malloc(h->len);
+		if (!m->data) {
+			free(m);
+			goto nomem;
+		}
+		memcpy(m->data, data, h->len);
+	}
+	return m;
+nomem:
+	if (own)
+		free(data);
+	stream_close(s, ENOMEM, "out of memory");
+	return NULL;
+}
+
+/* Cuts and delivers the frames in rbuf until it runs dry, the stream is
+ * paused, or a callback closed it. */
+static void process(struct stream *s)
+{
+	while (!s->closed && !s->paused) {
+		const uint8_t *p = s->rbuf.data + s->roff;
+		size_t avail = s->rbuf.len - s->roff;
+		if (s->hello_n) {
+			if (avail < s->hello_n)
+				break;
+			if (memcmp(p, s->hello, s->hello_n)) {
+				stream_close(s, EPROTO, "bad hello");
+				return;
+			}
+			s->roff += s->hello_n;
+			s->hello_n = 0;
+			if (s->ops && s->ops->on_hello)
+				s->ops->on_hello(s, s->arg);
+			continue;
+		}
+		struct frame_hdr h;
+		int rc = frame_hdr_decode(p, avail, &h, FRAME_MAX_LEN);
+		if (rc == -EAGAIN)
+			break;
+		if (rc == -EMSGSIZE) {
+			stream_close(s, EMSGSIZE, "frame too large");
+			return;
+		}
+		if (rc) {
+			stream_close(s, EBADMSG, "bad frame header");
+			return;
+		}
+		size_t have = avail - FRAME_HDR_LEN;
+		if (have < h.len) {
+			/* The payload straddles reads: give it its own buffer
+			 * now and let do_read fill it in place. */
+			s->pend = malloc(h.len);
+			if (!s->pend) {
+				stream_close(s, ENOMEM, "out of memory");
+				return;
+			}
+			memcpy(s->pend, p + FRAME_HDR_LEN, have);
+			s->pend_have = (uint32_t)have;
+			s->pend_hdr = h;
+			s->pending = true;
+			s->roff = s->rbuf.len;
+			break;
+		}
+		s->roff += FRAME_HDR_LEN + h.len;
+		struct msg *m = make_msg(s, &h, (uint8_t *)p + FRAME_HDR_LEN, false);
+		if (!m)
+			return;
+		deliver(s, m);
+	}
+	if (!s->closed && s->roff == s->rbuf.len)
+		s->roff = s->rbuf.len = 0;
+}
+
+/* Finishes the pending frame, if complete. */
+static void finish_pending(struct stream *s)
+{
+	if (!s->pending || s->pend_have < s->pend_hdr.len)
+		return;
+	uint8_t *data = s->pend;
+	s->pend = NULL;
+	s->pending = false;
+	struct msg *m = make_msg(s, &s->pend_hdr, data, true);
+	if (m)
+		deliver(s, m);
+}
+
+static void on_eof(struct stream *s)
+{
+	s->eof = true;
+	if (s->paused) {
+		/* Buffered frames still belong to the consumer: wait for the
+		 * resume, with the read side out of the loop (a dead fd would
+		 * otherwise report HUP forever). */
+		if (s->rfd != s->wfd && s->rreg) {
+			loop_del(s->l, s->rfd);
+			s->rreg = false;
+			s->parked = true;
+		}
+		update_events(s);
+		return;
+	}
+	if (s->pending || s->rbuf.len > s->roff)
+		stream_close(s, EPIPE, "EOF inside a frame");
+	else
+		stream_close(s, 0, "EOF");
+}
+
+static void do_read(struct stream *s)
+{
+	/* What is left in rbuf is a partial header (or frames held back
+	 * by a pause): move it to the front so the buffer does not creep. */
+	if (s->roff) {
+		memmove(s->rbuf.data, s->rbuf.data + s->roff, s->rbuf.len - s->roff);
+		s->rbuf.len -= s->roff;
+		s->roff = 0;
+	}
+	if (buf_reserve(&s->rbuf, STREAM_READ_CHUNK)) {
+		stream_close(s, ENOMEM, "out of memory");
+		return;
+	}
+	struct iovec iov[2];
+	int n = 0;
+	size_t want_pend = 0;
+	if (s->pending) {
+		want_pend = s->pend_hdr.len - s->pend_have;
+		iov[n].iov_base = s->pend + s->pend_have;
+		iov[n++].iov_len = want_pend;
+	}
+	iov[n].iov_base = s->rbuf.data + s->rbuf.len;
+	iov[n++].iov_len = s->rbuf.cap - s->rbuf.len;
+	ssize_t got = n == 1 ? read(s->rfd, iov[0].iov_base, iov[0].iov_len)
+			     : readv(s->rfd, iov, n);
+	if (got < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		int e = errno;
+		stream_close(s, e, strerror(e));
+		return;
+	}
+	if (got == 0) {
+		process(s); /* nothing new, but a resume may have left frames */
+		if (!s->closed)
+			on_eof(s);
+		return;
+	}
+	s->st.bytes_in += (uint64_t)got;
+	size_t into_pend = (size_t)got < want_pend ? (size_t)got : want_pend;
+	s->pend_have += (uint32_t)into_pend;
+	s->rbuf.len += (size_t)got - into_pend;
+	finish_pending(s);
+	process(s);
+}
+
+/* ---- output ---- */
+
+static void do_write(struct stream *s)
+{
+	size_t n = queued(s);
+	if (!n)
+		return;
+	ssize_t w = write(s->wfd, s->wq.data + s->woff, n);
+	if (w < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		int e = errno;
+		stream_close(s, e, strerror(e));
+		return;
+	}
+	s->st.bytes_out += (uint64_t)w;
+	s->woff += (size_t)w;
+	if (s->woff == s->wq.len)
+		s->woff = s->wq.len = 0;
+	update_events(s);
+	if (s->full && queued(s) < STREAM_LWM) {
+		s->full = false;
+		if (s->ops && s->ops->on_drain)
+			s->ops->on_drain(s, s->arg);
+	}
+}
+
+/* A write failed outside any callback of ours: the caller of stream_send
+ * must not see its stream closed (or freed) under its feet, so the close
+ * happens from a timer. */
+static void fail_later(struct stream *s, int err)
+{
+	s->werr = err;
+	s->woff = s->wq.len = 0;
+	arm_timer(s);
+	update_events(s);
+}
+
+/* Writes or queues a then b. Takes neither. */
+static int enqueue(struct stream *s, const void *a, size_t an, const void *b, size_t bn)
+{
+	if (s->closed || s->werr)
+		return -EPIPE;
+	size_t done = 0;
+	if (!queued(s)) {
+		struct iovec iov[2] = {
+			{ .iov_base = (void *)a, .iov_len = an },
+			{ .iov_base = (void *)b, .iov_len = bn },
+		};
+		ssize_t w = writev(s->wfd, iov, bn ? 2 : 1);
+		if (w < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				fail_later(s, errno);
+				return -EPIPE;
+			}
+			w = 0;
+		}
+		done = (size_t)w;
+		s->st.bytes_out += (uint64_t)w;
+		if (done == an + bn)
+			return 0;
+	}
+	/* Compact only when the dead prefix outweighs the live bytes: the
+	 * move then costs less than what was written to earn it. */
+	if (s->woff && s->woff >= queued(s)) {
+		memmove(s->wq.data, s->wq.data + s->woff, queued(s));
+		s->wq.len -= s->woff;
+		s->woff = 0;
+	}
+	size_t rest = an + bn - done;
+	if (buf_reserve(&s->wq, rest)) {
+		if (done) {
+			/* Half a frame is on the wire: the stream is unusable. */
+			fail_later(s, ENOMEM);
+			return -ENOMEM;
+		}
+		return -ENOMEM;
+	}
+	if (done < an) {
+		memcpy(s->wq.data + s->wq.len, (const uint8_t *)a + done, an - done);
+		s->wq.len += an - done;
+		done = an;
+	}
+	if (bn) {
+		memcpy(s->wq.data + s->wq.len, (const uint8_t *)b + (done - an), bn - (done - an));
+		s->wq.len += bn - (done - an);
+	}
+	if (queued(s) >= STREAM_HWM)
+		s->full = true;
+	int rc = update_events(s);
+	if (rc) {
+		fail_later(s, -rc);
+		return rc;
+	}
+	return 0;
+}
+
+int stream_send(struct stream *s, const struct msg *m)
+{
+	if (s->closed || s->werr)
+		return -EPIPE;
+	if (m->len > FRAME_MAX_LEN)
+		return -EMSGSIZE;
+	struct frame_hdr h = {
+		.magic = FRAME_MAGIC,
+		.dst_id = m->dst_id,
+		.src_id = m->src_id,
+		.auth_id = m->auth_id,
+		.handle = m->handle,
+		.reply_to = m->reply_to,
+		.len = m->len,
+	};
+	const uint8_t *payload = m->data;
+	struct buf z;
+	buf_init(&z);
+	if (s->compress && m->len >= STREAM_COMPRESS_MIN &&
+	    zio_deflate(&z, m->data, m->len, 1) == 0 && z.len < m->len) {
+		payload = z.data;
+		h.len = (uint32_t)z.len;
+		h.flags = FRAME_F_ZLIB;
+	}
+	uint8_t hdr[FRAME_HDR_LEN];
+	frame_hdr_encode(&h, hdr);
+	int rc = enqueue(s, hdr, sizeof(hdr), payload, h.len);
+	buf_free(&z);
+	if (!rc)
+		s->st.msgs_out++;
+	return rc;
+}
+
+int stream_send_raw(struct stream *s, const void *p, size_t n)
+{
+	if (n > FRAME_MAX_LEN)
+		return -EMSGSIZE;
+	if (!n)
+		return s->closed || s->werr ? -EPIPE : 0;
+	return enqueue(s, p, n, NULL, 0);
+}
+
+size_t stream_queued(const struct stream *s)
+{
+	return queued(s);
+}
+
+bool stream_full(const struct stream *s)
+{
+	return s->full;
+}
+
+bool stream_closed(const struct stream *s)
+{
+	return s->closed;
+}
+
+void stream_get_stats(const struct stream *s, struct stream_stats *st)
+{
+	*st = s->st;
+}
+
+/* ---- loop callbacks ---- */
+
+static void on_timer(struct loop *l, void *arg)
+{
+	(void)l;
+	struct stream *s = arg;
+	s->tmr = NULL; /* dead once we run */
+	s->depth++;
+	if (s->werr) {
+		stream_close(s, s->werr, strerror(s->werr));
+	} else if (!s->paused) {
+		process(s);
+		if (!s->closed && s->eof)
+			on_eof(s);
+	}
+	leave(s);
+}
+
+static void on_fd(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)l;
+	struct stream *s = arg;
+	s->depth++;
+	bool bad = events & (EPOLLERR | EPOLLHUP);
+	/* Output first: a peer that reads slowly gets room before we make
+	 * more work for it in on_msg. */
+	if (fd == s->wfd && queued(s) && (events & EPOLLOUT || bad))
+		do_write(s);
+	if (!s->closed && fd == s->rfd && !s->paused && !s->eof &&
+	    (events & EPOLLIN || bad)) {
+		do_read(s);
+	} else if (!s->closed && bad) {
+		if (fd == s->rfd) {
+			/* Paused (or past EOF) and the fd is dead: HUP is
+			 * level-triggered and cannot be masked, so leave the
+			 * loop until stream_pause(false). */
+			loop_del(s->l, fd);
+			s->rreg = false;
+			if (fd == s->wfd)
+				s->wreg = false;
+			s->parked = true;
+		} else if (!queued(s)) {
+			stream_close(s, EPIPE, "peer closed");
+		}
+	}
+	leave(s);
+}

@@ -1,0 +1,143 @@
+/*
+ * zio — one-shot zlib helpers over struct buf (see zio.h).
+ *
+ * For: compressing one message payload, inflating one with a hard output
+ * bound, and producing the gzip'd stub image. Not for: streaming
+ * compression across calls (each call is a complete zlib/gzip member).
+ */
+#include "zio.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <zlib.h>
+
+/* zlib counts in uInt; feed it in slices so size_t inputs are safe. */
+#define ZIO_SLICE ((size_t)UINT_MAX)
+
+static int do_deflate(struct buf *out, const void *in, size_t n, int level, int wbits)
+{
+	if (level < 1 || level > 9)
+		level = Z_DEFAULT_COMPRESSION;
+	z_stream z = { 0 };
+	if (deflateInit2(&z, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	size_t start = out->len;
+	int rc = 0;
+	/* One reservation of the worst case usually means one deflate call. */
+	size_t bound = deflateBound(&z, n > ZIO_SLICE ? ZIO_SLICE : (uLong)n);
+	if (n > ZIO_SLICE)
+		bound = n + n / 1000 + 64;
+	const uint8_t *p = in;
+	size_t left = n;
+	int zr;
+	do {
+		if (buf_reserve(out, bound)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		size_t room = out->cap - out->len;
+		if (room > ZIO_SLICE)
+			room = ZIO_SLICE;
+		if (z.avail_in == 0 && left) {
+			z.next_in = (Bytef *)p;
+			z.avail_in = (uInt)(left > ZIO_SLICE ? ZIO_SLICE : left);
+			p += z.avail_in;
+			left -= z.avail_in;
+		}
+		z.next_out = out->data + out->len;
+		z.avail_out = (uInt)room;
+		zr = deflate(&z, left ? Z_NO_FLUSH : Z_FINISH);
+		out->len += room - z.avail_out;
+		if (zr == Z_STREAM_ERROR) {
+			rc = -EIO;
+			goto out;
+		}
+		bound = 4096; /* later rounds only mop up */
+	} while (zr != Z_STREAM_END);
+out:
+	deflateEnd(&z);
+	if (rc)
+		out->len = start;
+	return rc;
+}
+
+int zio_deflate(struct buf *out, const void *in, size_t n, int level)
+{
+	return do_deflate(out, in, n, level, 15);
+}
+
+int zio_gzip(struct buf *out, const void *in, size_t n, int level)
+{
+	return do_deflate(out, in, n, level, 15 + 16);
+}
+
+int zio_inflate(struct buf *out, const void *in, size_t n, size_t max)
+{
+	z_stream z = { 0 };
+	if (inflateInit(&z) != Z_OK)
+		return -ENOMEM;
+	size_t start = out->len;
+	size_t produced = 0;
+	int rc = 0;
+	const uint8_t *p = in;
+	size_t left = n;
+	/* Guess 4x the input for the first allocation, within the bound;
+	 * growth is geometric after that (buf_reserve doubles). */
+	size_t guess = n > max / 4 ? max : n * 4;
+	if (guess < 256)
+		guess = 256;
+	for (;;) {
+		if (z.avail_in == 0 && left) {
+			z.next_in = (Bytef *)p;
+			z.avail_in = (uInt)(left > ZIO_SLICE ? ZIO_SLICE : left);
+			p += z.avail_in;
+			left -= z.avail_in;
+		}
+		if (out->cap - out->len < 64 && buf_reserve(out, guess)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		guess = out->cap; /* double on the next growth */
+		size_t room = out->cap - out->len;
+		/* One byte past max is enough to prove an overflow. */
+		if (room > max - produced + 1)
+			room = max - produced + 1;
+		if (room > ZIO_SLICE)
+			room = ZIO_SLICE;
+		z.next_out = out->data + out->len;
+		z.avail_out = (uInt)room;
+		int zr = inflate(&z, Z_NO_FLUSH);
+		size_t got = room - z.avail_out;
+		out->len += got;
+		produced += got;
+		if (produced > max) {
+			rc = -EMSGSIZE;
+			goto out;
+		}
+		if (zr == Z_STREAM_END) {
+			/* Trailing garbage after the zlib stream is corruption. */
+			if (z.avail_in || left)
+				rc = -EBADMSG;
+			goto out;
+		}
+		if (zr == Z_MEM_ERROR) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR || zr == Z_STREAM_ERROR) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		/* Z_BUF_ERROR or Z_OK with nothing consumed and nothing produced
+		 * while the input is used up: the stream is truncated. */
+		if (z.avail_in == 0 && !left && got == 0) {
+			rc = -EBADMSG;
+			goto out;
+		}
+	}
+out:
+	inflateEnd(&z);
+	if (rc)
+		out->len = start;
+	return rc;
+}
