@@ -28,6 +28,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -60,6 +62,7 @@ struct stream {
 	bool rreg, wreg;   /* registered in the loop */
 
 	bool compress, paused, full, closed, eof, parked, free_pending;
+	bool wsock; /* wfd is a socket: write with MSG_NOSIGNAL */
 	int werr; /* a write error seen outside a callback, closed by timer */
 	int depth;
 	struct loop_timer *tmr; /* deferred work: resume parsing, or werr */
@@ -126,6 +129,18 @@ static int set_fd_flags(int fd)
 	if (fdf < 0 || fcntl(fd, F_SETFD, fdf | FD_CLOEXEC) < 0)
 		return -errno;
 	return 0;
+}
+
+/* Writes with MSG_NOSIGNAL where the fd allows it: a dead peer must
+ * close one stream, not kill the process with SIGPIPE. On pipes the owner
+ * has to ignore SIGPIPE (main does). */
+static ssize_t wr(struct stream *s, struct iovec *iov, int n)
+{
+	if (s->wsock) {
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		return sendmsg(s->wfd, &mh, MSG_NOSIGNAL);
+	}
+	return n == 1 ? write(s->wfd, iov[0].iov_base, iov[0].iov_len) : writev(s->wfd, iov, n);
 }
 
 static size_t queued(const struct stream *s)
@@ -196,6 +211,8 @@ struct stream *stream_new(struct loop *l, int rfd, int wfd,
 	s->wfd = wfd;
 	s->ops = ops;
 	s->arg = arg;
+	struct stat stt;
+	s->wsock = fstat(wfd, &stt) == 0 && S_ISSOCK(stt.st_mode);
 	buf_init(&s->rbuf);
 	buf_init(&s->wq);
 	rc = update_events(s);
@@ -487,7 +504,8 @@ static void do_write(struct stream *s)
 	size_t n = queued(s);
 	if (!n)
 		return;
-	ssize_t w = write(s->wfd, s->wq.data + s->woff, n);
+	struct iovec iov = { .iov_base = s->wq.data + s->woff, .iov_len = n };
+	ssize_t w = wr(s, &iov, 1);
 	if (w < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -529,7 +547,7 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 			{ .iov_base = (void *)a, .iov_len = an },
 			{ .iov_base = (void *)b, .iov_len = bn },
 		};
-		ssize_t w = writev(s->wfd, iov, bn ? 2 : 1);
+		ssize_t w = wr(s, iov, bn ? 2 : 1);
 		if (w < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				fail_later(s, errno);

@@ -1,0 +1,544 @@
+/*
+ * test_stream — framed streams over socketpairs and pipes: integrity,
+ * compression, fragmentation, protocol errors, hello, backpressure and
+ * freeing from inside callbacks.
+ *
+ *   make build/tests/test_stream && build/tests/test_stream --jobs 2
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "frame.h"
+#include "loop.h"
+#include "stream.h"
+#include "zio.h"
+
+struct rx {
+	struct msg *got[64];
+	int ngot;
+	int closed;
+	int err;
+	char why[64];
+	int drained;
+	int hello;
+	int free_in_msg;  /* stream_free from on_msg */
+	int free_in_close; /* stream_free from on_close */
+	int pause_in_msg;
+};
+
+static void rx_msg(struct stream *s, struct msg *m, void *arg)
+{
+	struct rx *r = arg;
+	if (r->ngot < 64)
+		r->got[r->ngot++] = m;
+	else
+		msg_free(m);
+	if (r->pause_in_msg)
+		stream_pause(s, true);
+	if (r->free_in_msg)
+		stream_free(s);
+}
+
+static void rx_close(struct stream *s, int err, const char *why, void *arg)
+{
+	struct rx *r = arg;
+	r->closed++;
+	r->err = err;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	if (r->free_in_close)
+		stream_free(s);
+}
+
+static void rx_drain(struct stream *s, void *arg)
+{
+	(void)s;
+	((struct rx *)arg)->drained++;
+}
+
+static void rx_hello(struct stream *s, void *arg)
+{
+	(void)s;
+	((struct rx *)arg)->hello++;
+}
+
+static const struct stream_ops rx_ops = {
+	.on_msg = rx_msg,
+	.on_close = rx_close,
+	.on_drain = rx_drain,
+	.on_hello = rx_hello,
+};
+
+static void rx_free(struct rx *r)
+{
+	for (int i = 0; i < r->ngot; i++)
+		msg_free(r->got[i]);
+	r->ngot = 0;
+}
+
+/* Runs the loop until *cond is at least want or 5 s pass. */
+static void run_until(struct loop *l, const int *cond, int want)
+{
+	uint64_t end = loop_now_ms() + 5000;
+	while (*cond < want && loop_now_ms() < end)
+		loop_once(l, 50);
+}
+
+static void pair(int sv[2])
+{
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+}
+
+static struct msg *pattern_msg(uint32_t len, uint32_t seed)
+{
+	struct msg *m = msg_new(7, 1000 + seed, 2000 + seed, NULL, len);
+	cr_assert_not_null(m);
+	m->src_id = 3;
+	m->auth_id = 4;
+	uint32_t x = seed * 2654435761u + 1;
+	for (uint32_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		m->data[i] = (uint8_t)(x >> 16);
+	}
+	return m;
+}
+
+static void assert_same(const struct msg *a, const struct msg *b)
+{
+	cr_assert_eq(a->dst_id, b->dst_id);
+	cr_assert_eq(a->src_id, b->src_id);
+	cr_assert_eq(a->auth_id, b->auth_id);
+	cr_assert_eq(a->handle, b->handle);
+	cr_assert_eq(a->reply_to, b->reply_to);
+	cr_assert_eq(a->len, b->len);
+	if (a->len)
+		cr_assert_eq(memcmp(a->data, b->data, a->len), 0);
+}
+
+static void raw_hdr(uint8_t out[FRAME_HDR_LEN], uint16_t magic, uint16_t flags, uint32_t len)
+{
+	struct frame_hdr h = { .flags = flags, .dst_id = 1, .handle = 2, .len = len };
+	frame_hdr_encode(&h, out);
+	be16_put(out, magic);
+}
+
+Test(stream, frames_cross_socketpair_intact_including_16MiB)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 }, b = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	cr_assert(sa && sb);
+	uint32_t sizes[] = { 0, 1, 27, 28, 1000, 65536, 300000, 16u << 20, 5 };
+	int n = sizeof(sizes) / sizeof(sizes[0]);
+	struct msg *sent[16];
+	for (int i = 0; i < n; i++) {
+		sent[i] = pattern_msg(sizes[i], (uint32_t)i);
+		cr_assert_eq(stream_send(sa, sent[i]), 0);
+	}
+	run_until(l, &b.ngot, n);
+	cr_assert_eq(b.ngot, n);
+	for (int i = 0; i < n; i++)
+		assert_same(sent[i], b.got[i]);
+	struct stream_stats st;
+	stream_get_stats(sa, &st);
+	cr_assert_eq(st.msgs_out, (uint64_t)n);
+	stream_get_stats(sb, &st);
+	cr_assert_eq(st.msgs_in, (uint64_t)n);
+	cr_assert_eq(a.closed + b.closed, 0);
+	for (int i = 0; i < n; i++)
+		msg_free(sent[i]);
+	rx_free(&b);
+	stream_free(sa);
+	stream_free(sb);
+	loop_free(l);
+}
+
+Test(stream, frames_cross_two_pipes_intact)
+{
+	int p1[2], p2[2];
+	cr_assert_eq(pipe(p1), 0);
+	cr_assert_eq(pipe(p2), 0);
+	struct loop *l = loop_new();
+	struct rx a = { 0 }, b = { 0 };
+	/* a reads p2, writes p1; b reads p1, writes p2 */
+	struct stream *sa = stream_new(l, p2[0], p1[1], &rx_ops, &a);
+	struct stream *sb = stream_new(l, p1[0], p2[1], &rx_ops, &b);
+	cr_assert(sa && sb);
+	struct msg *m1 = pattern_msg(1 << 20, 1), *m2 = pattern_msg(10, 2);
+	cr_assert_eq(stream_send(sa, m1), 0);
+	cr_assert_eq(stream_send(sb, m2), 0);
+	run_until(l, &b.ngot, 1);
+	run_until(l, &a.ngot, 1);
+	assert_same(m1, b.got[0]);
+	assert_same(m2, a.got[0]);
+	stream_free(sa);
+	run_until(l, &b.closed, 1);
+	cr_assert_eq(b.closed, 1);
+	cr_assert_eq(b.err, 0);
+	msg_free(m1);
+	msg_free(m2);
+	rx_free(&a);
+	rx_free(&b);
+	stream_free(sb);
+	loop_free(l);
+}
+
+Test(stream, compressed_payloads_are_flagged_smaller_and_arrive_inflated)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 }, b = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	stream_set_compress(sa, true);
+	struct msg *m = msg_new(1, 2, 3, NULL, 1 << 20);
+	memset(m->data, 'x', m->len);
+	cr_assert_eq(stream_send(sa, m), 0);
+	/* Look at the wire: a compressed frame, much smaller than 1 MiB. */
+	uint8_t hdr[FRAME_HDR_LEN];
+	cr_assert_eq(read(sv[1], hdr, sizeof(hdr)), FRAME_HDR_LEN);
+	struct frame_hdr h;
+	cr_assert_eq(frame_hdr_decode(hdr, sizeof(hdr), &h, FRAME_MAX_LEN), 0);
+	cr_assert(h.flags & FRAME_F_ZLIB);
+	cr_assert_lt(h.len, 1u << 16);
+	uint8_t *z = malloc(h.len);
+	size_t got = 0;
+	while (got < h.len) {
+		ssize_t r = read(sv[1], z + got, h.len - got);
+		cr_assert_gt(r, 0);
+		got += (size_t)r;
+	}
+	struct buf out;
+	buf_init(&out);
+	cr_assert_eq(zio_inflate(&out, z, h.len, FRAME_MAX_LEN), 0);
+	cr_assert_eq(out.len, m->len);
+	cr_assert_eq(memcmp(out.data, m->data, m->len), 0);
+	buf_free(&out);
+	free(z);
+
+	/* Now through a receiving stream, plus an incompressible payload
+	 * (sent plain) and a small one (below the threshold). */
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	struct msg *r = pattern_msg(100000, 9), *s = pattern_msg(100, 1);
+	cr_assert_eq(stream_send(sa, m), 0);
+	cr_assert_eq(stream_send(sa, r), 0);
+	cr_assert_eq(stream_send(sa, s), 0);
+	run_until(l, &b.ngot, 3);
+	cr_assert_eq(b.ngot, 3);
+	assert_same(m, b.got[0]);
+	assert_same(r, b.got[1]);
+	assert_same(s, b.got[2]);
+	msg_free(m);
+	msg_free(r);
+	msg_free(s);
+	rx_free(&b);
+	stream_free(sa);
+	stream_free(sb);
+	loop_free(l);
+}
+
+Test(stream, fragmented_frame_written_byte_by_byte_arrives_once)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { 0 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	struct msg *m = pattern_msg(300, 5);
+	uint8_t wire[FRAME_HDR_LEN + 300];
+	struct frame_hdr h = { .dst_id = m->dst_id, .src_id = m->src_id, .auth_id = m->auth_id,
+			       .handle = m->handle, .reply_to = m->reply_to, .len = m->len };
+	frame_hdr_encode(&h, wire);
+	memcpy(wire + FRAME_HDR_LEN, m->data, m->len);
+	for (size_t i = 0; i < sizeof(wire); i++) {
+		cr_assert_eq(write(sv[0], wire + i, 1), 1);
+		loop_once(l, 0);
+		cr_assert_eq(b.ngot, i + 1 == sizeof(wire) ? 1 : 0);
+	}
+	loop_once(l, 10);
+	cr_assert_eq(b.ngot, 1);
+	assert_same(m, b.got[0]);
+	msg_free(m);
+	rx_free(&b);
+	stream_free(sb);
+	close(sv[0]);
+	loop_free(l);
+}
+
+static void expect_close_after_raw(const void *raw, size_t n, int err, const char *why)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { 0 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	cr_assert_eq(write(sv[0], raw, n), (ssize_t)n);
+	run_until(l, &b.closed, 1);
+	cr_assert_eq(b.closed, 1);
+	cr_assert_eq(b.err, err, "err %d (%s), want %d", b.err, b.why, err);
+	cr_assert_str_eq(b.why, why);
+	cr_assert(stream_closed(sb));
+	cr_assert_eq(b.ngot, 0);
+	/* No second on_close, whatever else happens. */
+	stream_close(sb, EIO, "again");
+	cr_assert_eq(b.closed, 1);
+	stream_free(sb);
+	close(sv[0]);
+	loop_free(l);
+}
+
+Test(stream, bad_magic_closes_with_ebadmsg)
+{
+	uint8_t h[FRAME_HDR_LEN];
+	raw_hdr(h, 0x4d48, 0, 0);
+	expect_close_after_raw(h, sizeof(h), EBADMSG, "bad frame header");
+}
+
+Test(stream, unknown_flag_closes_with_ebadmsg)
+{
+	uint8_t h[FRAME_HDR_LEN];
+	raw_hdr(h, FRAME_MAGIC, 0x0002, 0);
+	expect_close_after_raw(h, sizeof(h), EBADMSG, "bad frame header");
+}
+
+Test(stream, oversize_header_closes_with_emsgsize)
+{
+	uint8_t h[FRAME_HDR_LEN];
+	raw_hdr(h, FRAME_MAGIC, 0, FRAME_MAX_LEN + 1);
+	expect_close_after_raw(h, sizeof(h), EMSGSIZE, "frame too large");
+}
+
+Test(stream, corrupt_zlib_payload_closes_with_ebadmsg)
+{
+	uint8_t w[FRAME_HDR_LEN + 8];
+	raw_hdr(w, FRAME_MAGIC, FRAME_F_ZLIB, 8);
+	memcpy(w + FRAME_HDR_LEN, "notzlib!", 8);
+	expect_close_after_raw(w, sizeof(w), EBADMSG, "bad zlib payload");
+}
+
+Test(stream, send_larger_than_max_is_refused_with_emsgsize)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	struct msg m = { .len = FRAME_MAX_LEN + 1 };
+	cr_assert_eq(stream_send(sa, &m), -EMSGSIZE);
+	cr_assert_eq(stream_queued(sa), 0);
+	stream_free(sa);
+	close(sv[1]);
+	loop_free(l);
+}
+
+Test(stream, peer_close_gives_on_close_0_EOF_once)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { 0 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	close(sv[0]);
+	run_until(l, &b.closed, 1);
+	cr_assert_eq(b.closed, 1);
+	cr_assert_eq(b.err, 0);
+	cr_assert_str_eq(b.why, "EOF");
+	cr_assert_eq(stream_send_raw(sb, "x", 1), -EPIPE);
+	loop_once(l, 10);
+	cr_assert_eq(b.closed, 1);
+	stream_free(sb);
+	loop_free(l);
+}
+
+Test(stream, eof_inside_a_frame_is_an_error)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { 0 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	uint8_t h[FRAME_HDR_LEN];
+	raw_hdr(h, FRAME_MAGIC, 0, 100);
+	cr_assert_eq(write(sv[0], h, sizeof(h)), FRAME_HDR_LEN);
+	close(sv[0]);
+	run_until(l, &b.closed, 1);
+	cr_assert_eq(b.closed, 1);
+	cr_assert_neq(b.err, 0);
+	stream_free(sb);
+	loop_free(l);
+}
+
+Test(stream, hello_token_match_calls_on_hello_then_frames_flow)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 }, b = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	stream_expect_hello(sb, "MITOFS\0\1", 8);
+	struct msg *m = pattern_msg(50, 1);
+	cr_assert_eq(stream_send_raw(sa, "MITOFS\0\1", 8), 0);
+	cr_assert_eq(stream_send(sa, m), 0);
+	run_until(l, &b.ngot, 1);
+	cr_assert_eq(b.hello, 1);
+	cr_assert_eq(b.ngot, 1);
+	assert_same(m, b.got[0]);
+	cr_assert_eq(b.closed, 0);
+	msg_free(m);
+	rx_free(&b);
+	stream_free(sa);
+	stream_free(sb);
+	loop_free(l);
+}
+
+Test(stream, hello_token_mismatch_closes_bad_hello)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { 0 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	stream_expect_hello(sb, "MITOFS\0\1", 8);
+	cr_assert_eq(write(sv[0], "MITOFS\0\2", 8), 8);
+	run_until(l, &b.closed, 1);
+	cr_assert_eq(b.closed, 1);
+	cr_assert_eq(b.hello, 0);
+	cr_assert_str_eq(b.why, "bad hello");
+	stream_free(sb);
+	close(sv[0]);
+	loop_free(l);
+}
+
+Test(stream, backpressure_full_past_hwm_then_drain_when_peer_reads)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	struct msg *m = pattern_msg(65536, 3);
+	int sent = 0;
+	while (!stream_full(sa)) {
+		cr_assert_eq(stream_send(sa, m), 0);
+		cr_assert_lt(++sent, 10000);
+		loop_once(l, 0);
+	}
+	cr_assert_geq(stream_queued(sa), STREAM_HWM);
+	cr_assert_eq(a.drained, 0);
+	/* The peer reads everything, as raw bytes. */
+	size_t total = (size_t)sent * (FRAME_HDR_LEN + 65536), got = 0;
+	static uint8_t sink[1 << 16];
+	while (got < total) {
+		ssize_t r = read(sv[1], sink, sizeof(sink));
+		cr_assert_gt(r, 0);
+		got += (size_t)r;
+		loop_once(l, 0);
+	}
+	cr_assert_eq(got, total);
+	cr_assert_eq(a.drained, 1);
+	cr_assert_not(stream_full(sa));
+	cr_assert_eq(stream_queued(sa), 0);
+	msg_free(m);
+	stream_free(sa);
+	close(sv[1]);
+	loop_free(l);
+}
+
+Test(stream, freeing_the_stream_inside_on_msg_is_safe)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { .free_in_msg = 1 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	(void)sb;
+	/* Three frames in one write: only the first may be delivered. */
+	uint8_t w[3 * FRAME_HDR_LEN];
+	for (int i = 0; i < 3; i++)
+		raw_hdr(w + i * FRAME_HDR_LEN, FRAME_MAGIC, 0, 0);
+	cr_assert_eq(write(sv[0], w, sizeof(w)), (ssize_t)sizeof(w));
+	run_until(l, &b.ngot, 1);
+	loop_once(l, 10);
+	cr_assert_eq(b.ngot, 1);
+	cr_assert_eq(b.closed, 0);
+	/* Our fd was closed by the free: the peer sees EOF. */
+	char c;
+	cr_assert_eq(read(sv[0], &c, 1), 0);
+	rx_free(&b);
+	close(sv[0]);
+	loop_free(l);
+}
+
+Test(stream, freeing_the_stream_inside_on_close_is_safe)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { .free_in_close = 1 };
+	stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	uint8_t h[FRAME_HDR_LEN];
+	raw_hdr(h, 0, 0, 0);
+	cr_assert_eq(write(sv[0], h, sizeof(h)), FRAME_HDR_LEN);
+	run_until(l, &b.closed, 1);
+	cr_assert_eq(b.closed, 1);
+	loop_once(l, 10);
+	close(sv[0]);
+	loop_free(l);
+}
+
+Test(stream, pause_holds_frames_and_resume_delivers_them)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { .pause_in_msg = 1 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	uint8_t w[3 * FRAME_HDR_LEN];
+	for (int i = 0; i < 3; i++)
+		raw_hdr(w + i * FRAME_HDR_LEN, FRAME_MAGIC, 0, 0);
+	cr_assert_eq(write(sv[0], w, sizeof(w)), (ssize_t)sizeof(w));
+	close(sv[0]); /* EOF behind the frames must wait for them */
+	run_until(l, &b.ngot, 1);
+	for (int i = 0; i < 5; i++)
+		loop_once(l, 5);
+	cr_assert_eq(b.ngot, 1);
+	cr_assert_eq(b.closed, 0);
+	b.pause_in_msg = 0;
+	stream_pause(sb, false);
+	run_until(l, &b.closed, 1);
+	cr_assert_eq(b.ngot, 3);
+	cr_assert_eq(b.closed, 1);
+	cr_assert_eq(b.err, 0);
+	rx_free(&b);
+	stream_free(sb);
+	loop_free(l);
+}
+
+Test(stream, write_to_dead_peer_closes_later_not_inside_send)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	stream_pause(sa, true); /* only the write side sees the death */
+	close(sv[1]);
+	int rc = stream_send_raw(sa, "hello", 5);
+	cr_assert(rc == -EPIPE || rc == 0);
+	cr_assert_eq(a.closed, 0);
+	run_until(l, &a.closed, 1);
+	cr_assert_eq(a.closed, 1);
+	cr_assert(a.err == EPIPE || a.err == ECONNRESET, "err %d", a.err);
+	stream_free(sa);
+	loop_free(l);
+}
