@@ -10,6 +10,8 @@
  * "mitofs:NAME", and writes PROTO_HELLO before any frame. The parent must
  * not send anything after the image until the hello has arrived (busybox
  * head may read ahead), then it sends the CONFIG frame.
+ * Nothing here reaps: the process that forks (daemon, stub) reaps every
+ * child in its SIGCHLD handler with waitpid(-1, WNOHANG), by pid.
  * Not for: ssh/sudo specifics (those wrap this same line).
  */
 #ifndef MITOFS_BOOT_H
@@ -37,6 +39,11 @@ int boot_stage_line(char *out, size_t cap, size_t image_len, const char *name);
  * the caller exits (PR_SET_PDEATHSIG). 0 or -errno. */
 int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd);
 
+/* In a child between fork and exec: resets every signal disposition to
+ * the default and the signal mask to empty (a loop's signalfd leaves
+ * signals blocked), and closes every fd from 3 up. */
+void boot_child_prepare(void);
+
 /* In a freshly started stub: argv as given by the first stage. Removes
  * the temporary directory, and if argv[0] is not yet "mitofs:NAME"
  * re-executes /proc/self/exe under that name (does not return then).
@@ -58,7 +65,9 @@ int boot_self_image(struct buf *out);
  *   err > 0:  s is NULL, why says what went wrong, including whatever
  *             the first stage printed on errfd (missing gzip, noexec /tmp).
  * errfd (-1: none) is read for diagnostics until the hello, then closed.
- * The job owns fd and errfd from the call on. NULL with errno.
+ * The job owns fd and errfd from the call on, also when it returns NULL
+ * (with errno). Call router_add_child from inside done: until then the
+ * stream drops what arrives. timeout_ms <= 0: no timeout.
  */
 typedef void boot_done_fn(struct stream *s, pid_t pid, int err, const char *why, void *arg);
 struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,

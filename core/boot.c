@@ -1,0 +1,546 @@
+/*
+ * boot — the first stage and the bootstrap of one child context, shared by
+ * the daemon's connection methods and by stubs that spawn children.
+ *
+ * boot_stage_line builds the `sh -c` line; boot_spawn_local forks it on a
+ * socketpair; boot_start uploads the image, waits for the stub's hello and
+ * sends the CONFIG frame, all asynchronously on the loop. The stub side
+ * (boot_stub_startup) cleans up the temporary directory and renames itself.
+ *
+ * Not for: reaping. Nothing here calls waitpid: every process that forks
+ * (daemon and stub) reaps all of its children in its SIGCHLD handler with
+ * waitpid(-1, WNOHANG) and dispatches exits by pid. Not for: routing (the
+ * caller hands the finished stream to router_add_child).
+ */
+#include "boot.h"
+#include "frame.h"
+#include "loop.h"
+#include "stream.h"
+#include "zio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define BOOT_ERR_MAX   4096 /* stderr bytes of a failed stage kept for the reason */
+#define BOOT_GRACE_MS  200  /* after a failure, how long stderr may still trickle in */
+#define BOOT_ARGV0     "mitofs:"
+#define BOOT_DIR_STEM  "mitofs."
+
+/* --- the first-stage line --- */
+
+/*
+ * The line, for dash, bash and busybox sh alike. The trap removes the
+ * directory when anything before the exec fails (dash and busybox run it
+ * when exec itself fails too); after a successful exec the stub removes it.
+ */
+static const char stage_head[] =
+	"trap 'rm -rf \"$d\"' 0;"
+	"d=$(mktemp -d \"${TMPDIR:-/tmp}/" BOOT_DIR_STEM "XXXXXX\")&&"
+	"head -c %zu|gzip -dc>\"$d/s\"&&chmod 700 \"$d/s\"&&exec \"$d/s\" \"$d\" ";
+
+int boot_stage_line(char *out, size_t cap, size_t image_len, const char *name)
+{
+	if (!name || !*name)
+		return -EINVAL;
+	int n = snprintf(out, cap, stage_head, image_len);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	size_t off = (size_t)n;
+	/* 'NAME' with every ' written as '\'' */
+	size_t need = 2;
+	for (const char *p = name; *p; p++)
+		need += *p == '\'' ? 4 : 1;
+	if (need + 1 > cap - off)
+		return -ENAMETOOLONG;
+	out[off++] = '\'';
+	for (const char *p = name; *p; p++) {
+		if (*p == '\'') {
+			memcpy(out + off, "'\\''", 4);
+			off += 4;
+		} else {
+			out[off++] = *p;
+		}
+	}
+	out[off++] = '\'';
+	out[off] = 0;
+	return 0;
+}
+
+/* --- forking --- */
+
+static void close_from(int lowfd)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0u) == 0)
+		return;
+#endif
+	struct rlimit rl;
+	long max = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		max = (long)rl.rlim_cur;
+	if (max > 65536)
+		max = 65536;
+	for (long fd = lowfd; fd < max; fd++)
+		close((int)fd);
+}
+
+void boot_child_prepare(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* fails harmlessly on KILL, STOP, libc-internal */
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	close_from(3);
+}
+
+/* Moves fd out of 0..2 so the dup2s onto 0..2 cannot clobber it. */
+static int above_stdio(int fd)
+{
+	return fd >= 0 && fd < 3 ? fcntl(fd, F_DUPFD, 3) : fd;
+}
+
+static void __attribute__((noreturn))
+boot_child(const char *line, int sock, int errfd, pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) /* the parent died before prctl */
+		_exit(127);
+	int e = errfd >= 0 ? errfd : open("/dev/null", O_WRONLY);
+	sock = above_stdio(sock);
+	e = above_stdio(e);
+	if (sock < 0 || dup2(sock, 0) < 0 || dup2(sock, 1) < 0)
+		_exit(127);
+	if (e >= 0)
+		dup2(e, 2);
+	boot_child_prepare();
+	execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+	dprintf(2, "mitofs: exec /bin/sh: %s\n", strerror(errno));
+	_exit(127);
+}
+
+int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid_t parent = getpid();
+	pid_t p = fork();
+	if (p < 0) {
+		int rc = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return rc;
+	}
+	if (p == 0)
+		boot_child(line, sv[1], errfd, parent);
+	close(sv[1]);
+	*pid = p;
+	*fd = sv[0];
+	return 0;
+}
+
+/* --- the stub's side --- */
+
+int boot_stub_startup(int argc, char **argv)
+{
+	if (argc >= 1 && argv[0] && strncmp(argv[0], BOOT_ARGV0, strlen(BOOT_ARGV0)) == 0)
+		return 0;
+	if (argc != 3)
+		return -EINVAL;
+	const char *dir = argv[1], *name = argv[2];
+	const char *base = strrchr(dir, '/');
+	base = base ? base + 1 : dir;
+	/* Only ever remove what a first stage made. */
+	if (strncmp(base, BOOT_DIR_STEM, strlen(BOOT_DIR_STEM)) != 0)
+		return -EINVAL;
+	size_t nlen = strlen(name);
+	if (nlen == 0 || nlen > PROTO_MAX_NAME)
+		return -EINVAL;
+
+	char path[4096];
+	int n = snprintf(path, sizeof(path), "%s/s", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	unlink(path);
+	rmdir(dir);
+
+	char arg0[sizeof(BOOT_ARGV0) + PROTO_MAX_NAME];
+	snprintf(arg0, sizeof(arg0), BOOT_ARGV0 "%s", name);
+	char *nargv[] = { arg0, NULL };
+	execv("/proc/self/exe", nargv);
+	/* No /proc (a chroot, say): run on under the temporary name. */
+	return 0;
+}
+
+int boot_self_image(struct buf *out)
+{
+	struct buf raw;
+	struct stat st;
+	int rc = 0;
+	buf_init(&raw);
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = buf_reserve(&raw, (size_t)st.st_size + 1)))
+		goto out;
+	for (;;) {
+		if (raw.len == raw.cap && (rc = buf_reserve(&raw, 65536)))
+			goto out;
+		ssize_t r = read(fd, raw.data + raw.len, raw.cap - raw.len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		raw.len += (size_t)r;
+	}
+	rc = zio_gzip(out, raw.data, raw.len, 6);
+out:
+	buf_free(&raw);
+	close(fd);
+	return rc;
+}
+
+/* --- asynchronous bootstrap --- */
+
+struct boot_job {
+	struct loop *l;
+	struct stream *s;         /* NULL once handed over or failed */
+	int errfd;                /* -1 when closed */
+	pid_t pid;
+	struct loop_timer *timer; /* the hello timeout, then the stderr grace */
+	struct buf cfgmsg;        /* the CONFIG frame's payload */
+	uint32_t id, parent;      /* dst and src/auth of the CONFIG frame */
+	int timeout_ms;
+	boot_done_fn *done;
+	void *arg;
+	int err;                  /* positive errno once failing */
+	char why[128];            /* the failure, without the stage's stderr */
+	size_t errlen;
+	char errtxt[BOOT_ERR_MAX];
+};
+
+static void job_free(struct boot_job *j)
+{
+	if (j->timer)
+		loop_timer_cancel(j->l, j->timer);
+	if (j->errfd >= 0) {
+		loop_del(j->l, j->errfd);
+		close(j->errfd);
+	}
+	stream_free(j->s);
+	buf_free(&j->cfgmsg);
+	free(j);
+}
+
+/* Reads what errfd has now. Returns 1 at EOF or error, else 0. */
+static int err_drain(struct boot_job *j)
+{
+	char tmp[1024];
+	for (;;) {
+		ssize_t r = read(j->errfd, tmp, sizeof(tmp));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno == EAGAIN ? 0 : 1;
+		if (r == 0)
+			return 1;
+		size_t take = sizeof(j->errtxt) - j->errlen;
+		if (take > (size_t)r)
+			take = (size_t)r;
+		memcpy(j->errtxt + j->errlen, tmp, take);
+		j->errlen += take;
+	}
+}
+
+static void err_close(struct boot_job *j)
+{
+	if (j->errfd < 0)
+		return;
+	loop_del(j->l, j->errfd);
+	close(j->errfd);
+	j->errfd = -1;
+}
+
+/* Reports the failure with the stage's stderr appended, and frees j. */
+static void job_finish_failed(struct boot_job *j)
+{
+	if (j->errfd >= 0)
+		err_drain(j);
+	err_close(j);
+	char msg[sizeof(j->why) + 32 + 2 * BOOT_ERR_MAX];
+	size_t off = (size_t)snprintf(msg, sizeof(msg), "bootstrap failed: %s", j->why);
+	/* stderr as one line: trimmed, newlines as "; ", controls as '?' */
+	size_t n = j->errlen;
+	while (n && (j->errtxt[n - 1] == '\n' || j->errtxt[n - 1] == '\r' ||
+		     j->errtxt[n - 1] == ' '))
+		n--;
+	if (n && off + 2 < sizeof(msg)) {
+		memcpy(msg + off, ": ", 2);
+		off += 2;
+	}
+	for (size_t i = 0; i < n && off + 3 < sizeof(msg); i++) {
+		unsigned char c = (unsigned char)j->errtxt[i];
+		if (c == '\n') {
+			msg[off++] = ';';
+			msg[off++] = ' ';
+		} else {
+			msg[off++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+		}
+	}
+	msg[off] = 0;
+	if (j->timer) {
+		loop_timer_cancel(j->l, j->timer);
+		j->timer = NULL;
+	}
+	j->done(NULL, j->pid, j->err, msg, j->arg);
+	job_free(j);
+}
+
+static void grace_timer_cb(struct loop *l, void *arg)
+{
+	(void)l;
+	struct boot_job *j = arg;
+	j->timer = NULL;
+	job_finish_failed(j);
+}
+
+/* Stops the bootstrap: stream gone, child killed; reports at once, or
+ * after the stage's stderr reached EOF (at most BOOT_GRACE_MS). */
+static void job_fail(struct boot_job *j, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->why, sizeof(j->why), fmt, ap);
+	va_end(ap);
+	j->err = err;
+	stream_free(j->s); /* allowed from inside the stream's callbacks */
+	j->s = NULL;
+	if (j->pid > 0)
+		kill(j->pid, SIGKILL);
+	if (j->timer) {
+		loop_timer_cancel(j->l, j->timer);
+		j->timer = NULL;
+	}
+	if (j->errfd >= 0 && !err_drain(j)) {
+		j->timer = loop_timer_add(j->l, BOOT_GRACE_MS, grace_timer_cb, j);
+		if (j->timer)
+			return; /* err_cb or the timer finishes */
+	}
+	job_finish_failed(j);
+}
+
+static void err_cb(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	struct boot_job *j = arg;
+	if (!err_drain(j))
+		return;
+	err_close(j);
+	if (j->err)
+		job_finish_failed(j);
+}
+
+static void timeout_cb(struct loop *l, void *arg)
+{
+	(void)l;
+	struct boot_job *j = arg;
+	j->timer = NULL;
+	job_fail(j, ETIMEDOUT, "no hello within %d ms", j->timeout_ms);
+}
+
+/* A stream handed over but not yet adopted by a router drops what comes. */
+static void orphan_msg(struct stream *s, struct msg *m, void *arg)
+{
+	(void)s;
+	(void)arg;
+	msg_free(m);
+}
+
+static void orphan_close(struct stream *s, int err, const char *why, void *arg)
+{
+	(void)s;
+	(void)err;
+	(void)why;
+	(void)arg;
+}
+
+static const struct stream_ops orphan_ops = {
+	.on_msg = orphan_msg,
+	.on_close = orphan_close,
+};
+
+static void boot_on_msg(struct stream *s, struct msg *m, void *arg)
+{
+	/* The stream only delivers frames after the hello, and by then the
+	 * stream has been handed over; anything else is a broken peer. */
+	(void)s;
+	msg_free(m);
+	job_fail(arg, EPROTO, "frame before hello");
+}
+
+static void boot_on_close(struct stream *s, int err, const char *why, void *arg)
+{
+	(void)s;
+	if (err)
+		job_fail(arg, EPROTO, "%s before hello", why ? why : strerror(err));
+	else
+		job_fail(arg, EPROTO, "EOF before hello");
+}
+
+static void boot_on_hello(struct stream *s, void *arg)
+{
+	struct boot_job *j = arg;
+	struct msg m = {
+		.dst_id = j->id,
+		.src_id = j->parent,
+		.auth_id = j->parent,
+		.handle = HANDLE_CONFIG,
+		.reply_to = 0,
+		.data = j->cfgmsg.data,
+		.len = (uint32_t)j->cfgmsg.len,
+	};
+	int rc = stream_send(s, &m);
+	if (rc) {
+		job_fail(j, -rc, "sending config: %s", strerror(-rc));
+		return;
+	}
+	if (j->timer) {
+		loop_timer_cancel(j->l, j->timer);
+		j->timer = NULL;
+	}
+	err_close(j);
+	stream_set_ops(s, &orphan_ops, NULL);
+	j->s = NULL;
+	j->done(s, j->pid, 0, NULL, j->arg);
+	job_free(j);
+}
+
+static const struct stream_ops boot_ops = {
+	.on_msg = boot_on_msg,
+	.on_close = boot_on_close,
+	.on_hello = boot_on_hello,
+};
+
+struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,
+			    const void *image, size_t n, const struct proto_config *cfg,
+			    int timeout_ms, boot_done_fn *done, void *arg)
+{
+	int rc;
+	struct boot_job *j = NULL;
+	if (!cfg || cfg->nparents == 0 || cfg->nparents > 64 || !done || !image) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	j->l = l;
+	j->errfd = -1;
+	j->pid = pid;
+	j->id = cfg->id;
+	j->parent = cfg->parents[cfg->nparents - 1];
+	j->timeout_ms = timeout_ms;
+	j->done = done;
+	j->arg = arg;
+	buf_init(&j->cfgmsg);
+	if ((rc = proto_config_encode(&j->cfgmsg, cfg)))
+		goto fail;
+	if (errfd >= 0) {
+		int fl = fcntl(errfd, F_GETFL);
+		if (fl < 0 || fcntl(errfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+		    (rc = loop_add(l, errfd, EPOLLIN, err_cb, j)) < 0) {
+			rc = rc ? rc : -errno;
+			goto fail;
+		}
+		j->errfd = errfd;
+		errfd = -1;
+	}
+	j->s = stream_new(l, fd, fd, &boot_ops, j);
+	if (!j->s) {
+		rc = -errno;
+		goto fail;
+	}
+	fd = -1;
+	stream_expect_hello(j->s, PROTO_HELLO, PROTO_HELLO_LEN);
+	if ((rc = stream_send_raw(j->s, image, n)))
+		goto fail;
+	if (timeout_ms > 0) {
+		j->timer = loop_timer_add(l, (uint64_t)timeout_ms, timeout_cb, j);
+		if (!j->timer) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	return j;
+fail:
+	if (j)
+		job_free(j); /* closes the stream (fd) and errfd if taken */
+	if (fd >= 0)
+		close(fd);
+	if (errfd >= 0)
+		close(errfd);
+	errno = -rc;
+	return NULL;
+}
+
+struct boot_job *boot_local(struct loop *l, const void *image, size_t n,
+			    const struct proto_config *cfg, int timeout_ms,
+			    boot_done_fn *done, void *arg)
+{
+	char line[256 + 4 * PROTO_MAX_NAME];
+	int ep[2], fd, rc;
+	pid_t pid;
+	if (!cfg || (rc = boot_stage_line(line, sizeof(line), n, cfg->name))) {
+		errno = cfg ? -rc : EINVAL;
+		return NULL;
+	}
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return NULL;
+	rc = boot_spawn_local(line, ep[1], &pid, &fd);
+	close(ep[1]);
+	if (rc) {
+		close(ep[0]);
+		errno = -rc;
+		return NULL;
+	}
+	struct boot_job *j = boot_start(l, fd, ep[0], pid, image, n, cfg, timeout_ms, done, arg);
+	if (!j) {
+		int e = errno;
+		kill(pid, SIGKILL);
+		errno = e;
+	}
+	return j;
+}
+
+void boot_cancel(struct boot_job *j)
+{
+	if (!j)
+		return;
+	if (j->pid > 0 && !j->err)
+		kill(j->pid, SIGKILL);
+	job_free(j);
+}
