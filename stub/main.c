@@ -1,0 +1,374 @@
+/*
+ * main — the stub, "mitofs-stub" on disk and "mitofs:NAME" once running:
+ * the agent the first stage (core/boot.c) starts on a target.
+ *
+ * For: writing the hello, waiting for the CONFIG frame on the parent
+ * stream (fd 0/1), setting up the router and the services (exec, sys,
+ * spawn) behind one CALL_SERVICE dispatcher, forwarding our own log lines
+ * and stderr to the master as FORWARD_LOG, reaping every child (SIGCHLD),
+ * and shutting down on SHUTDOWN, a lost parent, or SIGTERM/SIGINT/SIGHUP:
+ * jobs killed, child streams closed, up to a second for the children to
+ * go, then exit. Nothing but the stream ever writes fd 1.
+ * Not for: what the services do (svc_*.c), linking libfuse or libssh.
+ *
+ * Built by `make build/mitofs-stub` (musl, static); the daemon embeds it
+ * gzip'd. Run by hand it refuses: it expects the first stage's argv.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "buf.h"
+#include "log.h"
+#include "loop.h"
+#include "proto.h"
+#include "router.h"
+#include "stream.h"
+#include "svc.h"
+#include "svc_exec.h"
+#include "svc_spawn.h"
+#include "svc_sys.h"
+
+#define STUB_GRACE_MS 1000 /* how long children get to exit at shutdown */
+#define STUB_LINE_MAX 1024 /* a longer stderr line is forwarded in pieces */
+
+struct stub {
+	struct loop *l;
+	struct stream *parent; /* ours until the CONFIG frame, then the router's */
+	struct router *r;
+	struct proto_config cfg;
+	struct svc_exec *exec;
+	struct svc_spawn *spawn;
+	int errfd;             /* read end of the pipe that is our fd 2 */
+	size_t linelen;
+	char line[STUB_LINE_MAX];
+	bool stopping;
+	struct loop_timer *grace;
+	int rc;                /* exit status */
+};
+
+/* --- logging --- */
+
+static void log_forward(int level, const char *text, void *arg)
+{
+	struct stub *st = arg;
+	struct buf b;
+	buf_init(&b);
+	if (!buf_put_u8(&b, (uint8_t)level) && !buf_put_str(&b, text))
+		router_send_to(st->r, 0, HANDLE_FORWARD_LOG, 0, b.data, b.len);
+	buf_free(&b);
+}
+
+static void line_flush(struct stub *st)
+{
+	if (!st->linelen)
+		return;
+	log_warn("stderr: %.*s", (int)st->linelen, st->line);
+	st->linelen = 0;
+}
+
+static void on_stderr(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)events;
+	struct stub *st = arg;
+	char tmp[4096];
+	ssize_t n = read(fd, tmp, sizeof(tmp));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		line_flush(st);
+		loop_del(l, fd);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (tmp[i] == '\n') {
+			line_flush(st);
+			continue;
+		}
+		st->line[st->linelen++] = tmp[i];
+		if (st->linelen == sizeof(st->line))
+			line_flush(st);
+	}
+}
+
+/* Makes fd 2 a pipe we read ourselves, so that nothing the stub or libc
+ * prints can reach the frame stream. Non-blocking on both ends: a full
+ * pipe loses text rather than stalling the stub. */
+static int stderr_capture(struct stub *st)
+{
+	int p[2];
+	if (fcntl(2, F_GETFD) < 0) {
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0 && fd != 2) {
+			dup2(fd, 2);
+			close(fd);
+		}
+	}
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	if (dup2(p[1], 2) < 0) {
+		int rc = -errno;
+		close(p[0]);
+		close(p[1]);
+		return rc;
+	}
+	close(p[1]);
+	st->errfd = p[0];
+	return 0;
+}
+
+/* --- shutdown and reaping --- */
+
+static void finish(struct stub *st)
+{
+	if (st->grace) {
+		loop_timer_cancel(st->l, st->grace);
+		st->grace = NULL;
+	}
+	loop_stop(st->l);
+}
+
+/* Reaps every exited child and dispatches it. While stopping, finishes
+ * once no child is left. */
+static void reap(struct stub *st)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (st->exec && svc_exec_child_exited(st->exec, pid, status))
+			continue;
+		if (st->spawn && svc_spawn_child_exited(st->spawn, pid, status))
+			continue;
+		log_debug("stub: reaped pid %d", (int)pid);
+	}
+	if (st->stopping && pid < 0 && errno == ECHILD)
+		finish(st);
+}
+
+static void on_sigchld(struct loop *l, int signo, void *arg)
+{
+	(void)l;
+	(void)signo;
+	reap(arg);
+}
+
+static void grace_cb(struct loop *l, void *arg)
+{
+	(void)l;
+	struct stub *st = arg;
+	st->grace = NULL;
+	if (st->exec)
+		svc_exec_kill_all(st->exec);
+	if (st->spawn)
+		svc_spawn_kill_all(st->spawn);
+	loop_stop(st->l);
+}
+
+static void stub_shutdown(struct stub *st, const char *why)
+{
+	if (st->stopping)
+		return;
+	st->stopping = true;
+	log_info("stub(%s): shutting down: %s", st->cfg.name, why);
+	if (st->exec)
+		svc_exec_kill_all(st->exec);
+	if (st->spawn)
+		svc_spawn_shutdown(st->spawn);
+	st->grace = loop_timer_add(st->l, STUB_GRACE_MS, grace_cb, st);
+	if (!st->grace)
+		loop_stop(st->l);
+	reap(st);
+}
+
+static void on_signal(struct loop *l, int signo, void *arg)
+{
+	(void)l;
+	stub_shutdown(arg, strsignal(signo));
+}
+
+/* --- router --- */
+
+static void on_route_lost(struct router *r, uint32_t id, const char *why, void *arg)
+{
+	(void)r;
+	(void)why;
+	struct stub *st = arg;
+	if (st->exec)
+		svc_exec_route_lost(st->exec, id);
+}
+
+static void on_parent_lost(struct router *r, const char *why, void *arg)
+{
+	(void)r;
+	stub_shutdown(arg, why);
+}
+
+static void on_drain(struct router *r, void *arg)
+{
+	(void)r;
+	struct stub *st = arg;
+	if (st->exec)
+		svc_exec_drain(st->exec);
+}
+
+static const struct router_ops stub_router_ops = {
+	.on_route_lost = on_route_lost,
+	.on_parent_lost = on_parent_lost,
+	.on_drain = on_drain,
+};
+
+static void on_call(struct router *r, const struct msg *m, void *arg)
+{
+	struct stub *st = arg;
+	struct svc_req q = svc_req_of(m);
+	struct rd rd;
+	uint16_t svc, op;
+	rd_init(&rd, m->data, m->len);
+	if (rd_u16(&rd, &svc) || rd_u16(&rd, &op)) {
+		log_warn("stub: malformed call from %u", m->src_id);
+		svc_reply_errf(r, q, EBADMSG, "call: short header");
+		return;
+	}
+	if (st->stopping) {
+		svc_reply_errf(r, q, ESHUTDOWN, "context is shutting down");
+		return;
+	}
+	switch (svc) {
+	case SVC_EXEC:
+		svc_exec_call(st->exec, m, op, &rd);
+		break;
+	case SVC_SYS:
+		svc_sys_call(r, m, op, &rd);
+		break;
+	case SVC_SPAWN:
+		svc_spawn_call(st->spawn, m, op, &rd);
+		break;
+	default:
+		svc_reply_errf(r, q, ENOSYS, "no service %u in this context", svc);
+		break;
+	}
+}
+
+static void on_shutdown(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	(void)m;
+	stub_shutdown(arg, "asked by the parent");
+}
+
+/* --- start-up: the CONFIG frame --- */
+
+/* Router, services, handlers, log forwarding. 0 or -errno. */
+static int stub_start(struct stub *st)
+{
+	const struct proto_config *c = &st->cfg;
+	int rc;
+	st->r = router_new(st->l, c->id, &stub_router_ops, st);
+	if (!st->r)
+		return -errno;
+	if ((rc = router_set_identity(st->r, c->id, c->parents, c->nparents)) < 0)
+		return rc;
+	if ((rc = router_set_parent(st->r, st->parent, c->parents[c->nparents - 1])) < 0)
+		return rc;
+	stream_set_compress(st->parent, c->compress != 0);
+	st->parent = NULL; /* the router's now */
+	st->exec = svc_exec_new(st->r);
+	st->spawn = svc_spawn_new(st->r, c);
+	if (!st->exec || !st->spawn)
+		return -ENOMEM;
+	if ((rc = router_add_handler(st->r, HANDLE_CALL_SERVICE, on_call, st, ROUTER_PARENT_ONLY)) < 0 ||
+	    (rc = router_add_handler(st->r, HANDLE_SHUTDOWN, on_shutdown, st, ROUTER_PARENT_ONLY)) < 0)
+		return rc;
+	log_setup(log_forward, st, c->log_level);
+	if ((rc = loop_add(st->l, st->errfd, EPOLLIN, on_stderr, st)) < 0)
+		return rc;
+	log_debug("stub(%s): context %u up, pid %d, parent %u", c->name, c->id,
+		  (int)getpid(), c->parents[c->nparents - 1]);
+	return 0;
+}
+
+static void cfg_on_msg(struct stream *s, struct msg *m, void *arg)
+{
+	struct stub *st = arg;
+	int rc = m->handle == HANDLE_CONFIG ? proto_config_decode(m->data, m->len, &st->cfg) : -EPROTO;
+	if (!rc && (st->cfg.id == 0 || m->dst_id != st->cfg.id))
+		rc = -EINVAL;
+	msg_free(m);
+	if (!rc)
+		rc = stub_start(st);
+	if (rc) {
+		st->rc = 1;
+		if (!st->r)
+			stream_close(s, EPROTO, "bad config");
+		loop_stop(st->l);
+	}
+}
+
+static void cfg_on_close(struct stream *s, int err, const char *why, void *arg)
+{
+	(void)s;
+	(void)err;
+	(void)why;
+	struct stub *st = arg;
+	st->rc = 1;
+	loop_stop(st->l);
+}
+
+static const struct stream_ops cfg_ops = {
+	.on_msg = cfg_on_msg,
+	.on_close = cfg_on_close,
+};
+
+int main(int argc, char **argv)
+{
+	struct stub st;
+	memset(&st, 0, sizeof(st));
+	st.errfd = -1;
+	if (boot_stub_startup(argc, argv) < 0) {
+		fprintf(stderr, "mitofs-stub: started by the mitofs first stage only\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	st.l = loop_new();
+	if (!st.l) {
+		fprintf(stderr, "mitofs-stub: loop: %s\n", strerror(errno));
+		return 1;
+	}
+	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (loop_signal(st.l, sigs[i], sigs[i] == SIGCHLD ? on_sigchld : on_signal, &st) < 0) {
+			fprintf(stderr, "mitofs-stub: signal %d: cannot route\n", sigs[i]);
+			st.rc = 1;
+			goto out;
+		}
+	st.parent = stream_new(st.l, 0, 1, &cfg_ops, &st);
+	if (!st.parent) {
+		fprintf(stderr, "mitofs-stub: stream on fd 0/1: %s\n", strerror(errno));
+		st.rc = 1;
+		goto out;
+	}
+	/* From here on, what we print goes to the master, not the first stage. */
+	if (stderr_capture(&st) < 0 ||
+	    stream_send_raw(st.parent, PROTO_HELLO, PROTO_HELLO_LEN) < 0) {
+		st.rc = 1;
+		goto out;
+	}
+	if (loop_run(st.l) < 0)
+		st.rc = 1;
+out:
+	log_setup(NULL, NULL, LOG_ERROR);
+	svc_spawn_free(st.spawn);
+	svc_exec_free(st.exec);
+	router_free(st.r);
+	stream_free(st.parent);
+	if (st.errfd >= 0)
+		close(st.errfd);
+	loop_free(st.l);
+	return st.rc;
+}
