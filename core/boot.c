@@ -290,16 +290,20 @@ static void job_finish_failed(struct boot_job *j)
 	char msg[sizeof(j->why) + 32 + 2 * BOOT_ERR_MAX];
 	size_t off = (size_t)snprintf(msg, sizeof(msg), "bootstrap failed: %s", j->why);
 	/* stderr as one line: trimmed, newlines as "; ", controls as '?' */
+	const char *t = j->errtxt;
 	size_t n = j->errlen;
-	while (n && (j->errtxt[n - 1] == '\n' || j->errtxt[n - 1] == '\r' ||
-		     j->errtxt[n - 1] == ' '))
+	while (n && (t[0] == '\n' || t[0] == '\r' || t[0] == ' ')) {
+		t++;
+		n--;
+	}
+	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
 		n--;
 	if (n && off + 2 < sizeof(msg)) {
 		memcpy(msg + off, ": ", 2);
 		off += 2;
 	}
 	for (size_t i = 0; i < n && off + 3 < sizeof(msg); i++) {
-		unsigned char c = (unsigned char)j->errtxt[i];
+		unsigned char c = (unsigned char)t[i];
 		if (c == '\n') {
 			msg[off++] = ';';
 			msg[off++] = ' ';
@@ -403,7 +407,9 @@ static void boot_on_msg(struct stream *s, struct msg *m, void *arg)
 static void boot_on_close(struct stream *s, int err, const char *why, void *arg)
 {
 	(void)s;
-	if (err)
+	/* A stage that exits without reading the whole image resets the
+	 * connection: for the user that is an early EOF like any other. */
+	if (err && err != ECONNRESET && err != EPIPE)
 		job_fail(arg, EPROTO, "%s before hello", why ? why : strerror(err));
 	else
 		job_fail(arg, EPROTO, "EOF before hello");
