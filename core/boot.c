@@ -409,8 +409,10 @@ static void boot_on_close(struct stream *s, int err, const char *why, void *arg)
 	(void)s;
 	/* A stage that exits without reading the whole image resets the
 	 * connection: for the user that is an early EOF like any other. */
-	if (err && err != ECONNRESET && err != EPIPE)
-		job_fail(arg, EPROTO, "%s before hello", why ? why : strerror(err));
+	if (err == EPROTO) /* "bad hello": something else answered */
+		job_fail(arg, EPROTO, "%s", why ? why : "bad hello");
+	else if (err && err != ECONNRESET && err != EPIPE)
+		job_fail(arg, err, "%s before hello", why ? why : strerror(err));
 	else
 		job_fail(arg, EPROTO, "EOF before hello");
 }

@@ -1,0 +1,392 @@
+/*
+ * test_boot — the first stage for real: the line's quoting under dash
+ * (and busybox sh when installed), the asynchronous bootstrap against
+ * tiny fake stubs (shell scripts gzip'd as images), the reasons of its
+ * failures, the timeout, cancelling, and the stub's start-up checks.
+ *
+ *   make build/tests/test_boot && build/tests/test_boot --jobs 2
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "buf.h"
+#include "frame.h"
+#include "loop.h"
+#include "proto.h"
+#include "stream.h"
+#include "zio.h"
+
+/* A gzip'd shell script standing in for the stub image. */
+static void image_of(struct buf *img, const char *script)
+{
+	buf_init(img);
+	cr_assert_eq(zio_gzip(img, script, strlen(script), 6), 0);
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		cr_assert_gt(w, 0, "write: %s", strerror(errno));
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
+}
+
+static size_t read_all(int fd, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(fd, out + n, cap - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	out[n] = 0;
+	return n;
+}
+
+/* Runs the stage line under shell sh with img on stdin; returns stdout. */
+static void run_stage(const char *sh, const char *line, const struct buf *img,
+		      char *out, size_t cap)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		execl(sh, sh, "-c", line, (char *)NULL);
+		execlp(sh, sh, "-c", line, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	write_all(sv[0], img->data, img->len);
+	shutdown(sv[0], SHUT_WR);
+	read_all(sv[0], out, cap);
+	close(sv[0]);
+	int st;
+	waitpid(pid, &st, 0);
+}
+
+/* The fake stub prints its NAME argument and removes its directory. */
+static const char echo_name[] =
+	"#!/bin/sh\nprintf '%s' \"$2\"\nrm -rf \"$1\"\n";
+
+static const char *const tricky[] = {
+	"plain",
+	"it's",
+	"''''",
+	"a b  c",
+	"$(touch /tmp/mitofs-test-pwned)`id`",
+	"\"; echo x; \"",
+	"'; echo x; '",
+	"back\\slash",
+	"new\nline",
+	"*?[a]~ #;&|<>",
+};
+
+static void check_quoting(const char *sh)
+{
+	struct buf img;
+	image_of(&img, echo_name);
+	for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
+		char line[1024], out[1024];
+		cr_assert_eq(boot_stage_line(line, sizeof(line), img.len, tricky[i]), 0);
+		run_stage(sh, line, &img, out, sizeof(out));
+		cr_expect_str_eq(out, tricky[i], "%s: name [%s] came out as [%s]", sh, tricky[i], out);
+	}
+	cr_expect_neq(access("/tmp/mitofs-test-pwned", F_OK), 0, "a name was executed");
+	buf_free(&img);
+}
+
+Test(boot, stage_line_passes_any_name_as_one_word_under_dash)
+{
+	check_quoting("/bin/sh");
+	if (access("/usr/bin/dash", X_OK) == 0)
+		check_quoting("/usr/bin/dash");
+}
+
+Test(boot, stage_line_passes_any_name_as_one_word_under_busybox)
+{
+	const char *bb = access("/usr/bin/busybox", X_OK) == 0 ? "/usr/bin/busybox"
+			 : access("/bin/busybox", X_OK) == 0 ? "/bin/busybox" : NULL;
+	if (!bb)
+		cr_skip_test("busybox not installed");
+	/* busybox wants "sh" as its first argument */
+	char wrapper[] = "/tmp/mitofs-test-bbsh.XXXXXX";
+	int fd = mkstemp(wrapper);
+	cr_assert_geq(fd, 0);
+	dprintf(fd, "#!/bin/sh\nexec %s sh \"$@\"\n", bb);
+	fchmod(fd, 0700);
+	close(fd);
+	check_quoting(wrapper);
+	unlink(wrapper);
+}
+
+Test(boot, stage_line_rejects_empty_names_and_small_buffers)
+{
+	char line[512];
+	cr_expect_eq(boot_stage_line(line, sizeof(line), 10, ""), -EINVAL);
+	cr_expect_eq(boot_stage_line(line, sizeof(line), 10, NULL), -EINVAL);
+	cr_assert_eq(boot_stage_line(line, sizeof(line), 10, "x"), 0);
+	size_t need = strlen(line) + 1;
+	cr_expect_eq(boot_stage_line(line, need, 10, "x"), 0);
+	cr_expect_eq(boot_stage_line(line, need - 1, 10, "x"), -ENAMETOOLONG);
+	cr_expect_eq(boot_stage_line(line, 20, 10, "x"), -ENAMETOOLONG);
+	cr_expect(strlen(line) < 250, "the line stays short: %zu", strlen(line));
+}
+
+/* --- the asynchronous bootstrap --- */
+
+struct done_rec {
+	int called;
+	struct stream *s;
+	pid_t pid;
+	int err;
+	char why[8192];
+};
+
+static void on_done(struct stream *s, pid_t pid, int err, const char *why, void *arg)
+{
+	struct done_rec *d = arg;
+	d->called++;
+	d->s = s;
+	d->pid = pid;
+	d->err = err;
+	snprintf(d->why, sizeof(d->why), "%s", why ? why : "");
+}
+
+static void run_until(struct loop *l, int *flag, int ms)
+{
+	uint64_t end = loop_now_ms() + (uint64_t)ms;
+	while (!*flag && loop_now_ms() < end)
+		loop_once(l, 20);
+}
+
+static struct proto_config test_cfg(const char *name)
+{
+	struct proto_config c;
+	memset(&c, 0, sizeof(c));
+	c.id = 7;
+	c.nparents = 2;
+	c.parents[0] = 0;
+	c.parents[1] = 3;
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	return c;
+}
+
+static void reap(pid_t pid)
+{
+	int st;
+	for (int i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		usleep(10000);
+}
+
+Test(boot, bootstrap_sends_config_after_the_hello)
+{
+	char path[] = "/tmp/mitofs-test-cfg.XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	/* Hello, then the 28-byte header and the payload into file NAME. */
+	struct buf img;
+	image_of(&img, "#!/bin/sh\nrm -rf \"$1\"\nprintf 'MITOFS\\000\\001'\n"
+		       "head -c 4096 > \"$2\"\n");
+	struct loop *l = loop_new();
+	struct proto_config c = test_cfg(path);
+	struct done_rec d = { 0 };
+	struct boot_job *j = boot_local(l, img.data, img.len, &c, 5000, on_done, &d);
+	cr_assert_not_null(j);
+	run_until(l, &d.called, 5000);
+	cr_assert_eq(d.called, 1);
+	cr_assert_eq(d.err, 0, "%s", d.why);
+	cr_assert_not_null(d.s);
+	cr_expect_gt(d.pid, 0);
+	/* Close our end: head sees EOF and writes what it got. */
+	stream_free(d.s);
+	reap(d.pid);
+	int cf = open(path, O_RDONLY);
+	uint8_t got[4096];
+	ssize_t n = read(cf, got, sizeof(got));
+	close(cf);
+	unlink(path);
+	cr_assert_gt(n, FRAME_HDR_LEN);
+	struct frame_hdr h;
+	cr_assert_eq(frame_hdr_decode(got, (size_t)n, &h, FRAME_MAX_LEN), 0);
+	cr_expect_eq(h.dst_id, 7);
+	cr_expect_eq(h.src_id, 3);
+	cr_expect_eq(h.auth_id, 3);
+	cr_expect_eq(h.handle, HANDLE_CONFIG);
+	cr_assert_eq((size_t)n, FRAME_HDR_LEN + h.len);
+	struct proto_config back;
+	cr_assert_eq(proto_config_decode(got + FRAME_HDR_LEN, h.len, &back), 0);
+	cr_expect_eq(back.id, 7);
+	cr_expect_eq(back.nparents, 2);
+	cr_expect_str_eq(back.name, path);
+	loop_free(l);
+	buf_free(&img);
+}
+
+Test(boot, failed_stage_reports_its_stderr)
+{
+	struct buf img;
+	image_of(&img, "#!/bin/sh\nrm -rf \"$1\"\necho 'no luck here' >&2\nexit 3\n");
+	struct loop *l = loop_new();
+	struct proto_config c = test_cfg("fails");
+	struct done_rec d = { 0 };
+	cr_assert_not_null(boot_local(l, img.data, img.len, &c, 5000, on_done, &d));
+	run_until(l, &d.called, 5000);
+	cr_assert_eq(d.called, 1);
+	cr_expect_eq(d.err, EPROTO);
+	cr_expect_null(d.s);
+	cr_expect_str_eq(d.why, "bootstrap failed: EOF before hello: no luck here");
+	reap(d.pid);
+	loop_free(l);
+	buf_free(&img);
+}
+
+Test(boot, corrupt_image_reports_gzip_error)
+{
+	struct buf img;
+	buf_init(&img);
+	buf_put_bytes(&img, "this is not gzip at all", 23);
+	struct loop *l = loop_new();
+	struct proto_config c = test_cfg("corrupt");
+	struct done_rec d = { 0 };
+	cr_assert_not_null(boot_local(l, img.data, img.len, &c, 5000, on_done, &d));
+	run_until(l, &d.called, 5000);
+	cr_assert_eq(d.called, 1);
+	cr_expect_eq(d.err, EPROTO);
+	cr_expect(strstr(d.why, "bootstrap failed: EOF before hello: ") == d.why, "%s", d.why);
+	cr_expect(strstr(d.why, "gzip"), "no gzip message in: %s", d.why);
+	reap(d.pid);
+	loop_free(l);
+	buf_free(&img);
+}
+
+Test(boot, bad_hello_fails_the_bootstrap)
+{
+	struct buf img;
+	image_of(&img, "#!/bin/sh\nrm -rf \"$1\"\nprintf 'NOTMITOF'\nsleep 5\n");
+	struct loop *l = loop_new();
+	struct proto_config c = test_cfg("badhello");
+	struct done_rec d = { 0 };
+	cr_assert_not_null(boot_local(l, img.data, img.len, &c, 5000, on_done, &d));
+	run_until(l, &d.called, 5000);
+	cr_assert_eq(d.called, 1);
+	cr_expect_eq(d.err, EPROTO);
+	cr_expect_str_eq(d.why, "bootstrap failed: bad hello");
+	reap(d.pid);
+	loop_free(l);
+	buf_free(&img);
+}
+
+Test(boot, silent_stage_times_out_with_its_stderr)
+{
+	struct buf img;
+	image_of(&img, "#!/bin/sh\nrm -rf \"$1\"\necho waiting >&2\nexec sleep 30\n");
+	struct loop *l = loop_new();
+	struct proto_config c = test_cfg("slow");
+	struct done_rec d = { 0 };
+	uint64_t t0 = loop_now_ms();
+	cr_assert_not_null(boot_local(l, img.data, img.len, &c, 300, on_done, &d));
+	run_until(l, &d.called, 5000);
+	uint64_t took = loop_now_ms() - t0;
+	cr_assert_eq(d.called, 1);
+	cr_expect_eq(d.err, ETIMEDOUT);
+	cr_expect_str_eq(d.why, "bootstrap failed: no hello within 300 ms: waiting");
+	cr_expect(took >= 300 && took < 2000, "took %lu ms", (unsigned long)took);
+	/* the child was killed */
+	int st;
+	pid_t w = 0;
+	for (int i = 0; i < 100 && w == 0; i++) {
+		w = waitpid(d.pid, &st, WNOHANG);
+		usleep(10000);
+	}
+	cr_expect_eq(w, d.pid);
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	loop_free(l);
+	buf_free(&img);
+}
+
+Test(boot, cancel_kills_the_child_and_never_calls_done)
+{
+	struct buf img;
+	image_of(&img, "#!/bin/sh\nrm -rf \"$1\"\nexec sleep 30\n");
+	struct loop *l = loop_new();
+	struct proto_config c = test_cfg("cancelled");
+	struct done_rec d = { 0 };
+	struct boot_job *j = boot_local(l, img.data, img.len, &c, 5000, on_done, &d);
+	cr_assert_not_null(j);
+	for (int i = 0; i < 5; i++)
+		loop_once(l, 10);
+	boot_cancel(j);
+	int st;
+	pid_t w = waitpid(-1, &st, 0);
+	cr_expect_gt(w, 0);
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	for (int i = 0; i < 5; i++)
+		loop_once(l, 10);
+	cr_expect_eq(d.called, 0);
+	boot_cancel(NULL);
+	loop_free(l);
+	buf_free(&img);
+}
+
+/* --- the stub's side --- */
+
+Test(boot, stub_startup_proceeds_under_its_final_name)
+{
+	char *argv[] = { "mitofs:web1", NULL };
+	cr_expect_eq(boot_stub_startup(1, argv), 0);
+}
+
+Test(boot, stub_startup_refuses_unexpected_argv_and_foreign_dirs)
+{
+	char *one[] = { "mitofs-stub", NULL };
+	cr_expect_eq(boot_stub_startup(1, one), -EINVAL);
+	char dir[] = "/tmp/notours.XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char *foreign[] = { "/tmp/x/s", dir, "name", NULL };
+	cr_expect_eq(boot_stub_startup(3, foreign), -EINVAL);
+	struct stat st;
+	cr_expect_eq(stat(dir, &st), 0, "a directory not made by a first stage was removed");
+	rmdir(dir);
+	char *noname[] = { "/tmp/mitofs.x/s", "/tmp/mitofs.x", "", NULL };
+	cr_expect_eq(boot_stub_startup(3, noname), -EINVAL);
+}
+
+Test(boot, spawn_local_gives_the_stage_a_socket_and_stderr)
+{
+	int ep[2];
+	cr_assert_eq(pipe(ep), 0);
+	pid_t pid;
+	int fd;
+	cr_assert_eq(boot_spawn_local("read x; echo \"got $x\"; echo oops >&2", ep[1], &pid, &fd), 0);
+	close(ep[1]);
+	write_all(fd, "ping\n", 5);
+	char out[128], err[128];
+	read_all(fd, out, sizeof(out));
+	read_all(ep[0], err, sizeof(err));
+	cr_expect_str_eq(out, "got ping\n");
+	cr_expect_str_eq(err, "oops\n");
+	cr_expect(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	close(fd);
+	close(ep[0]);
+	int st;
+	cr_expect_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
