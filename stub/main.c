@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -347,6 +348,11 @@ int main(int argc, char **argv)
 			st.rc = 1;
 			goto out;
 		}
+	/* A local parent set SIGKILL as our parent-death signal; SIGTERM (now
+	 * routed to the loop) lets us kill our jobs' process groups first. */
+	int pds = 0;
+	if (prctl(PR_GET_PDEATHSIG, &pds) == 0 && pds == SIGKILL)
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	st.parent = stream_new(st.l, 0, 1, &cfg_ops, &st);
 	if (!st.parent) {
 		fprintf(stderr, "mitofs-stub: stream on fd 0/1: %s\n", strerror(errno));
