@@ -11,7 +11,7 @@ PREFIX  ?= /usr/local
 B       ?= build
 CC      ?= cc
 MUSLCC  ?= musl-gcc
-WARN     = -Wall -Wextra -Werror
+WARN     = -Wall -Wextra -Werror -Wno-format-truncation
 CSTD     = -std=gnu11
 OPT     ?= -O2 -g
 SAN     ?=

@@ -1,0 +1,67 @@
+/*
+ * ctl — the control-file language: splitting a write into lines, parsing
+ * a line into a verb, positional words and key=value options, and running
+ * a batch of lines one after another (some verbs, like connect, finish
+ * later: the write() returns when the last line has finished).
+ *
+ * Syntax: words separated by blanks; a word with '=' is an option. There
+ * is no quoting: secrets come from files (password_file=), never from a
+ * ctl line. Not for: what a verb does (ctx.c, jobs.c).
+ */
+#ifndef MITOFS_CTL_H
+#define MITOFS_CTL_H
+
+#include <stddef.h>
+
+#include "daemon.h"
+
+#define CTL_MAX_WORDS 8
+#define CTL_MAX_OPTS 16
+#define CTL_MAX_LINE 4096
+
+struct ctl_opt {
+	const char *key, *val; /* point into the line */
+};
+
+struct ctl_line {
+	char buf[CTL_MAX_LINE + 1];
+	const char *verb;
+	const char *words[CTL_MAX_WORDS];
+	int nwords;
+	struct ctl_opt opts[CTL_MAX_OPTS];
+	int nopts;
+};
+
+/* Parses line[0..len) (no newline inside). 0, or -EINVAL with a reason in
+ * err: empty line, too long, too many words or options, NUL byte. */
+int ctl_parse(const char *line, size_t len, struct ctl_line *out, char *err, size_t errlen);
+/* Option value or NULL. */
+const char *ctl_opt(const struct ctl_line *l, const char *key);
+
+/* 0 when name can be a context name: 1-64 bytes of [A-Za-z0-9._-], not
+ * "." or "..", and not the name of a file in a context directory. */
+int ctl_check_name(const char *name, char *err, size_t errlen);
+
+/* A write to a ctl file being carried out. */
+struct ctl_batch {
+	struct daemon *d;
+	fuse_req_t req;
+	size_t size;        /* bytes the write() asked for: the success reply */
+	struct ctx *ctx;    /* whose ctl (root: &d->root) */
+	struct job *job;    /* jobs/N/ctl, else NULL */
+	char *text;         /* owned copy of the written bytes */
+	size_t len, pos;
+	char line[CTL_MAX_LINE + 1]; /* the line being run, for messages */
+};
+
+/* Takes a write to a ctl file; replies to req when every line has run
+ * (or at the first failing line, with its errno). */
+void ctl_write(struct daemon *d, fuse_req_t req, struct ctx *c, struct job *j,
+	       const char *data, size_t size);
+/* An asynchronous verb finished: rc 0 or -errno; the batch goes on. */
+void ctl_batch_done(struct ctl_batch *b, int rc, const char *why);
+/* Records an error of context c (or the root): its ctl shows it and the
+ * log gets it. */
+void ctl_set_error(struct ctx *c, const char *line, int rc, const char *why);
+
+#endif

@@ -1,0 +1,582 @@
+/*
+ * ctx — contexts in the daemon: connect (directly through a method, or
+ * as a child of a connected context through its stub's spawn service),
+ * disconnect, loss, info and logs. Not for: jobs (jobs.c).
+ */
+#include "ctx.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "fh.h"
+#include "jobs.h"
+#include "log.h"
+#include "loop.h"
+#include "method.h"
+#include "ring.h"
+#include "router.h"
+#include "stream.h"
+
+struct ctx *ctx_by_id(struct daemon *d, uint32_t id)
+{
+	return id == 0 ? &d->root : map_get(&d->ctxs, id);
+}
+
+/* --- logs --- */
+
+static void ring_line(struct ring *r, const char *prefix, const char *level,
+		      const char *text, size_t len)
+{
+	struct iovec parts[4];
+	char line[PROTO_MAX_TEXT + 512];
+	size_t n = 0;
+	if (len > PROTO_MAX_TEXT)
+		len = PROTO_MAX_TEXT;
+	n += (size_t)snprintf(line, sizeof(line), "%s%s%s", prefix, level, level[0] ? ": " : "");
+	memcpy(line + n, text, len);
+	n += len;
+	while (n && line[n - 1] == '\n')
+		n--;
+	line[n++] = '\n';
+	(void)parts;
+	ring_append(r, line, n);
+}
+
+void ctx_log_text(struct ctx *c, int level, const char *text, size_t len)
+{
+	struct daemon *d = c->d;
+	const char *lv = level >= LOG_WARN ? log_level_name(level) : "";
+	char prefix[300];
+	if (c->id == 0 && c == &d->root) {
+		ring_line(d->root.log, "mitofs: ", lv, text, len);
+		if (d->debug)
+			fprintf(stderr, "mitofs: %s%s%.*s\n", lv, lv[0] ? ": " : "", (int)len, text);
+	} else {
+		ring_line(c->log, "", lv, text, len);
+		snprintf(prefix, sizeof(prefix), "%s: ", c->path);
+		ring_line(d->root.log, prefix, lv, text, len);
+		fh_wake(c->fhs);
+		if (d->debug)
+			fprintf(stderr, "%s%s%s%.*s\n", prefix, lv, lv[0] ? ": " : "", (int)len, text);
+	}
+	fh_wake(d->root.fhs);
+}
+
+void ctx_log(struct ctx *c, int level, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ctx_log_text(c, level, text, n < 0 ? 0 : (size_t)n >= sizeof(text) ? sizeof(text) - 1 : (size_t)n);
+}
+
+/* --- lifetime --- */
+
+static struct ctx *ctx_new(struct ctx *parent, const char *name, const char *method)
+{
+	struct daemon *d = parent->d;
+	struct ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->d = d;
+	c->parent = parent;
+	c->name = strdup(name);
+	c->method = strdup(method);
+	if (parent == &d->root)
+		c->path = strdup(name);
+	else if (asprintf(&c->path, "%s/%s", parent->path, name) < 0)
+		c->path = NULL;
+	c->log = ring_new(d->log_cap, RING_KEEP_TAIL);
+	c->state = CTX_CONNECTING;
+	c->next_job = 1;
+	if (!c->name || !c->method || !c->path || !c->log ||
+	    tree_add_ctx_dir(&d->tree, c)) {
+		free(c->name);
+		free(c->method);
+		free(c->path);
+		ring_free(c->log);
+		free(c);
+		return NULL;
+	}
+	c->next = parent->children;
+	parent->children = c;
+	return c;
+}
+
+static void ctx_free(struct ctx *c)
+{
+	fh_detach_all(&c->fhs);
+	proto_kv_free(c->info, c->ninfo);
+	ring_free(c->log);
+	free(c->name);
+	free(c->method);
+	free(c->path);
+	free(c);
+}
+
+void ctx_unbusy(struct ctx *c)
+{
+	if (--c->busy == 0 && c->doomed)
+		ctx_free(c);
+}
+
+/* Marks c and what runs on it as gone; the directory stays. */
+static void ctx_mark_lost(struct ctx *c, const char *why)
+{
+	if (c->state == CTX_DISCONNECTED)
+		return;
+	bool was_connecting = c->state == CTX_CONNECTING;
+	c->state = CTX_DISCONNECTED;
+	snprintf(c->why, sizeof(c->why), "%s", why);
+	ctx_log(c, LOG_WARN, "disconnected: %s", why);
+	for (struct job *j = c->jobs; j; j = j->next)
+		job_lost(j, why);
+	if (c->last)
+		job_lost(c->last, why);
+	fh_wake(c->fhs);
+	if (c->boot) {
+		boot_cancel(c->boot);
+		c->boot = NULL;
+	}
+	if (was_connecting && c->connecting) {
+		struct ctl_batch *b = c->connecting;
+		c->connecting = NULL;
+		ctl_batch_done(b, -EIO, why);
+	}
+}
+
+/* Disconnects c and its children and removes them from the tree. */
+static void ctx_remove(struct ctx *c, const char *why)
+{
+	struct daemon *d = c->d;
+	while (c->children)
+		ctx_remove(c->children, why);
+	if (c->state != CTX_DISCONNECTED) {
+		if (c->parent == &d->root && router_close_child(d->router, c->id, why) == 0) {
+			/* route loss marked it lost through the callback */
+		} else if (c->id && c->state == CTX_CONNECTED) {
+			/* A nested stub exits on SHUTDOWN; its parent reports the loss. */
+			router_send_to(d->router, c->id, HANDLE_SHUTDOWN, 0, NULL, 0);
+		}
+		ctx_mark_lost(c, why);
+	}
+	for (struct ctx **pp = &c->parent->children; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	while (c->jobs) {
+		struct job *j = c->jobs;
+		c->jobs = j->next;
+		j->next = NULL;
+		job_unlist(j);
+	}
+	if (c->last) {
+		job_unlist(c->last);
+		c->last = NULL;
+	}
+	if (c->dir)
+		tree_remove(&d->tree, c->dir);
+	c->dir = NULL;
+	if (c->id)
+		map_del(&d->ctxs, c->id);
+	c->doomed = true;
+	c->busy++;
+	ctx_unbusy(c);
+}
+
+void ctx_route_lost(struct daemon *d, uint32_t id, const char *why)
+{
+	struct ctx *c = map_get(&d->ctxs, id);
+	if (c)
+		ctx_mark_lost(c, why);
+}
+
+/* --- connecting --- */
+
+static void connect_done(struct ctx *c, int rc, const char *why)
+{
+	struct ctl_batch *b = c->connecting;
+	c->connecting = NULL;
+	if (rc) {
+		ctx_log(c, LOG_WARN, "connect failed: %s", why);
+		/* A context that never came up leaves no directory: the same
+		 * name can be tried again. */
+		ctx_remove(c, why);
+	} else {
+		ctx_log(c, LOG_INFO, "connected (id %u, pid %d, %" PRIu64 " us)", c->id, (int)c->pid,
+			loop_now_us() - c->t_connect_us);
+	}
+	if (b)
+		ctl_batch_done(b, rc, why);
+}
+
+static void on_sys_info(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct ctx *c = arg;
+	bool gone = c->doomed;
+	uint32_t err = 0;
+	const char *text = "";
+	size_t tlen = 0;
+	char why[256];
+	struct rd rd;
+	if (!gone && c->state == CTX_CONNECTING) {
+		if (router_msg_is_dead(m)) {
+			snprintf(why, sizeof(why), "no answer to the first call: %.*s", (int)m->len,
+				 m->data ? (const char *)m->data : "");
+			connect_done(c, -EIO, why);
+		} else {
+			rd_init(&rd, m->data, m->len);
+			struct proto_kv *kv = NULL;
+			size_t n = 0;
+			if (proto_reply_read(&rd, &err, &text, &tlen) || err ||
+			    proto_kv_read(&rd, &kv, &n) || rd_end(&rd)) {
+				proto_kv_free(kv, n);
+				snprintf(why, sizeof(why), "bad answer to sys info: %.*s", (int)tlen, text);
+				connect_done(c, -EIO, why);
+			} else {
+				c->info = kv;
+				c->ninfo = n;
+				c->rtt_us = loop_now_us() - c->rtt_us;
+				c->state = CTX_CONNECTED;
+				connect_done(c, 0, NULL);
+			}
+		}
+	}
+	ctx_unbusy(c);
+}
+
+static void request_info(struct ctx *c)
+{
+	struct daemon *d = c->d;
+	struct buf b;
+	buf_init(&b);
+	uint32_t h = router_add_reply(d->router, c->id, on_sys_info, c, 0);
+	if (!h || proto_call_begin(&b, SVC_SYS, SYS_INFO)) {
+		buf_free(&b);
+		connect_done(c, -ENOMEM, "out of memory");
+		return;
+	}
+	c->busy++;
+	c->rtt_us = loop_now_us();
+	int rc = router_send_to(d->router, c->id, HANDLE_CALL_SERVICE, h, b.data, b.len);
+	buf_free(&b);
+	if (rc) {
+		router_del_handler(d->router, h);
+		c->busy--;
+		connect_done(c, rc, "cannot reach the new context");
+	}
+}
+
+void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *why)
+{
+	struct daemon *d = c->d;
+	c->boot = NULL;
+	if (err) {
+		connect_done(c, -err, why);
+		return;
+	}
+	int rc = router_add_child(d->router, s, c->id);
+	if (rc) {
+		stream_free(s);
+		connect_done(c, rc, "cannot add the route");
+		return;
+	}
+	c->pid = pid;
+	request_info(c);
+}
+
+static void on_spawned(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct ctx *c = arg;
+	struct daemon *d = c->d;
+	if (c->doomed && !router_msg_is_dead(m)) {
+		/* Removed while it was being spawned: stop what did start. */
+		struct rd rd;
+		uint32_t err = 1, id = 0;
+		const char *text;
+		size_t tlen;
+		rd_init(&rd, m->data, m->len);
+		if (!proto_reply_read(&rd, &err, &text, &tlen) && !err && !rd_u32(&rd, &id))
+			router_send_to(d->router, id, HANDLE_SHUTDOWN, 0, NULL, 0);
+	}
+	if (!c->doomed && c->state == CTX_CONNECTING) {
+		char why[300];
+		uint32_t err = 0, id = 0, pid = 0;
+		const char *text = "";
+		size_t tlen = 0;
+		struct rd rd;
+		rd_init(&rd, m->data, m->len);
+		if (router_msg_is_dead(m)) {
+			snprintf(why, sizeof(why), "%s: %.*s", c->parent->path, (int)m->len,
+				 m->data ? (const char *)m->data : "");
+			connect_done(c, -EIO, why);
+		} else if (proto_reply_read(&rd, &err, &text, &tlen)) {
+			connect_done(c, -EIO, "malformed spawn reply");
+		} else if (err) {
+			snprintf(why, sizeof(why), "%.*s", (int)tlen, text);
+			connect_done(c, -(int)(err < 4096 ? err : EIO), why);
+		} else if (rd_u32(&rd, &id) || rd_u32(&rd, &pid) || rd_end(&rd) ||
+			   router_stream_for(d->router, id) == NULL || map_get(&d->ctxs, id)) {
+			connect_done(c, -EIO, "bad spawn reply (id or route)");
+		} else {
+			c->id = id;
+			c->pid = (pid_t)pid;
+			map_put(&d->ctxs, id, c);
+			request_info(c);
+		}
+	}
+	ctx_unbusy(c);
+}
+
+static int connect_child(struct ctx *parent, const struct ctl_line *l,
+			 struct ctl_batch *b, char *err, size_t errlen)
+{
+	struct daemon *d = parent->d;
+	if (l->nwords != 2) {
+		snprintf(err, errlen, "usage: connect NAME METHOD [key=value ...]");
+		return -EINVAL;
+	}
+	const char *name = l->words[0], *method = l->words[1];
+	int rc = ctl_check_name(name, err, errlen);
+	if (rc)
+		return rc;
+	if (parent != &d->root && parent->state != CTX_CONNECTED) {
+		snprintf(err, errlen, "context %s is %s", parent->path,
+			 parent->state == CTX_CONNECTING ? "still connecting" : "disconnected");
+		return -EIO;
+	}
+	for (struct ctx *c = parent->children; c; c = c->next)
+		if (!strcmp(c->name, name)) {
+			snprintf(err, errlen, "context '%s' exists", name);
+			return -EEXIST;
+		}
+	rc = method_check(parent == &d->root, method, l, err, errlen);
+	if (rc)
+		return rc;
+	struct ctx *c = ctx_new(parent, name, method);
+	if (!c)
+		return -ENOMEM;
+	c->t_connect_us = loop_now_us();
+	c->connecting = b;
+	if (parent == &d->root) {
+		uint32_t id;
+		if (ids_master_alloc(&d->ids, 1, &id) || map_put(&d->ctxs, id, c)) {
+			c->connecting = NULL;
+			ctx_remove(c, "no id");
+			snprintf(err, errlen, "out of context ids");
+			return -ENOSPC;
+		}
+		c->id = id;
+		rc = method_start(c, l, err, errlen);
+		if (rc) {
+			c->connecting = NULL;
+			ctx_remove(c, err);
+			return rc;
+		}
+		return 1;
+	}
+	/* A child of a context: its stub spawns it (and allocates its id). */
+	struct buf m;
+	buf_init(&m);
+	uint32_t h = router_add_reply(d->router, parent->id, on_spawned, c, 0);
+	rc = h ? 0 : -ENOMEM;
+	rc = rc ? rc : proto_call_begin(&m, SVC_SPAWN, SPAWN_CONTEXT);
+	rc = rc ? rc : buf_put_str(&m, name);
+	rc = rc ? rc : buf_put_str(&m, method);
+	rc = rc ? rc : buf_put_u32(&m, (uint32_t)l->nopts);
+	for (int i = 0; !rc && i < l->nopts; i++) {
+		rc = buf_put_str(&m, l->opts[i].key);
+		rc = rc ? rc : buf_put_str(&m, l->opts[i].val);
+	}
+	if (!rc) {
+		c->busy++;
+		rc = router_send_to(d->router, parent->id, HANDLE_CALL_SERVICE, h, m.data, m.len);
+		if (rc)
+			c->busy--;
+	}
+	buf_free(&m);
+	if (rc) {
+		if (h)
+			router_del_handler(d->router, h);
+		c->connecting = NULL;
+		ctx_remove(c, "spawn request failed");
+		snprintf(err, errlen, "cannot send the spawn request to %s", parent->path);
+		return -EIO;
+	}
+	return 1;
+}
+
+static struct ctx *child_named(struct ctx *parent, const char *name)
+{
+	for (struct ctx *c = parent->children; c; c = c->next)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
+	    char *err, size_t errlen)
+{
+	struct daemon *d = c->d;
+	if (!strcmp(l->verb, "connect"))
+		return connect_child(c, l, b, err, errlen);
+	if (!strcmp(l->verb, "disconnect")) {
+		struct ctx *victim = c;
+		if (l->nwords == 1) {
+			victim = child_named(c, l->words[0]);
+			if (!victim) {
+				snprintf(err, errlen, "no context '%s' under %s", l->words[0],
+					 c == &d->root ? "the root" : c->path);
+				return -ENOENT;
+			}
+		} else if (l->nwords > 1 || c == &d->root) {
+			snprintf(err, errlen, c == &d->root ? "usage: disconnect NAME"
+							    : "usage: disconnect [CHILD]");
+			return -EINVAL;
+		}
+		if (victim->state == CTX_CONNECTING) {
+			snprintf(err, errlen, "context %s is still connecting", victim->path);
+			return -EBUSY;
+		}
+		ctx_log(victim, LOG_INFO, "disconnect requested");
+		ctx_remove(victim, "disconnected by request");
+		return 0;
+	}
+	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect)", l->verb);
+	return -EINVAL;
+}
+
+/* --- text files --- */
+
+char *ctx_info_text(struct ctx *c, size_t *len)
+{
+	struct daemon *d = c->d;
+	char *s = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&s, &n);
+	if (!f)
+		return NULL;
+	static const char *states[] = { "connecting", "connected", "disconnected" };
+	fprintf(f, "id: %u\nname: %s\npath: %s\nparent: %u\nparent_path: %s\nmethod: %s\nstate: %s\n",
+		c->id, c->name, c->path, c->parent->id,
+		c->parent == &d->root ? "/" : c->parent->path, c->method, states[c->state]);
+	if (c->state == CTX_DISCONNECTED)
+		fprintf(f, "why: %s\n", c->why);
+	static const char *keys[] = { "pid", "hostname", "uid", "gid", "user", "arch",
+				      "kernel", "os", NULL };
+	for (int i = 0; keys[i]; i++) {
+		const char *v = proto_kv_get(c->info, c->ninfo, keys[i]);
+		if (v)
+			fprintf(f, "%s: %s\n", keys[i], v);
+	}
+	fprintf(f, "rtt_us: %" PRIu64 "\n", c->state == CTX_CONNECTING ? 0 : c->rtt_us);
+	struct stream *st = c->state == CTX_CONNECTED ? router_stream_for(d->router, c->id) : NULL;
+	if (st) {
+		struct stream_stats ss;
+		stream_get_stats(st, &ss);
+		fprintf(f, "bytes_in: %" PRIu64 "\nbytes_out: %" PRIu64 "\n", ss.bytes_in, ss.bytes_out);
+	}
+	fclose(f);
+	*len = n;
+	return s;
+}
+
+char *ctx_stats_text(struct daemon *d, size_t *len)
+{
+	struct router_stats st;
+	router_get_stats(d->router, &st);
+	size_t connected = 0, total = 0, pos = 0;
+	void *v;
+	while (map_next(&d->ctxs, &pos, NULL, &v)) {
+		total++;
+		connected += ((struct ctx *)v)->state == CTX_CONNECTED;
+	}
+	char *s = NULL;
+	int n = asprintf(&s,
+			 "contexts: %zu\ncontexts_connected: %zu\nroutes: %u\nstreams: %u\n"
+			 "handles: %u\nmsgs_routed: %" PRIu64 "\nmsgs_local: %" PRIu64
+			 "\nmsgs_dropped: %" PRIu64 "\nbytes_routed: %" PRIu64
+			 "\ndead_sent: %" PRIu64 "\nauth_rejected: %" PRIu64 "\n",
+			 total, connected, st.routes, st.streams, st.handles, st.msgs_routed,
+			 st.msgs_local, st.msgs_dropped, st.bytes_routed, st.dead_sent,
+			 st.auth_rejected);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return s;
+}
+
+/* --- handlers of the master --- */
+
+static void on_forward_log(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct daemon *d = arg;
+	struct ctx *c = map_get(&d->ctxs, m->src_id);
+	struct rd rd;
+	uint8_t level;
+	const uint8_t *text;
+	size_t n;
+	rd_init(&rd, m->data, m->len);
+	if (!c || rd_u8(&rd, &level) || rd_blob(&rd, &text, &n) || rd_end(&rd)) {
+		log_warn("FORWARD_LOG: malformed or unknown source %u", m->src_id);
+		return;
+	}
+	ctx_log_text(c, level > LOG_ERROR ? LOG_ERROR : level, (const char *)text, n);
+}
+
+static void on_allocate_id(struct router *r, const struct msg *m, void *arg)
+{
+	struct daemon *d = arg;
+	uint32_t start;
+	struct buf b;
+	buf_init(&b);
+	if (ids_master_alloc(&d->ids, IDS_BLOCK, &start)) {
+		router_reply_dead(r, m, "out of context ids");
+		return;
+	}
+	if (!buf_put_u32(&b, start) && !buf_put_u32(&b, IDS_BLOCK))
+		router_reply(r, m, b.data, b.len);
+	buf_free(&b);
+}
+
+int ctx_daemon_init(struct daemon *d)
+{
+	struct ctx *root = &d->root;
+	memset(root, 0, sizeof(*root));
+	root->d = d;
+	root->id = 0;
+	root->name = strdup("");
+	root->path = strdup("");
+	root->method = strdup("master");
+	root->state = CTX_CONNECTED;
+	root->log = ring_new(d->log_cap, RING_KEEP_TAIL);
+	if (!root->name || !root->path || !root->method || !root->log)
+		return -ENOMEM;
+	map_init(&d->ctxs);
+	ids_master_init(&d->ids);
+	int rc = router_add_handler(d->router, HANDLE_FORWARD_LOG, on_forward_log, d, 0);
+	return rc ? rc : router_add_handler(d->router, HANDLE_ALLOCATE_ID, on_allocate_id, d, 0);
+}
+
+void ctx_daemon_fini(struct daemon *d)
+{
+	while (d->root.children)
+		ctx_remove(d->root.children, "daemon exiting");
+	fh_detach_all(&d->root.fhs);
+	ring_free(d->root.log);
+	free(d->root.name);
+	free(d->root.path);
+	free(d->root.method);
+	map_free(&d->ctxs);
+}

@@ -1,0 +1,47 @@
+/*
+ * ctx — connected contexts as the daemon sees them: connecting (through
+ * a method, or through the parent stub's spawn service), their info, their
+ * logs, disconnecting, and what happens when a route is lost.
+ * Not for: jobs (jobs.h) or how a method reaches its target (method_*.c).
+ */
+#ifndef MITOFS_CTX_H
+#define MITOFS_CTX_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "ctl.h"
+#include "daemon.h"
+
+/* Sets up the root pseudo-context (id 0) and the daemon's handlers
+ * (FORWARD_LOG, ALLOCATE_ID). 0 or -errno. */
+int ctx_daemon_init(struct daemon *d);
+/* Disconnects and frees every context (daemon exit). */
+void ctx_daemon_fini(struct daemon *d);
+
+struct ctx *ctx_by_id(struct daemon *d, uint32_t id);
+
+/* Runs a ctl verb on context c (root: connect/disconnect NAME; a
+ * context: connect CHILD / disconnect [CHILD]). Returns 0 (done), 1
+ * (pending: ctl_batch_done follows) or -errno with a reason in err. */
+int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
+	    char *err, size_t errlen);
+
+/* A route to id was lost (router callback). */
+void ctx_route_lost(struct daemon *d, uint32_t id, const char *why);
+
+/* Appends a line to c's log and to the root log ("PATH: text"), waking
+ * readers. The root context's lines read "mitofs: text". */
+void ctx_log(struct ctx *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void ctx_log_text(struct ctx *c, int level, const char *text, size_t len);
+
+/* info file content (malloc'd, *len set). NULL on ENOMEM. */
+char *ctx_info_text(struct ctx *c, size_t *len);
+/* stats file content. */
+char *ctx_stats_text(struct daemon *d, size_t *len);
+
+/* Drop a pending-call reference; frees a removed context at zero. */
+void ctx_unbusy(struct ctx *c);
+
+#endif

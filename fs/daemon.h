@@ -1,0 +1,174 @@
+/*
+ * daemon — the shared state of the FUSE daemon (the master context) and
+ * the records every fs/ module works on: nodes of the mount tree, open
+ * file handles, contexts and jobs.
+ *
+ * One struct daemon is created by main() and reaches every callback
+ * through the FUSE session's userdata or the loop/router arguments; there
+ * is no global state. Everything runs on one thread, on core/loop.
+ * Not for: protocol details (core/proto.h) or ctl syntax (ctl.h).
+ */
+#ifndef MITOFS_DAEMON_H
+#define MITOFS_DAEMON_H
+
+#define FUSE_USE_VERSION 34
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ids.h"
+#include "map.h"
+#include "proto.h"
+
+struct loop;
+struct router;
+struct ring;
+struct boot_job;
+struct ctx;
+struct job;
+struct fh;
+
+/* What a node of the mount tree is; decides every operation on it. */
+enum node_kind {
+	N_ROOT, N_README, N_STATS,
+	N_CTXDIR,                  /* a context's directory */
+	N_CTL, N_LOG,              /* root or context: ctl, log */
+	N_INFO, N_EXEC, N_STDOUT, N_STDERR, N_STATUS, /* last job's files */
+	N_JOBSDIR, N_JOBS_NEW,
+	N_JOBDIR, N_JOB_CMD, N_JOB_STDIN, N_JOB_CTL, /* N_STDOUT etc. reused */
+};
+
+struct node {
+	uint64_t ino;
+	enum node_kind kind;
+	char *name;
+	struct node *parent;
+	struct node *children, *next; /* directory entries, in order */
+	struct ctx *ctx;              /* owning context (root: &d->root) */
+	struct job *job;              /* job dir and its files; NULL: last job */
+	uint64_t nlookup;             /* the kernel's references */
+	bool removed;                 /* unlinked; freed when nlookup is 0 */
+	struct timespec mtime;
+};
+
+struct tree {
+	struct map inodes; /* ino -> node */
+	uint64_t next_ino;
+	struct node *root;
+};
+
+enum ctx_state { CTX_CONNECTING, CTX_CONNECTED, CTX_DISCONNECTED };
+
+/* An open file: which object it reads or writes, and a pending read. */
+struct fh {
+	struct daemon *d;
+	enum node_kind kind;
+	struct ctx *ctx;       /* NULL once the context went away */
+	struct job *job;       /* NULL once the job went away */
+	struct fh *onext, **oprev; /* in the job's or context's list of handles */
+	/* A read that waits for data or for the job's end. */
+	fuse_req_t pending;
+	size_t pend_size;
+	off_t pend_off;
+	struct fuse_pollhandle *ph;
+	uint64_t next_off;     /* offset after the last read (for poll) */
+	int64_t delta;         /* log files: kernel offset -> ring offset */
+	char *snap;            /* fixed content taken at open (info, stats...) */
+	size_t snaplen;
+	bool wrote_stdin;
+};
+
+enum job_state { JOB_NEW, JOB_STARTING, JOB_RUNNING, JOB_DONE };
+
+struct job {
+	struct ctx *c;         /* NULL once unlisted (the context may go) */
+	uint32_t cid;          /* the context's id, for calls */
+	uint32_t num;          /* N of jobs/N; 0 for jobs started by exec */
+	enum job_state state;
+	uint32_t rjob, pid;    /* the stub's job id and the process id */
+	uint32_t ev_handle;    /* our reply handle receiving its events */
+	struct ring *out, *err;
+	int how;               /* EXIT_CODE / EXIT_SIGNAL, or -1: lost */
+	uint32_t val;
+	char why[160];         /* why it failed or was lost */
+	struct fh *fhs;        /* open handles on its files */
+	struct node *dir;      /* jobs/N, or NULL */
+	bool listed;           /* still reachable from the tree */
+	int busy;              /* calls in flight that point at this job */
+	fuse_req_t start_req;  /* the write of cmd/exec waiting for start */
+	size_t start_size;
+	bool forget_on_start;  /* removed while starting */
+	char lasterr[256];     /* last ctl error, read back from jobs/N/ctl */
+	struct job *next;      /* in the context's list */
+	uint64_t t_start_us, t_end_us;
+};
+
+struct ctx {
+	struct daemon *d;
+	uint32_t id;           /* 0: the daemon itself (the root directory) */
+	char *name, *path, *method;
+	struct ctx *parent;    /* NULL for the root */
+	struct ctx *children, *next;
+	enum ctx_state state;
+	char why[256];         /* disconnect reason */
+	char lasterr[512];     /* last ctl error, read back from ctl */
+	pid_t pid;
+	struct proto_kv *info;
+	size_t ninfo;
+	uint64_t t_connect_us, rtt_us;
+	struct node *dir;
+	struct job *last;      /* the job of the last exec */
+	struct job *jobs;      /* jobs/N */
+	uint32_t next_job;
+	struct ring *log;
+	struct fh *fhs;        /* open handles on its log */
+	struct boot_job *boot;
+	struct ctl_batch *connecting; /* the ctl write waiting for us */
+	int busy;              /* calls in flight that point at this context */
+	bool doomed;           /* removed from the tree; free when not busy */
+};
+
+struct daemon {
+	struct loop *loop;
+	struct router *router;
+	struct fuse_session *se;
+	struct tree tree;
+	struct ctx root;
+	struct map ctxs;       /* id -> ctx (connected or not) */
+	struct ids_master ids;
+	const uint8_t *image;  /* the gzip'd stub */
+	size_t image_len;
+	size_t output_cap;     /* per job stream */
+	size_t log_cap;        /* per log ring */
+	int connect_timeout_ms;
+	uid_t uid;
+	gid_t gid;
+	bool debug;
+	struct timespec t0;
+	char *mountpoint;
+	struct fuse_buf fbuf;
+	bool exiting;
+};
+
+/* --- tree.c --- */
+int tree_init(struct tree *t, struct ctx *root);
+void tree_free(struct tree *t);
+struct node *tree_get(struct tree *t, uint64_t ino);
+struct node *tree_find(struct node *dir, const char *name);
+/* New node under dir (NULL for the root). NULL on ENOMEM. */
+struct node *tree_add(struct tree *t, struct node *dir, const char *name,
+		      enum node_kind kind, struct ctx *c, struct job *j);
+/* Unlinks node and its subtree; each is freed once the kernel forgot it. */
+void tree_remove(struct tree *t, struct node *n);
+/* The kernel dropped n references. */
+void tree_forget(struct tree *t, struct node *n, uint64_t count);
+void tree_touch(struct node *n);
+/* Builds a context directory (ctl, info, exec, ..., jobs/new). */
+int tree_add_ctx_dir(struct tree *t, struct ctx *c);
+/* Builds jobs/N with its files. */
+int tree_add_job_dir(struct tree *t, struct job *j);
+
+#endif

@@ -1,0 +1,459 @@
+/*
+ * jobs — remote commands: start, output, status, stdin, kill, timeout,
+ * removal (jobs.h). Each job has a persistent reply handle on which the
+ * stub sends its events; the router wakes that handle with a dead message
+ * if the context goes away, so a job never waits for a dead peer.
+ */
+#include "jobs.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "fh.h"
+#include "log.h"
+#include "loop.h"
+#include "ring.h"
+#include "router.h"
+
+struct job *job_new(struct ctx *c, uint32_t num)
+{
+	struct daemon *d = c->d;
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->c = c;
+	j->cid = c->id;
+	j->num = num;
+	j->how = -1;
+	j->listed = true;
+	j->out = ring_new(d->output_cap, RING_KEEP_HEAD);
+	j->err = ring_new(d->output_cap, RING_KEEP_HEAD);
+	if (!j->out || !j->err || (num && tree_add_job_dir(&d->tree, j))) {
+		ring_free(j->out);
+		ring_free(j->err);
+		free(j);
+		return NULL;
+	}
+	if (num) {
+		j->next = c->jobs;
+		c->jobs = j;
+	}
+	return j;
+}
+
+static struct daemon *job_daemon(struct job *j)
+{
+	return j->c ? j->c->d : NULL;
+}
+
+void job_maybe_free(struct job *j)
+{
+	if (j->listed || j->busy || j->fhs || j->state == JOB_RUNNING || j->state == JOB_STARTING)
+		return;
+	ring_free(j->out);
+	ring_free(j->err);
+	free(j);
+}
+
+/* The job ended (or can no longer be followed): wake everything. */
+static void job_finish(struct job *j, struct router *r)
+{
+	j->state = JOB_DONE;
+	j->t_end_us = loop_now_us();
+	if (j->ev_handle && r)
+		router_del_handler(r, j->ev_handle);
+	j->ev_handle = 0;
+	if (j->dir)
+		tree_touch(j->dir);
+	fh_wake(j->fhs);
+}
+
+void job_lost(struct job *j, const char *why)
+{
+	struct daemon *d = job_daemon(j);
+	if (j->start_req) {
+		fuse_reply_err(j->start_req, EIO);
+		j->start_req = NULL;
+	}
+	if (j->state == JOB_DONE && j->how != -1)
+		return;
+	if (j->state == JOB_DONE && j->why[0])
+		return;
+	j->how = -1;
+	snprintf(j->why, sizeof(j->why), "%s", why);
+	job_finish(j, d ? d->router : NULL);
+}
+
+void job_unlist(struct job *j)
+{
+	struct daemon *d = job_daemon(j);
+	if (j->dir && d)
+		tree_remove(&d->tree, j->dir);
+	j->dir = NULL;
+	j->listed = false;
+	j->c = NULL;
+	job_maybe_free(j);
+}
+
+static struct router *router_of(struct job *j)
+{
+	return j->c ? j->c->d->router : NULL;
+}
+
+static void on_event(struct router *r, const struct msg *m, void *arg)
+{
+	struct job *j = arg;
+	if (router_msg_is_dead(m)) {
+		char why[160];
+		snprintf(why, sizeof(why), "%.*s", (int)m->len, m->data ? (char *)m->data : "");
+		j->ev_handle = 0; /* the router removed it */
+		job_lost(j, why);
+		job_maybe_free(j);
+		return;
+	}
+	struct rd rd;
+	uint32_t id, val;
+	uint8_t kind, how;
+	rd_init(&rd, m->data, m->len);
+	if (rd_u32(&rd, &id) || rd_u8(&rd, &kind) || id != j->rjob) {
+		log_warn("job event: malformed or for another job (from %u)", m->src_id);
+		return;
+	}
+	switch (kind) {
+	case EXEC_EV_STDOUT:
+	case EXEC_EV_STDERR:
+		ring_append(kind == EXEC_EV_STDOUT ? j->out : j->err, m->data + rd.off, rd_left(&rd));
+		if (kind == EXEC_EV_STDERR && j->c) {
+			char pfx[32];
+			snprintf(pfx, sizeof(pfx), "job %u stderr: ", j->num);
+			char line[PROTO_MAX_TEXT];
+			size_t n = rd_left(&rd) < sizeof(line) - 40 ? rd_left(&rd) : sizeof(line) - 40;
+			int k = snprintf(line, sizeof(line), "%s%.*s", pfx, (int)n, (const char *)m->data + rd.off);
+			ctx_log_text(j->c, LOG_INFO, line, (size_t)k);
+		}
+		fh_wake(j->fhs);
+		break;
+	case EXEC_EV_EXIT:
+		if (rd_u8(&rd, &how) || rd_u32(&rd, &val) || rd_end(&rd) || how > EXIT_SIGNAL) {
+			log_warn("job event: malformed exit from %u", m->src_id);
+			return;
+		}
+		j->how = how;
+		j->val = val;
+		job_finish(j, r);
+		job_maybe_free(j);
+		break;
+	default:
+		log_warn("job event: unknown kind %u from %u", kind, m->src_id);
+	}
+}
+
+static void send_simple(struct router *r, uint32_t cid, uint16_t op, uint32_t rjob, uint32_t arg,
+			bool with_arg)
+{
+	struct buf b;
+	buf_init(&b);
+	if (!proto_call_begin(&b, SVC_EXEC, op) && !buf_put_u32(&b, rjob) &&
+	    (!with_arg || !buf_put_u32(&b, arg)))
+		router_send_to(r, cid, HANDLE_CALL_SERVICE, 0, b.data, b.len);
+	buf_free(&b);
+}
+
+static void on_started(struct router *r, const struct msg *m, void *arg)
+{
+	struct job *j = arg;
+	j->busy--;
+	fuse_req_t req = j->start_req;
+	j->start_req = NULL;
+	uint32_t err = 0, rjob = 0, pid = 0;
+	const char *text = "";
+	size_t tlen = 0;
+	struct rd rd;
+	rd_init(&rd, m->data, m->len);
+	int rc = 0;
+	char why[200] = "";
+	if (router_msg_is_dead(m)) {
+		snprintf(why, sizeof(why), "%.*s", (int)m->len, m->data ? (char *)m->data : "");
+		rc = -EIO;
+	} else if (proto_reply_read(&rd, &err, &text, &tlen)) {
+		snprintf(why, sizeof(why), "malformed exec reply");
+		rc = -EIO;
+	} else if (err) {
+		snprintf(why, sizeof(why), "%.*s", (int)tlen, text);
+		rc = -(int)(err < 4096 ? err : EIO);
+	} else if (rd_u32(&rd, &rjob) || rd_u32(&rd, &pid) || rd_end(&rd)) {
+		snprintf(why, sizeof(why), "malformed exec reply");
+		rc = -EIO;
+	}
+	if (rc) {
+		if (j->ev_handle)
+			router_del_handler(r, j->ev_handle);
+		j->ev_handle = 0;
+		j->state = JOB_DONE;
+		snprintf(j->why, sizeof(j->why), "%s", why);
+		if (j->c)
+			ctl_set_error(j->c, "exec", rc, why);
+		fh_wake(j->fhs);
+		if (req)
+			fuse_reply_err(req, -rc);
+	} else {
+		j->rjob = rjob;
+		j->pid = pid;
+		if (j->state == JOB_STARTING)
+			j->state = JOB_RUNNING;
+		if (j->forget_on_start)
+			send_simple(r, j->cid, EXEC_FORGET, rjob, 0, false);
+		if (req)
+			fuse_reply_write(req, j->start_size);
+	}
+	job_maybe_free(j);
+}
+
+/* Starts j with the script data[0..size). */
+static void job_start(struct job *j, fuse_req_t req, const char *data, size_t size)
+{
+	struct ctx *c = j->c;
+	struct daemon *d = c->d;
+	size_t n = size;
+	while (n && (data[n - 1] == '\n' || data[n - 1] == '\r'))
+		n--;
+	if (n == 0 || n > PROTO_MAX_CMD || memchr(data, 0, n)) {
+		ctl_set_error(c, "exec", -EINVAL, n ? "command has a NUL byte or is too long"
+						   : "empty command");
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (c->state != CTX_CONNECTED) {
+		ctl_set_error(c, "exec", -EIO, c->state == CTX_CONNECTING ? "context is connecting"
+									  : "context is disconnected");
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	struct buf b;
+	buf_init(&b);
+	j->ev_handle = router_add_reply(d->router, c->id, on_event, j, ROUTER_PERSIST);
+	uint32_t h = router_add_reply(d->router, c->id, on_started, j, 0);
+	int rc = (!j->ev_handle || !h) ? -ENOMEM : 0;
+	rc = rc ? rc : proto_call_begin(&b, SVC_EXEC, EXEC_START);
+	rc = rc ? rc : buf_put_blob(&b, data, n);
+	rc = rc ? rc : buf_put_u32(&b, j->ev_handle);
+	rc = rc ? rc : buf_put_u32(&b, 0);
+	rc = rc ? rc : router_send_to(d->router, c->id, HANDLE_CALL_SERVICE, h, b.data, b.len);
+	buf_free(&b);
+	if (rc) {
+		if (j->ev_handle)
+			router_del_handler(d->router, j->ev_handle);
+		if (h)
+			router_del_handler(d->router, h);
+		j->ev_handle = 0;
+		j->state = JOB_DONE;
+		ctl_set_error(c, "exec", rc, "cannot send the call");
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	j->busy++;
+	j->state = JOB_STARTING;
+	j->t_start_us = loop_now_us();
+	j->start_req = req;
+	j->start_size = size;
+}
+
+void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size)
+{
+	if (c->state != CTX_CONNECTED) {
+		ctl_set_error(c, "exec", -EIO, "context is not connected");
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	struct job *j = job_new(c, 0);
+	if (!j) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	struct job *old = c->last;
+	c->last = j;
+	if (old)
+		job_unlist(old);
+	job_start(j, req, data, size);
+}
+
+void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size)
+{
+	if (!j->c) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (j->state != JOB_NEW) {
+		snprintf(j->lasterr, sizeof(j->lasterr), "cmd: job was started already\n");
+		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	job_start(j, req, data, size);
+}
+
+struct stdin_call {
+	fuse_req_t req;
+	size_t size;
+};
+
+static void on_stdin_ack(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct stdin_call *sc = arg;
+	struct rd rd;
+	uint32_t err = 0;
+	const char *text;
+	size_t tlen;
+	rd_init(&rd, m->data, m->len);
+	if (router_msg_is_dead(m) || proto_reply_read(&rd, &err, &text, &tlen))
+		fuse_reply_err(sc->req, EIO);
+	else if (err)
+		fuse_reply_err(sc->req, err < 4096 ? (int)err : EIO);
+	else
+		fuse_reply_write(sc->req, sc->size);
+	free(sc);
+}
+
+void job_stdin(struct job *j, fuse_req_t req, const char *data, size_t size)
+{
+	struct router *r = router_of(j);
+	if (!r || j->state == JOB_DONE) {
+		fuse_reply_err(req, EPIPE);
+		return;
+	}
+	if (j->state != JOB_RUNNING) {
+		snprintf(j->lasterr, sizeof(j->lasterr), "stdin: the job has not started: write cmd first\n");
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (size == 0) {
+		fuse_reply_write(req, 0);
+		return;
+	}
+	struct stdin_call *sc = malloc(sizeof(*sc));
+	struct buf b;
+	buf_init(&b);
+	uint32_t h = sc ? router_add_reply(r, j->cid, on_stdin_ack, sc, 0) : 0;
+	int rc = h ? 0 : -ENOMEM;
+	rc = rc ? rc : proto_call_begin(&b, SVC_EXEC, EXEC_STDIN);
+	rc = rc ? rc : buf_put_u32(&b, j->rjob);
+	rc = rc ? rc : buf_put_blob(&b, data, size);
+	if (!rc) {
+		sc->req = req;
+		sc->size = size;
+		rc = router_send_to(r, j->cid, HANDLE_CALL_SERVICE, h, b.data, b.len);
+	}
+	buf_free(&b);
+	if (rc) {
+		if (h)
+			router_del_handler(r, h);
+		free(sc);
+		fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
+	}
+}
+
+void job_stdin_close(struct job *j)
+{
+	struct router *r = router_of(j);
+	if (!r || j->state != JOB_RUNNING)
+		return;
+	struct buf b;
+	buf_init(&b);
+	if (!proto_call_begin(&b, SVC_EXEC, EXEC_STDIN) && !buf_put_u32(&b, j->rjob) &&
+	    !buf_put_blob(&b, "", 0))
+		router_send_to(r, j->cid, HANDLE_CALL_SERVICE, 0, b.data, b.len);
+	buf_free(&b);
+}
+
+int job_signal_number(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s && !*end)
+		return v > 0 && v < NSIG ? (int)v : -1;
+	if (!strncasecmp(s, "SIG", 3))
+		s += 3;
+	for (int i = 1; i < NSIG; i++) {
+		const char *name = sigabbrev_np(i);
+		if (name && !strcasecmp(name, s))
+			return i;
+	}
+	return -1;
+}
+
+int job_ctl(struct job *j, const struct ctl_line *l, struct ctl_batch *b,
+	    char *err, size_t errlen)
+{
+	(void)b;
+	struct router *r = router_of(j);
+	int rc = 0;
+	if (!strcmp(l->verb, "kill")) {
+		int sig = l->nwords ? job_signal_number(l->words[0]) : SIGTERM;
+		if (l->nwords > 1 || sig < 0) {
+			snprintf(err, errlen, "usage: kill [SIGNAL]");
+			rc = -EINVAL;
+		} else if (!r || j->state != JOB_RUNNING) {
+			snprintf(err, errlen, "job is not running");
+			rc = -ESRCH;
+		} else {
+			send_simple(r, j->cid, EXEC_KILL, j->rjob, (uint32_t)sig, true);
+		}
+	} else if (!strcmp(l->verb, "timeout")) {
+		char *end = NULL;
+		long secs = l->nwords == 1 ? strtol(l->words[0], &end, 10) : -1;
+		if (l->nwords != 1 || *end || secs < 0 || secs > 86400 * 365) {
+			snprintf(err, errlen, "usage: timeout SECONDS (0 cancels)");
+			rc = -EINVAL;
+		} else if (!r || j->state != JOB_RUNNING) {
+			snprintf(err, errlen, "job is not running");
+			rc = -ESRCH;
+		} else {
+			send_simple(r, j->cid, EXEC_TIMEOUT, j->rjob, (uint32_t)secs, true);
+		}
+	} else {
+		snprintf(err, errlen, "unknown verb '%s' (kill, timeout)", l->verb);
+		rc = -EINVAL;
+	}
+	if (rc)
+		snprintf(j->lasterr, sizeof(j->lasterr), "%s: %s\n", l->verb, err);
+	return rc;
+}
+
+int job_remove(struct job *j)
+{
+	struct ctx *c = j->c;
+	if (!c)
+		return -ENOENT;
+	struct router *r = c->d->router;
+	if (j->state == JOB_RUNNING)
+		send_simple(r, j->cid, EXEC_FORGET, j->rjob, 0, false);
+	else if (j->state == JOB_STARTING)
+		j->forget_on_start = true;
+	for (struct job **pp = &c->jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	if (j->state == JOB_RUNNING) {
+		snprintf(j->why, sizeof(j->why), "job removed");
+		job_finish(j, r);
+	}
+	job_unlist(j);
+	return 0;
+}
+
+int job_status_text(const struct job *j, char *buf, size_t cap)
+{
+	if (j->how == EXIT_CODE)
+		return snprintf(buf, cap, "exit %u\n", j->val);
+	if (j->how == EXIT_SIGNAL) {
+		const char *name = sigabbrev_np((int)j->val);
+		return name ? snprintf(buf, cap, "signal %s\n", name)
+			    : snprintf(buf, cap, "signal %u\n", j->val);
+	}
+	return -EIO;
+}

@@ -1,0 +1,299 @@
+/*
+ * main — the mitofs daemon: options, mount, daemonize, the loop, and an
+ * orderly exit on unmount or SIGTERM (every stub is told by EOF and
+ * waited for, so nothing it started outlives the mount).
+ *
+ *   mitofs [-f] [-d] [-o opt[,opt...]] MOUNTPOINT
+ *     -f  stay in the foreground     -d  debug log on stderr (implies -f)
+ *     -o output_cap=SIZE   bytes kept per job stream (default 256M)
+ *     -o log_cap=SIZE      bytes kept per log (default 1M)
+ *     -o connect_timeout=S seconds for a connect (default 30)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "daemon.h"
+#include "log.h"
+#include "loop.h"
+#include "ops.h"
+#include "router.h"
+
+extern const uint8_t mitofs_stub_gz[];
+extern const uint8_t mitofs_stub_gz_end[];
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,log_cap=SIZE,connect_timeout=SECONDS] MOUNTPOINT\n");
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end || v < 4096)
+		return -EINVAL;
+	*out = (size_t)v;
+	return 0;
+}
+
+static int parse_opts(struct daemon *d, char *opts)
+{
+	char *save = NULL;
+	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(o, '=');
+		if (v)
+			*v++ = 0;
+		if (v && !strcmp(o, "output_cap") && !parse_size(v, &d->output_cap))
+			continue;
+		if (v && !strcmp(o, "log_cap") && !parse_size(v, &d->log_cap))
+			continue;
+		if (v && !strcmp(o, "connect_timeout") && atoi(v) > 0) {
+			d->connect_timeout_ms = atoi(v) * 1000;
+			continue;
+		}
+		fprintf(stderr, "mitofs: bad option '%s%s%s'\n", o, v ? "=" : "", v ? v : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void log_sink(int level, const char *text, void *arg)
+{
+	struct daemon *d = arg;
+	ctx_log_text(&d->root, level, text, strlen(text));
+}
+
+static void on_route_lost(struct router *r, uint32_t id, const char *why, void *arg)
+{
+	(void)r;
+	ctx_route_lost(arg, id, why);
+}
+
+static const struct router_ops router_ops = { .on_route_lost = on_route_lost };
+
+static void on_fuse(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	struct daemon *d = arg;
+	/* Drain what is queued, a bounded number at a time, so streams get
+	 * their turn under a flood of requests. */
+	for (int i = 0; i < 64 && !fuse_session_exited(d->se); i++) {
+		int rc = fuse_session_receive_buf(d->se, &d->fbuf);
+		if (rc == -EINTR || rc == -EAGAIN)
+			return;
+		if (rc <= 0) {
+			if (rc < 0 && rc != -ENODEV)
+				log_error("fuse: %s", strerror(-rc));
+			fuse_session_exit(d->se);
+			break;
+		}
+		fuse_session_process_buf(d->se, &d->fbuf);
+	}
+	if (fuse_session_exited(d->se))
+		loop_stop(l);
+}
+
+static void on_signal(struct loop *l, int signo, void *arg)
+{
+	struct daemon *d = arg;
+	if (signo == SIGCHLD) {
+		/* Stubs and first stages we started; their loss is reported
+		 * by their streams, so reaping is all that is left to do. */
+		int st;
+		while (waitpid(-1, &st, WNOHANG) > 0)
+			;
+		return;
+	}
+	log_info("signal %s: unmounting", sigabbrev_np(signo));
+	d->exiting = true;
+	loop_stop(l);
+}
+
+/* Waits up to ms for our children to exit, then kills what is left. */
+static void reap_children(const pid_t *pids, size_t n, int ms)
+{
+	for (int waited = 0;; waited += 10) {
+		int st;
+		while (waitpid(-1, &st, WNOHANG) > 0)
+			;
+		size_t alive = 0;
+		for (size_t i = 0; i < n; i++)
+			if (pids[i] > 0 && kill(pids[i], 0) == 0)
+				alive++;
+		if (!alive)
+			return;
+		if (waited >= ms) {
+			for (size_t i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGKILL);
+			usleep(10000);
+			while (waitpid(-1, &st, WNOHANG) > 0)
+				;
+			return;
+		}
+		usleep(10000);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	memset(&d, 0, sizeof(d));
+	d.output_cap = 256u << 20;
+	d.log_cap = 1u << 20;
+	d.connect_timeout_ms = 30000;
+	bool foreground = false;
+	int opt;
+	while ((opt = getopt(argc, argv, "fdho:")) != -1) {
+		switch (opt) {
+		case 'f': foreground = true; break;
+		case 'd': foreground = d.debug = true; break;
+		case 'o':
+			if (parse_opts(&d, optarg))
+				return 2;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	char mnt[PATH_MAX];
+	if (!realpath(argv[optind], mnt)) {
+		fprintf(stderr, "mitofs: %s: %s\n", argv[optind], strerror(errno));
+		return 1;
+	}
+	d.mountpoint = mnt;
+	d.uid = getuid();
+	d.gid = getgid();
+	d.image = mitofs_stub_gz;
+	d.image_len = (size_t)(mitofs_stub_gz_end - mitofs_stub_gz);
+	clock_gettime(CLOCK_REALTIME, &d.t0);
+
+	/* Background: the parent returns only once the mount is ready, with
+	 * the child's verdict, so `mitofs M && ls M` is safe. */
+	int ready[2] = { -1, -1 };
+	if (!foreground) {
+		if (pipe2(ready, O_CLOEXEC)) {
+			perror("mitofs: pipe");
+			return 1;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("mitofs: fork");
+			return 1;
+		}
+		if (pid > 0) {
+			close(ready[1]);
+			char c = 1;
+			ssize_t n = read(ready[0], &c, 1);
+			return n == 1 && c == 0 ? 0 : 1;
+		}
+		close(ready[0]);
+		setsid();
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	int rc = 1;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	d.loop = loop_new();
+	d.router = d.loop ? router_new(d.loop, 0, &router_ops, &d) : NULL;
+	if (!d.router || ctx_daemon_init(&d) || tree_init(&d.tree, &d.root)) {
+		fprintf(stderr, "mitofs: out of memory\n");
+		goto out;
+	}
+	log_setup(log_sink, &d, d.debug ? LOG_DEBUG : LOG_INFO);
+	if (fuse_opt_add_arg(&args, "mitofs") ||
+	    fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, "fsname=mitofs,subtype=mitofs,default_permissions") ||
+	    (d.debug && fuse_opt_add_arg(&args, "-d")))
+		goto out;
+	d.se = fuse_session_new(&args, &mitofs_ops, sizeof(mitofs_ops), &d);
+	if (!d.se)
+		goto out;
+	if (fuse_session_mount(d.se, mnt)) {
+		fprintf(stderr, "mitofs: cannot mount on %s\n", mnt);
+		goto out_session;
+	}
+	int ffd = fuse_session_fd(d.se);
+	fcntl(ffd, F_SETFL, fcntl(ffd, F_GETFL) | O_NONBLOCK);
+	if (loop_add(d.loop, ffd, EPOLLIN, on_fuse, &d) ||
+	    loop_signal(d.loop, SIGCHLD, on_signal, &d) ||
+	    loop_signal(d.loop, SIGTERM, on_signal, &d) ||
+	    loop_signal(d.loop, SIGINT, on_signal, &d) ||
+	    loop_signal(d.loop, SIGHUP, on_signal, &d)) {
+		fprintf(stderr, "mitofs: event loop setup failed\n");
+		goto out_unmount;
+	}
+	log_info("mounted on %s (pid %d)", mnt, (int)getpid());
+	if (!foreground) {
+		char ok = 0;
+		if (write(ready[1], &ok, 1) != 1)
+			goto out_unmount;
+		close(ready[1]);
+		ready[1] = -1;
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+		if (chdir("/"))
+			(void)0;
+	}
+	loop_run(d.loop);
+	rc = 0;
+
+out_unmount:
+	/* Collect the stubs we started before their records go. */
+	{
+		size_t n = 0;
+		for (struct ctx *c = d.root.children; c; c = c->next)
+			n++;
+		pid_t *pids = calloc(n ? n : 1, sizeof(*pids));
+		n = 0;
+		for (struct ctx *c = d.root.children; pids && c; c = c->next)
+			pids[n++] = c->pid;
+		ctx_daemon_fini(&d);
+		router_free(d.router);
+		d.router = NULL;
+		reap_children(pids, pids ? n : 0, 3000);
+		free(pids);
+	}
+	fuse_session_unmount(d.se);
+out_session:
+	fuse_session_destroy(d.se);
+out:
+	fuse_opt_free_args(&args);
+	if (d.router)
+		router_free(d.router);
+	tree_free(&d.tree);
+	free(d.fbuf.mem);
+	loop_free(d.loop);
+	if (ready[1] >= 0) {
+		char bad = 1;
+		if (write(ready[1], &bad, 1) != 1)
+			(void)0;
+	}
+	return rc;
+}

@@ -1,0 +1,81 @@
+/*
+ * method_local — a stub on this machine: the first-stage line run by
+ * /bin/sh in a child process, the same bootstrap an ssh target gets, so
+ * every local test exercises the real path. Also holds the method table
+ * (method_check / method_start). Not for: children of stubs (their stub
+ * spawns them).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot.h"
+#include "log.h"
+#include "method.h"
+
+static const char *local_opts[] = { "timeout", NULL };
+
+static int check_opts(const char *method, const char **known, const struct ctl_line *l,
+		      char *err, size_t errlen)
+{
+	for (int i = 0; i < l->nopts; i++) {
+		int ok = 0;
+		for (int k = 0; known[k]; k++)
+			ok |= !strcmp(l->opts[i].key, known[k]);
+		if (!ok) {
+			snprintf(err, errlen, "unknown option '%s' for method %s", l->opts[i].key, method);
+			return -EINVAL;
+		}
+	}
+	const char *t = ctl_opt(l, "timeout");
+	if (t) {
+		char *end;
+		long v = strtol(t, &end, 10);
+		if (!*t || *end || v <= 0 || v > 3600) {
+			snprintf(err, errlen, "timeout must be 1-3600 seconds, not '%s'", t);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int method_check(int top, const char *method, const struct ctl_line *l,
+		 char *err, size_t errlen)
+{
+	(void)top;
+	if (!strcmp(method, "local"))
+		return check_opts(method, local_opts, l, err, errlen);
+	snprintf(err, errlen, "unknown method '%s' (known: local)", method);
+	return -ENOENT;
+}
+
+int method_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen)
+{
+	if (!strcmp(c->method, "local"))
+		return method_local_start(c, l, err, errlen);
+	snprintf(err, errlen, "unknown method '%s'", c->method);
+	return -ENOENT;
+}
+
+static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void *arg)
+{
+	method_up(arg, s, pid, err, why);
+}
+
+int method_local_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen)
+{
+	struct daemon *d = c->d;
+	const char *t = ctl_opt(l, "timeout");
+	int timeout_ms = t ? atoi(t) * 1000 : d->connect_timeout_ms;
+	struct proto_config cfg = { .id = c->id, .nparents = 1, .parents = { 0 } };
+	snprintf(cfg.name, sizeof(cfg.name), "%s", c->path);
+	cfg.log_level = d->debug ? LOG_DEBUG : LOG_INFO;
+	c->boot = boot_local(d->loop, d->image, d->image_len, &cfg, timeout_ms, on_boot, c);
+	if (!c->boot) {
+		int e = errno ? errno : ENOMEM;
+		snprintf(err, errlen, "cannot start the local stub: %s", strerror(e));
+		return -e;
+	}
+	return 0;
+}

@@ -1,0 +1,456 @@
+/*
+ * ops — the fuse_lowlevel_ops table of the control tree. Each op replies
+ * exactly once, now or (reads that wait, writes that start something
+ * remote) when the answer arrives on the loop. Attribute and entry
+ * timeouts are 0: the tree changes under the kernel (contexts come and
+ * go) and every file uses direct_io, so nothing is cached.
+ * Not for: what a write does (ctl.c, jobs.c) or how reads wait (fh.c).
+ */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ctl.h"
+#include "ctx.h"
+#include "fh.h"
+#include "jobs.h"
+#include "ring.h"
+
+static const char README_TEXT[] =
+	"mitofs: every context is a directory.\n"
+	"\n"
+	"  echo 'connect NAME local' > ctl       start a context (ssh, sudo: see docs/methods.md)\n"
+	"  echo 'uname -a' > NAME/exec           run a command there\n"
+	"  cat NAME/stdout NAME/stderr           its output (streams until it exits)\n"
+	"  cat NAME/status                       waits for the end: \"exit N\" or \"signal NAME\"\n"
+	"  j=$(cat NAME/jobs/new)                a new job directory NAME/jobs/$j\n"
+	"  echo 'make' > NAME/jobs/$j/cmd        start it; stdin, stdout, stderr, status, ctl\n"
+	"  echo 'connect CHILD local' > NAME/ctl a context reached through NAME\n"
+	"  cat NAME/info                         id, state, pid, hostname, uid, arch...\n"
+	"  tail -f log                           every context's log lines\n"
+	"  echo 'disconnect NAME' > ctl          stop it\n"
+	"\n"
+	"A failed write to a ctl file leaves its reason in that ctl file and in log.\n";
+
+static struct daemon *D(fuse_req_t req) { return fuse_req_userdata(req); }
+
+static bool is_dir(enum node_kind k)
+{
+	return k == N_ROOT || k == N_CTXDIR || k == N_JOBSDIR || k == N_JOBDIR;
+}
+
+static mode_t mode_of(enum node_kind k)
+{
+	switch (k) {
+	case N_ROOT: case N_CTXDIR: case N_JOBSDIR: case N_JOBDIR:
+		return S_IFDIR | 0700;
+	case N_CTL: case N_JOB_CTL:
+		return S_IFREG | 0600;
+	case N_EXEC: case N_JOB_CMD: case N_JOB_STDIN:
+		return S_IFREG | 0200;
+	default:
+		return S_IFREG | 0400;
+	}
+}
+
+/* The job a stdout/stderr/status node shows: its own, or the last exec. */
+static struct job *job_of(struct node *n)
+{
+	if (n->job)
+		return n->job;
+	return n->ctx && n->kind != N_JOB_CMD ? n->ctx->last : NULL;
+}
+
+static void fill_attr(struct daemon *d, struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_mode = mode_of(n->kind);
+	st->st_nlink = is_dir(n->kind) ? 2 : 1;
+	st->st_uid = d->uid;
+	st->st_gid = d->gid;
+	st->st_blksize = 4096;
+	st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
+	struct job *j = (n->kind == N_STDOUT || n->kind == N_STDERR || n->kind == N_STATUS)
+				? job_of(n) : NULL;
+	if (j && n->kind == N_STDOUT)
+		st->st_size = (off_t)ring_end(j->out);
+	else if (j && n->kind == N_STDERR)
+		st->st_size = (off_t)ring_end(j->err);
+	else if (j && n->kind == N_STATUS && j->state == JOB_DONE) {
+		char t[64];
+		int len = job_status_text(j, t, sizeof(t));
+		st->st_size = len > 0 ? len : 0;
+	} else if (n->kind == N_README)
+		st->st_size = sizeof(README_TEXT) - 1;
+	else if (n->kind == N_LOG && n->ctx)
+		st->st_size = (off_t)ring_end(n->ctx->log);
+}
+
+static struct node *live_node(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node *n = tree_get(&D(req)->tree, ino);
+	return n && !n->removed ? n : NULL;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct daemon *d = D(req);
+	struct node *p = live_node(req, parent);
+	struct node *n = p ? tree_find(p, name) : NULL;
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	fill_attr(d, n, &e.attr);
+	if (fuse_reply_entry(req, &e) == 0)
+		n->nlookup++;
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct daemon *d = D(req);
+	struct node *n = tree_get(&d->tree, ino);
+	if (n)
+		tree_forget(&d->tree, n, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *fd)
+{
+	struct daemon *d = D(req);
+	for (size_t i = 0; i < count; i++) {
+		struct node *n = tree_get(&d->tree, fd[i].ino);
+		if (n)
+			tree_forget(&d->tree, n, fd[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct node *n = tree_get(&D(req)->tree, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct stat st;
+	fill_attr(D(req), n, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)attr;
+	struct node *n = live_node(req, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/* O_TRUNC on a control file and touch(1) are harmless; ownership and
+	 * mode belong to the daemon. */
+	if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && !(mode_of(n->kind) & 0200)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	fs_getattr(req, ino, fi);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct node *dir = live_node(req, ino);
+	if (!dir || !is_dir(dir->kind)) {
+		fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
+		return;
+	}
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	off_t i = 0;
+	struct stat st = { 0 };
+	struct node *c = dir->children;
+	/* Entry i: 0 ".", 1 "..", then the children in order. */
+	for (;; i++) {
+		const char *name;
+		if (i == 0) {
+			name = ".";
+			st.st_ino = dir->ino;
+			st.st_mode = S_IFDIR;
+		} else if (i == 1) {
+			name = "..";
+			st.st_ino = dir->parent ? dir->parent->ino : dir->ino;
+			st.st_mode = S_IFDIR;
+		} else {
+			if (i > 2)
+				c = c ? c->next : NULL;
+			if (!c)
+				break;
+			name = c->name;
+			st.st_ino = c->ino;
+			st.st_mode = mode_of(c->kind);
+		}
+		if (i < off)
+			continue;
+		size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+/* Replies to open with direct_io, and parallel direct writes on files
+ * that take commands: libfuse 3.14 has no field for that flag, so the
+ * kernel's open reply is built here. Without it the kernel serialises
+ * writes to one inode, and 50 `echo connect ... > ctl` would run one by one. */
+static void reply_open(fuse_req_t req, struct fuse_file_info *fi, bool parallel_writes)
+{
+	struct fuse_open_out out;
+	memset(&out, 0, sizeof(out));
+	out.fh = fi->fh;
+	out.open_flags = FOPEN_DIRECT_IO | (parallel_writes ? FOPEN_PARALLEL_DIRECT_WRITES : 0);
+	struct iovec iov = { &out, sizeof(out) };
+	if (fuse_reply_iov(req, &iov, 1) != 0)
+		fh_free((struct fh *)(uintptr_t)fi->fh);
+}
+
+static char *dup_text(const char *s, size_t *len)
+{
+	*len = strlen(s);
+	return strdup(s);
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct daemon *d = D(req);
+	struct node *n = live_node(req, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (is_dir(n->kind)) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	int acc = fi->flags & O_ACCMODE;
+	mode_t m = mode_of(n->kind);
+	if ((acc != O_WRONLY && !(m & 0400)) || (acc != O_RDONLY && !(m & 0200))) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	struct fh *f = fh_new(d, n->kind);
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int err = 0;
+	switch (n->kind) {
+	case N_README:
+		f->snap = dup_text(README_TEXT, &f->snaplen);
+		break;
+	case N_STATS:
+		f->snap = ctx_stats_text(d, &f->snaplen);
+		break;
+	case N_INFO:
+		f->snap = ctx_info_text(n->ctx, &f->snaplen);
+		break;
+	case N_CTL:
+		f->snap = dup_text(n->ctx->lasterr, &f->snaplen);
+		break;
+	case N_JOB_CTL:
+		f->snap = dup_text(n->job->lasterr, &f->snaplen);
+		break;
+	case N_JOBS_NEW: {
+		/* Plan 9 clone: opening it makes jobs/N and reads back N. */
+		struct ctx *c = n->ctx;
+		struct job *j = c->state == CTX_DISCONNECTED ? NULL : job_new(c, c->next_job);
+		if (!j) {
+			err = c->state == CTX_DISCONNECTED ? EIO : ENOMEM;
+			break;
+		}
+		c->next_job++;
+		f->snaplen = (size_t)asprintf(&f->snap, "%u\n", j->num);
+		break;
+	}
+	case N_STDOUT:
+	case N_STDERR:
+	case N_STATUS:
+	case N_JOB_STDIN:
+		fh_attach_job(f, job_of(n));
+		break;
+	case N_LOG:
+		fh_attach_ctx(f, n->ctx);
+		break;
+	default:
+		break;
+	}
+	bool needs_snap = n->kind == N_README || n->kind == N_STATS || n->kind == N_INFO ||
+			  n->kind == N_CTL || n->kind == N_JOB_CTL || n->kind == N_JOBS_NEW;
+	if (!err && needs_snap && !f->snap)
+		err = ENOMEM;
+	if (err) {
+		fh_free(f);
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	reply_open(req, fi, m & 0200);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)ino;
+	fh_read((struct fh *)(uintptr_t)fi->fh, req, size, off);
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	(void)off;
+	struct daemon *d = D(req);
+	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
+	struct node *n = live_node(req, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	switch (n->kind) {
+	case N_CTL:
+		ctl_write(d, req, n->ctx, NULL, buf, size);
+		break;
+	case N_JOB_CTL:
+		ctl_write(d, req, NULL, n->job, buf, size);
+		break;
+	case N_EXEC:
+		job_exec(n->ctx, req, buf, size);
+		break;
+	case N_JOB_CMD:
+		job_cmd(n->job, req, buf, size);
+		break;
+	case N_JOB_STDIN:
+		if (!f->job) {
+			fuse_reply_err(req, EPIPE);
+			break;
+		}
+		f->wrote_stdin = true;
+		job_stdin(f->job, req, buf, size);
+		break;
+	default:
+		fuse_reply_err(req, EBADF);
+	}
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
+	/* Closing a stdin that was opened for writing is the job's EOF. */
+	if (f->kind == N_JOB_STDIN && f->job && (fi->flags & O_ACCMODE) != O_RDONLY)
+		job_stdin_close(f->job);
+	fh_free(f);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	(void)ino;
+	fh_poll((struct fh *)(uintptr_t)fi->fh, req, ph);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node *p = live_node(req, parent);
+	struct node *n = p ? tree_find(p, name) : NULL;
+	if (!n)
+		fuse_reply_err(req, ENOENT);
+	else if (n->kind == N_JOBDIR)
+		fuse_reply_err(req, -job_remove(n->job));
+	else if (!is_dir(n->kind))
+		fuse_reply_err(req, ENOTDIR);
+	else
+		fuse_reply_err(req, EPERM); /* contexts go with `disconnect` */
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
+{
+	(void)p; (void)name; (void)mode;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)p; (void)name; (void)mode; (void)rdev;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
+{
+	(void)p; (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	(void)p; (void)name; (void)mode; (void)fi;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
+		      const char *nname, unsigned int flags)
+{
+	(void)p; (void)name; (void)np; (void)nname; (void)flags;
+	fuse_reply_err(req, EPERM);
+}
+
+const struct fuse_lowlevel_ops mitofs_ops = {
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readdir = fs_readdir,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.poll = fs_poll,
+	.rmdir = fs_rmdir,
+	.mkdir = fs_mkdir,
+	.mknod = fs_mknod,
+	.unlink = fs_unlink,
+	.create = fs_create,
+	.rename = fs_rename,
+};
