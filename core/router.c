@@ -295,16 +295,22 @@ bool router_msg_is_dead(const struct msg *m)
 
 /* --- sending --- */
 
-int router_send(struct router *r, struct msg *m)
+/* Sends m without taking it: streams copy what they queue, so callers
+ * with a message on the stack or a reused buffer pay no allocation. */
+static int send_borrowed(struct router *r, struct msg *m)
 {
 	m->src_id = m->auth_id = r->my_id;
 	if (m->dst_id == r->my_id) {
 		deliver_local(r, m, NULL);
-		msg_free(m);
 		return 0;
 	}
 	struct rstream *out = via(r, m->dst_id);
-	int rc = out ? stream_send(out->s, m) : -EHOSTUNREACH;
+	return out ? stream_send(out->s, m) : -EHOSTUNREACH;
+}
+
+int router_send(struct router *r, struct msg *m)
+{
+	int rc = send_borrowed(r, m);
 	msg_free(m);
 	return rc;
 }
@@ -312,10 +318,11 @@ int router_send(struct router *r, struct msg *m)
 int router_send_to(struct router *r, uint32_t dst, uint32_t handle,
 		   uint32_t reply_to, const void *data, size_t len)
 {
-	struct msg *m = msg_new(dst, handle, reply_to, data, len);
-	if (!m)
-		return -errno;
-	return router_send(r, m);
+	if (len > FRAME_MAX_LEN)
+		return -EMSGSIZE;
+	struct msg m = { .dst_id = dst, .handle = handle, .reply_to = reply_to,
+			 .data = (uint8_t *)data, .len = (uint32_t)len };
+	return send_borrowed(r, &m);
 }
 
 int router_reply(struct router *r, const struct msg *req, const void *data, size_t len)

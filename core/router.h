@@ -102,7 +102,8 @@ void router_del_handler(struct router *r, uint32_t handle);
  * -EHOSTUNREACH when there is no route (no IS_DEAD is generated for a
  * local sender: the caller learns it here), -EPIPE, -ENOMEM. */
 int router_send(struct router *r, struct msg *m);
-/* Convenience: builds and sends a message. Same returns. */
+/* Sends a message made of these fields; data is copied (or delivered)
+ * before the call returns, so it may live on the stack. Same returns. */
 int router_send_to(struct router *r, uint32_t dst, uint32_t handle,
 		   uint32_t reply_to, const void *data, size_t len);
 /* Replies to req (to req->src_id, handle req->reply_to); does nothing

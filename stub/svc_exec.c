@@ -29,7 +29,8 @@
 #include "router.h"
 #include "svc.h"
 
-#define EXEC_CHUNK     (64u << 10) /* largest output event payload */
+#define EXEC_CHUNK     (256u << 10) /* largest output event payload */
+#define EXEC_PIPE_SZ   (1 << 20)    /* asked-for pipe size: fewer wake-ups under bulk output */
 #define EXEC_EV_HDR    5           /* u32 job, u8 kind */
 #define EXEC_STDIN_MAX (16u << 20) /* stdin bytes queued per job at most */
 #define EXEC_MAX_SIG   64
@@ -66,6 +67,8 @@ struct svc_exec {
 	struct loop *l;
 	struct map jobs; /* id -> struct job */
 	uint32_t next_id;
+	uint8_t *rbuf;   /* output event being read: reused, so bulk output
+			  * costs no allocation (and no page faults) per chunk */
 };
 
 static void out_cb(struct loop *l, int fd, uint32_t events, void *arg);
@@ -145,9 +148,9 @@ static void job_forget(struct job *j)
 
 /* Sends an event; a caller that is gone takes the job with it.
  * Returns 0 or -errno; after -EHOSTUNREACH/-EPIPE j may be freed. */
-static int job_send(struct job *j, struct msg *m)
+static int job_send(struct job *j, const void *data, size_t len)
 {
-	int rc = router_send(j->x->r, m);
+	int rc = router_send_to(j->x->r, j->caller, j->ev_handle, 0, data, len);
 	if (rc == -EHOSTUNREACH || rc == -EPIPE) {
 		log_warn("exec(job %u): caller %u unreachable, killing the job", j->id, j->caller);
 		job_forget(j);
@@ -198,27 +201,23 @@ static void out_cb(struct loop *l, int fd, uint32_t events, void *arg)
 		avail = 4096; /* EOF, or a writer racing us */
 	if ((unsigned)avail > EXEC_CHUNK)
 		avail = EXEC_CHUNK;
-	struct msg *m = msg_new(j->caller, j->ev_handle, 0, NULL, EXEC_EV_HDR + (size_t)avail);
-	if (!m)
+	struct svc_exec *x = j->x;
+	if (!x->rbuf && !(x->rbuf = malloc(EXEC_EV_HDR + EXEC_CHUNK)))
 		return; /* level-triggered: we come back */
-	ssize_t n = read(fd, m->data + EXEC_EV_HDR, (size_t)avail);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-		msg_free(m);
+	ssize_t n = read(fd, x->rbuf + EXEC_EV_HDR, (size_t)avail);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	}
 	if (n <= 0) {
-		msg_free(m);
 		fd_close(l, is_out ? &j->out : &j->err, true);
 		job_check(j);
 		return;
 	}
-	be32_put(m->data, j->id);
-	m->data[4] = is_out ? EXEC_EV_STDOUT : EXEC_EV_STDERR;
-	m->len = EXEC_EV_HDR + (uint32_t)n;
-	int rc = job_send(j, m);
+	be32_put(x->rbuf, j->id);
+	x->rbuf[4] = is_out ? EXEC_EV_STDOUT : EXEC_EV_STDERR;
+	int rc = job_send(j, x->rbuf, EXEC_EV_HDR + (size_t)n);
 	if (rc == -EHOSTUNREACH || rc == -EPIPE)
 		return; /* j may be gone */
-	if (router_congested(j->x->r, j->caller))
+	if (router_congested(x->r, j->caller))
 		job_pause(j, true);
 }
 
@@ -329,6 +328,9 @@ static int job_spawn(const char *cmd, struct job *j)
 			rc = -errno;
 			goto out;
 		}
+	/* Best effort: an unprivileged user may be capped below this. */
+	fcntl(p[1][0], F_SETPIPE_SZ, EXEC_PIPE_SZ);
+	fcntl(p[2][0], F_SETPIPE_SZ, EXEC_PIPE_SZ);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -550,6 +552,7 @@ void svc_exec_free(struct svc_exec *x)
 	while (map_next(&x->jobs, &pos, NULL, &v))
 		job_free(v);
 	map_free(&x->jobs);
+	free(x->rbuf);
 	free(x);
 }
 
