@@ -127,7 +127,10 @@ static void batch_run(struct ctl_batch *b)
 		struct ctl_line l;
 		char err[256] = "";
 		int rc = ctl_parse(start, n, &l, err, sizeof(err));
-		if (rc == 0) {
+		if (rc == 0 && !b->job && !b->ctx) {
+			snprintf(err, sizeof(err), "the context of this ctl file is gone");
+			rc = -ENOENT;
+		} else if (rc == 0) {
 			rc = b->job ? job_ctl(b->job, &l, b, err, sizeof(err))
 				    : ctx_ctl(b->ctx, &l, b, err, sizeof(err));
 		}

@@ -156,6 +156,10 @@ static void ctx_mark_lost(struct ctx *c, const char *why)
 static void ctx_remove(struct ctx *c, const char *why)
 {
 	struct daemon *d = c->d;
+	/* Held until the end: waking waiters below may drop the last other
+	 * reference, and nothing may start on a context being removed. */
+	c->busy++;
+	c->doomed = true;
 	while (c->children)
 		ctx_remove(c->children, why);
 	if (c->state != CTX_DISCONNECTED) {
@@ -187,8 +191,6 @@ static void ctx_remove(struct ctx *c, const char *why)
 	c->dir = NULL;
 	if (c->id)
 		map_del(&d->ctxs, c->id);
-	c->doomed = true;
-	c->busy++;
 	ctx_unbusy(c);
 }
 
@@ -428,6 +430,10 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 	    char *err, size_t errlen)
 {
 	struct daemon *d = c->d;
+	if (c->doomed) {
+		snprintf(err, errlen, "context %s is gone", c->path);
+		return -ENOENT;
+	}
 	if (!strcmp(l->verb, "connect"))
 		return connect_child(c, l, b, err, errlen);
 	if (!strcmp(l->verb, "disconnect")) {
@@ -449,6 +455,8 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 			return -EBUSY;
 		}
 		ctx_log(victim, LOG_INFO, "disconnect requested");
+		if (victim == c)
+			b->ctx = NULL; /* later lines of this write have no context */
 		ctx_remove(victim, "disconnected by request");
 		return 0;
 	}
