@@ -66,9 +66,9 @@ $(B)/stub_image.o: fs/stub_image.S $(B)/mitofs-stub.gz
 $(B)/mitofs: $(CORE_OBJ) $(FS_OBJ) $(B)/stub_image.o
 	$(CC) $(SAN) -o $@ $^ $(FUSE_LIBS) -lz
 
-$(B)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ)
+$(B)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_OBJ) -lcriterion -lz
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(CORE_OBJ) -lcriterion -lz
 
 deps:
 	@missing=""; for p in $(DEPS); do \

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define BOOT_ERR_MAX   4096 /* stderr bytes of a failed stage kept for the reason */
 #define BOOT_GRACE_MS  200  /* after a failure, how long stderr may still trickle in */
@@ -40,41 +42,81 @@
 /* --- the first-stage line --- */
 
 /*
- * The line, for dash, bash and busybox sh alike. The trap removes the
- * directory when anything before the exec fails (dash and busybox run it
- * when exec itself fails too); after a successful exec the stub removes it.
+ * The line, for dash, bash and busybox sh alike:
+ *  1. with a cache tag, a stub cached under $XDG_RUNTIME_DIR/mitofs or
+ *     ~/.cache/mitofs (a 0700 directory) is run at once: no upload;
+ *  2. otherwise it says PROTO_NEED, reads exactly the announced number of
+ *     bytes into a fresh 0700 directory, unpacks them with gzip -dc, moves
+ *     the stub into the cache when there is one, and runs it.
+ * The trap removes the directory when anything before the exec fails
+ * (dash and busybox run it when exec itself fails too); after a successful
+ * exec the stub removes it.
  */
-static const char stage_head[] =
-	"trap 'rm -rf \"$d\"' 0;"
-	"d=$(mktemp -d \"${TMPDIR:-/tmp}/" BOOT_DIR_STEM "XXXXXX\")&&"
-	"head -c %zu|gzip -dc>\"$d/s\"&&chmod 700 \"$d/s\"&&exec \"$d/s\" \"$d\" ";
+struct line {
+	char *p;
+	size_t cap, off;
+	int err;
+};
 
-int boot_stage_line(char *out, size_t cap, size_t image_len, const char *name)
+static void put(struct line *l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(l->p + l->off, l->cap > l->off ? l->cap - l->off : 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || l->off + (size_t)n >= l->cap)
+		l->err = -ENAMETOOLONG;
+	else
+		l->off += (size_t)n;
+}
+
+/* 'NAME' with every ' written as '\'' */
+static void put_word(struct line *l, const char *w)
+{
+	put(l, "'");
+	for (const char *q = w; *q && !l->err; q++)
+		put(l, *q == '\'' ? "'\\''" : "%c", *q);
+	put(l, "'");
+}
+
+int boot_stage_line(char *out, size_t cap, size_t image_len, const char *tag, const char *name)
 {
 	if (!name || !*name)
 		return -EINVAL;
-	int n = snprintf(out, cap, stage_head, image_len);
-	if (n < 0 || (size_t)n >= cap)
-		return -ENAMETOOLONG;
-	size_t off = (size_t)n;
-	/* 'NAME' with every ' written as '\'' */
-	size_t need = 2;
-	for (const char *p = name; *p; p++)
-		need += *p == '\'' ? 4 : 1;
-	if (need + 1 > cap - off)
-		return -ENAMETOOLONG;
-	out[off++] = '\'';
-	for (const char *p = name; *p; p++) {
-		if (*p == '\'') {
-			memcpy(out + off, "'\\''", 4);
-			off += 4;
-		} else {
-			out[off++] = *p;
-		}
+	if (tag && (strlen(tag) > 64 || tag[strspn(tag, "0123456789abcdef")]))
+		return -EINVAL;
+	struct line l = { out, cap, 0, 0 };
+	if (tag) {
+		put(&l, "c=\"${XDG_RUNTIME_DIR:-${HOME:+$HOME/.cache}}\";f=;"
+			"[ -n \"$c\" ]&&c=\"$c/mitofs\"&&f=\"$c/stub-%s\"&&[ -x \"$f\" ]&&exec \"$f\" - ", tag);
+		put_word(&l, name);
+		put(&l, ";trap 'rm -rf \"$d\"' 0;"
+			"if [ -n \"$f\" ]&&mkdir -p -m 700 \"$c\" 2>/dev/null&&"
+			"d=$(mktemp -d \"$c/" BOOT_DIR_STEM "XXXXXX\" 2>/dev/null);then :;"
+			"else f=;d=$(mktemp -d \"${TMPDIR:-/tmp}/" BOOT_DIR_STEM "XXXXXX\");fi&&");
+	} else {
+		put(&l, "trap 'rm -rf \"$d\"' 0;d=$(mktemp -d \"${TMPDIR:-/tmp}/" BOOT_DIR_STEM "XXXXXX\")&&");
 	}
-	out[off++] = '\'';
-	out[off] = 0;
-	return 0;
+	put(&l, "printf " PROTO_NEED "&&head -c %zu|gzip -dc>\"$d/s\"&&chmod 700 \"$d/s\"&&", image_len);
+	if (tag) {
+		put(&l, "if [ -n \"$f\" ]&&mv -f \"$d/s\" \"$f\"&&rmdir \"$d\";then exec \"$f\" - ");
+		put_word(&l, name);
+		put(&l, ";fi;");
+	}
+	put(&l, "exec \"$d/s\" \"$d\" ");
+	put_word(&l, name);
+	if (!l.err && cap)
+		out[l.off] = 0;
+	return l.err;
+}
+
+void boot_image_tag(const void *image, size_t n, char tag[BOOT_TAG_LEN + 1])
+{
+	/* Names a version of the stub, not a secret: a file of the same
+	 * user could be replaced by that user anyway. */
+	uLong crc = crc32(0L, image, (uInt)n);
+	uLong adl = adler32(1L, image, (uInt)n);
+	snprintf(tag, BOOT_TAG_LEN + 1, "%08lx%08lx", crc & 0xffffffffUL, adl & 0xffffffffUL);
 }
 
 /* --- forking --- */
@@ -160,21 +202,23 @@ int boot_stub_startup(int argc, char **argv)
 	if (argc != 3)
 		return -EINVAL;
 	const char *dir = argv[1], *name = argv[2];
-	const char *base = strrchr(dir, '/');
-	base = base ? base + 1 : dir;
-	/* Only ever remove what a first stage made. */
-	if (strncmp(base, BOOT_DIR_STEM, strlen(BOOT_DIR_STEM)) != 0)
-		return -EINVAL;
 	size_t nlen = strlen(name);
 	if (nlen == 0 || nlen > PROTO_MAX_NAME)
 		return -EINVAL;
-
-	char path[4096];
-	int n = snprintf(path, sizeof(path), "%s/s", dir);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
-	unlink(path);
-	rmdir(dir);
+	if (strcmp(dir, "-") != 0) {
+		/* Uncached: remove the temporary directory, and only ever one
+		 * that a first stage made. */
+		const char *base = strrchr(dir, '/');
+		base = base ? base + 1 : dir;
+		if (strncmp(base, BOOT_DIR_STEM, strlen(BOOT_DIR_STEM)) != 0)
+			return -EINVAL;
+		char path[4096];
+		int n = snprintf(path, sizeof(path), "%s/s", dir);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		unlink(path);
+		rmdir(dir);
+	}
 
 	char arg0[sizeof(BOOT_ARGV0) + PROTO_MAX_NAME];
 	snprintf(arg0, sizeof(arg0), BOOT_ARGV0 "%s", name);
@@ -224,6 +268,11 @@ out:
 
 struct boot_job {
 	struct loop *l;
+	int fd;                   /* before the first token: raw, else -1 */
+	uint8_t tok[PROTO_HELLO_LEN];
+	size_t ntok;
+	const void *image;        /* the caller's, sent on PROTO_NEED */
+	size_t image_len;
 	struct stream *s;         /* NULL once handed over or failed */
 	int errfd;                /* -1 when closed */
 	pid_t pid;
@@ -241,6 +290,10 @@ struct boot_job {
 
 static void job_free(struct boot_job *j)
 {
+	if (j->fd >= 0) {
+		loop_del(j->l, j->fd);
+		close(j->fd);
+	}
 	if (j->timer)
 		loop_timer_cancel(j->l, j->timer);
 	if (j->errfd >= 0) {
@@ -339,6 +392,11 @@ static void job_fail(struct boot_job *j, int err, const char *fmt, ...)
 	j->err = err;
 	stream_free(j->s); /* allowed from inside the stream's callbacks */
 	j->s = NULL;
+	if (j->fd >= 0) {
+		loop_del(j->l, j->fd);
+		close(j->fd);
+		j->fd = -1;
+	}
 	if (j->pid > 0)
 		kill(j->pid, SIGKILL);
 	if (j->timer) {
@@ -451,6 +509,50 @@ static const struct stream_ops boot_ops = {
 	.on_hello = boot_on_hello,
 };
 
+/* The stage's first 8 bytes: a hello (the cached stub runs) or PROTO_NEED
+ * (send the image). Read raw, exactly 8 bytes, so nothing of what follows
+ * is consumed before the stream takes over. */
+static void tok_cb(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)events;
+	struct boot_job *j = arg;
+	ssize_t r = read(fd, j->tok + j->ntok, sizeof(j->tok) - j->ntok);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		if (r < 0 && errno != ECONNRESET)
+			job_fail(j, errno, "%s before hello", strerror(errno));
+		else
+			job_fail(j, EPROTO, "EOF before hello");
+		return;
+	}
+	j->ntok += (size_t)r;
+	if (j->ntok < sizeof(j->tok))
+		return;
+	loop_del(l, fd);
+	j->fd = -1;
+	bool need = memcmp(j->tok, PROTO_NEED, PROTO_HELLO_LEN) == 0;
+	if (!need && memcmp(j->tok, PROTO_HELLO, PROTO_HELLO_LEN) != 0) {
+		close(fd);
+		job_fail(j, EPROTO, "bad hello");
+		return;
+	}
+	j->s = stream_new(l, fd, fd, &boot_ops, j);
+	if (!j->s) {
+		close(fd);
+		job_fail(j, errno, "stream: %s", strerror(errno));
+		return;
+	}
+	if (!need) {
+		boot_on_hello(j->s, j);
+		return;
+	}
+	stream_expect_hello(j->s, PROTO_HELLO, PROTO_HELLO_LEN);
+	int rc = stream_send_raw(j->s, j->image, j->image_len);
+	if (rc)
+		job_fail(j, -rc, "sending the image: %s", strerror(-rc));
+}
+
 struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,
 			    const void *image, size_t n, const struct proto_config *cfg,
 			    int timeout_ms, boot_done_fn *done, void *arg)
@@ -467,6 +569,7 @@ struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,
 		goto fail;
 	}
 	j->l = l;
+	j->fd = -1;
 	j->errfd = -1;
 	j->pid = pid;
 	j->id = cfg->id;
@@ -487,15 +590,16 @@ struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,
 		j->errfd = errfd;
 		errfd = -1;
 	}
-	j->s = stream_new(l, fd, fd, &boot_ops, j);
-	if (!j->s) {
-		rc = -errno;
+	j->image = image;
+	j->image_len = n;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    (rc = loop_add(l, fd, EPOLLIN, tok_cb, j)) < 0) {
+		rc = rc ? rc : -errno;
 		goto fail;
 	}
+	j->fd = fd;
 	fd = -1;
-	stream_expect_hello(j->s, PROTO_HELLO, PROTO_HELLO_LEN);
-	if ((rc = stream_send_raw(j->s, image, n)))
-		goto fail;
 	if (timeout_ms > 0) {
 		j->timer = loop_timer_add(l, (uint64_t)timeout_ms, timeout_cb, j);
 		if (!j->timer) {
@@ -519,10 +623,12 @@ struct boot_job *boot_local(struct loop *l, const void *image, size_t n,
 			    const struct proto_config *cfg, int timeout_ms,
 			    boot_done_fn *done, void *arg)
 {
-	char line[256 + 4 * PROTO_MAX_NAME];
+	char line[1024 + 12 * PROTO_MAX_NAME], tag[BOOT_TAG_LEN + 1];
 	int ep[2], fd, rc;
 	pid_t pid;
-	if (!cfg || (rc = boot_stage_line(line, sizeof(line), n, cfg->name))) {
+	if (image)
+		boot_image_tag(image, n, tag);
+	if (!cfg || (rc = boot_stage_line(line, sizeof(line), n, image ? tag : NULL, cfg->name))) {
 		errno = cfg ? -rc : EINVAL;
 		return NULL;
 	}

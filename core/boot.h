@@ -3,13 +3,16 @@
  * `sh -c` line that turns "a shell on the target" into "a running stub",
  * and the local spawn used by the daemon's local method and by stubs.
  *
- * The line reads exactly the announced number of bytes of the gzip'd stub
- * from stdin into a fresh 0700 temporary directory, unpacks it with
- * `gzip -dc` and execs it as `STUB DIR NAME`. The stub removes DIR at once
- * (boot_stub_startup), re-executes itself from /proc/self/exe with argv[0]
- * "mitofs:NAME", and writes PROTO_HELLO before any frame. The parent must
- * not send anything after the image until the hello has arrived (busybox
- * head may read ahead), then it sends the CONFIG frame.
+ * The line first looks for the stub in the target user's cache (by the
+ * image's tag) and runs it as `STUB - NAME`. Failing that it writes
+ * PROTO_NEED, reads exactly the announced number of bytes of the gzip'd
+ * stub from stdin into a fresh 0700 temporary directory, unpacks it with
+ * `gzip -dc`, keeps it in the cache when it can, and execs it (`STUB DIR
+ * NAME` when uncached: the stub removes DIR at once). The stub re-executes
+ * itself from /proc/self/exe with argv[0] "mitofs:NAME" and writes
+ * PROTO_HELLO before any frame. The parent sends the image only when asked
+ * and nothing else until the hello has arrived (busybox head may read
+ * ahead), then it sends the CONFIG frame.
  * Nothing here reaps: the process that forks (daemon, stub) reaps every
  * child in its SIGCHLD handler with waitpid(-1, WNOHANG), by pid.
  * Not for: ssh/sudo specifics (those wrap this same line).
@@ -27,11 +30,18 @@ struct loop;
 struct stream;
 struct boot_job;
 
+#define BOOT_TAG_LEN 16
+
 /* Writes the first-stage command line for an image of image_len bytes
- * and context name into out (NUL-terminated). The name is passed as a
- * single-quoted shell word, so any byte but NUL is safe.
- * 0, -ENAMETOOLONG when cap is too small, -EINVAL on an empty name. */
-int boot_stage_line(char *out, size_t cap, size_t image_len, const char *name);
+ * and context name into out (NUL-terminated). tag (from boot_image_tag,
+ * or NULL for no cache) names the cached stub on the target. The name is
+ * passed as a single-quoted shell word, so any byte but NUL is safe.
+ * 0, -ENAMETOOLONG when cap is too small, -EINVAL on an empty name or a
+ * tag that is not lower-case hex. */
+int boot_stage_line(char *out, size_t cap, size_t image_len, const char *tag,
+		    const char *name);
+/* The cache tag of an image: 16 hex digits from its CRC-32 and Adler-32. */
+void boot_image_tag(const void *image, size_t n, char tag[BOOT_TAG_LEN + 1]);
 
 /* Starts `/bin/sh -c LINE` as a child with stdin and stdout on one end of
  * a socketpair (returned in *fd, close-on-exec, blocking mode untouched)

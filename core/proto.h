@@ -33,6 +33,8 @@
 /* The fixed token a stub writes before its first frame. */
 #define PROTO_HELLO     "MITOFS\0\1"
 #define PROTO_HELLO_LEN 8
+/* What a first stage says, instead of a hello, when it needs the image. */
+#define PROTO_NEED      "MITOFS:S"
 
 /* Limits on fields we accept from a peer. */
 #define PROTO_MAX_NAME  255

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "private_home.h"
 #include "buf.h"
 #include "frame.h"
 #include "loop.h"
@@ -75,10 +76,13 @@ static void run_stage(const char *sh, const char *line, const struct buf *img,
 	close(sv[1]);
 	write_all(sv[0], img->data, img->len);
 	shutdown(sv[0], SHUT_WR);
-	read_all(sv[0], out, cap);
+	size_t n = read_all(sv[0], out, cap);
 	close(sv[0]);
 	int st;
 	waitpid(pid, &st, 0);
+	/* An uncached stage asks for the image first. */
+	if (n >= 8 && memcmp(out, PROTO_NEED, 8) == 0)
+		memmove(out, out + 8, n - 8 + 1);
 }
 
 /* The fake stub prints its NAME argument and removes its directory. */
@@ -104,7 +108,7 @@ static void check_quoting(const char *sh)
 	image_of(&img, echo_name);
 	for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
 		char line[1024], out[1024];
-		cr_assert_eq(boot_stage_line(line, sizeof(line), img.len, tricky[i]), 0);
+		cr_assert_eq(boot_stage_line(line, sizeof(line), img.len, NULL, tricky[i]), 0);
 		run_stage(sh, line, &img, out, sizeof(out));
 		cr_expect_str_eq(out, tricky[i], "%s: name [%s] came out as [%s]", sh, tricky[i], out);
 	}
@@ -139,13 +143,13 @@ Test(boot, stage_line_passes_any_name_as_one_word_under_busybox)
 Test(boot, stage_line_rejects_empty_names_and_small_buffers)
 {
 	char line[512];
-	cr_expect_eq(boot_stage_line(line, sizeof(line), 10, ""), -EINVAL);
-	cr_expect_eq(boot_stage_line(line, sizeof(line), 10, NULL), -EINVAL);
-	cr_assert_eq(boot_stage_line(line, sizeof(line), 10, "x"), 0);
+	cr_expect_eq(boot_stage_line(line, sizeof(line), 10, NULL, ""), -EINVAL);
+	cr_expect_eq(boot_stage_line(line, sizeof(line), 10, NULL, NULL), -EINVAL);
+	cr_assert_eq(boot_stage_line(line, sizeof(line), 10, NULL, "x"), 0);
 	size_t need = strlen(line) + 1;
-	cr_expect_eq(boot_stage_line(line, need, 10, "x"), 0);
-	cr_expect_eq(boot_stage_line(line, need - 1, 10, "x"), -ENAMETOOLONG);
-	cr_expect_eq(boot_stage_line(line, 20, 10, "x"), -ENAMETOOLONG);
+	cr_expect_eq(boot_stage_line(line, need, 10, NULL, "x"), 0);
+	cr_expect_eq(boot_stage_line(line, need - 1, 10, NULL, "x"), -ENAMETOOLONG);
+	cr_expect_eq(boot_stage_line(line, 20, 10, NULL, "x"), -ENAMETOOLONG);
 	cr_expect(strlen(line) < 250, "the line stays short: %zu", strlen(line));
 }
 
@@ -389,4 +393,51 @@ Test(boot, spawn_local_gives_the_stage_a_socket_and_stderr)
 	int st;
 	cr_expect_eq(waitpid(pid, &st, 0), pid);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+Test(boot, cached_stub_runs_without_asking_for_the_image)
+{
+	char home[] = "/tmp/mitofs-test-home.XXXXXX";
+	cr_assert_not_null(mkdtemp(home));
+	setenv("HOME", home, 1);
+	unsetenv("XDG_RUNTIME_DIR");
+	struct buf img;
+	image_of(&img, echo_name);
+	char tag[BOOT_TAG_LEN + 1], line[2048], out[256];
+	boot_image_tag(img.data, img.len, tag);
+	cr_assert_eq(boot_stage_line(line, sizeof(line), img.len, tag, "cached"), 0);
+	/* First run: asks, unpacks, caches. */
+	int sv[2];
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			dup2(sv[1], 0);
+			dup2(sv[1], 1);
+			execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+			_exit(127);
+		}
+		close(sv[1]);
+		write_all(sv[0], img.data, img.len);
+		shutdown(sv[0], SHUT_WR);
+		read_all(sv[0], out, sizeof(out));
+		close(sv[0]);
+		waitpid(pid, NULL, 0);
+		if (round == 0)
+			cr_expect_str_eq(out, PROTO_NEED "cached", "first run: [%s]", out);
+		else
+			cr_expect_str_eq(out, "cached", "cached run asks for nothing: [%s]", out);
+	}
+	char path[512];
+	snprintf(path, sizeof(path), "%s/.cache/mitofs/stub-%s", home, tag);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0, "the stub is cached at %s", path);
+	cr_expect_eq(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/.cache/mitofs", home);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0700, "the cache directory is private");
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+	cr_expect_eq(system(cmd), 0);
+	buf_free(&img);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "private_home.h"
 #include "buf.h"
 #include "ids.h"
 #include "loop.h"
