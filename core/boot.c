@@ -177,6 +177,13 @@ int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/* Room for several 256 KiB output events in flight, so bulk output
+	 * moves in few large writes instead of many wake-ups (best effort). */
+	int sz = 4 << 20;
+	for (int i = 0; i < 2; i++) {
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
 	pid_t parent = getpid();
 	pid_t p = fork();
 	if (p < 0) {
