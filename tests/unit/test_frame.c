@@ -1,0 +1,123 @@
+/*
+ * test_frame — the 28-byte header: roundtrip, short header, bad magic,
+ * unknown flags, oversize; and message allocation.
+ *
+ *   make build/tests/test_frame && build/tests/test_frame --jobs 2
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "buf.h"
+#include "frame.h"
+
+static const struct frame_hdr sample = {
+	.flags = FRAME_F_ZLIB,
+	.dst_id = 0x01020304,
+	.src_id = 5,
+	.auth_id = 6,
+	.handle = 110,
+	.reply_to = 1001,
+	.len = 4096,
+};
+
+Test(frame, encode_decode_roundtrip_preserves_every_field)
+{
+	uint8_t w[FRAME_HDR_LEN];
+	frame_hdr_encode(&sample, w);
+	cr_assert_eq(w[0], 0x4d);
+	cr_assert_eq(w[1], 0x49);
+	cr_assert_eq(be32_get(w + 4), 0x01020304u); /* big-endian dst */
+	struct frame_hdr h;
+	cr_assert_eq(frame_hdr_decode(w, sizeof(w), &h, FRAME_MAX_LEN), 0);
+	cr_assert_eq(h.magic, FRAME_MAGIC);
+	cr_assert_eq(h.flags, sample.flags);
+	cr_assert_eq(h.dst_id, sample.dst_id);
+	cr_assert_eq(h.src_id, sample.src_id);
+	cr_assert_eq(h.auth_id, sample.auth_id);
+	cr_assert_eq(h.handle, sample.handle);
+	cr_assert_eq(h.reply_to, sample.reply_to);
+	cr_assert_eq(h.len, sample.len);
+}
+
+Test(frame, encode_forces_the_magic)
+{
+	struct frame_hdr in = sample;
+	in.magic = 0x1111;
+	uint8_t w[FRAME_HDR_LEN];
+	frame_hdr_encode(&in, w);
+	cr_assert_eq(be16_get(w), FRAME_MAGIC);
+}
+
+Test(frame, short_header_is_eagain)
+{
+	uint8_t w[FRAME_HDR_LEN];
+	frame_hdr_encode(&sample, w);
+	struct frame_hdr h;
+	for (size_t n = 0; n < FRAME_HDR_LEN; n++)
+		cr_assert_eq(frame_hdr_decode(w, n, &h, FRAME_MAX_LEN), -EAGAIN);
+}
+
+Test(frame, bad_magic_is_ebadmsg)
+{
+	uint8_t w[FRAME_HDR_LEN];
+	frame_hdr_encode(&sample, w);
+	w[1] ^= 1;
+	struct frame_hdr h;
+	cr_assert_eq(frame_hdr_decode(w, sizeof(w), &h, FRAME_MAX_LEN), -EBADMSG);
+}
+
+Test(frame, unknown_flag_bit_is_ebadmsg)
+{
+	uint8_t w[FRAME_HDR_LEN];
+	struct frame_hdr h;
+	for (int bit = 1; bit < 16; bit++) {
+		struct frame_hdr in = sample;
+		in.flags = (uint16_t)(1u << bit);
+		frame_hdr_encode(&in, w);
+		cr_assert_eq(frame_hdr_decode(w, sizeof(w), &h, FRAME_MAX_LEN), -EBADMSG,
+			     "flag bit %d", bit);
+	}
+}
+
+Test(frame, oversize_length_is_emsgsize_and_max_itself_is_fine)
+{
+	uint8_t w[FRAME_HDR_LEN];
+	struct frame_hdr in = sample, h;
+	in.len = FRAME_MAX_LEN;
+	frame_hdr_encode(&in, w);
+	cr_assert_eq(frame_hdr_decode(w, sizeof(w), &h, FRAME_MAX_LEN), 0);
+	in.len = FRAME_MAX_LEN + 1;
+	frame_hdr_encode(&in, w);
+	cr_assert_eq(frame_hdr_decode(w, sizeof(w), &h, FRAME_MAX_LEN), -EMSGSIZE);
+	in.len = 0xffffffff;
+	frame_hdr_encode(&in, w);
+	cr_assert_eq(frame_hdr_decode(w, sizeof(w), &h, FRAME_MAX_LEN), -EMSGSIZE);
+	/* A smaller caller limit applies too. */
+	in.len = 101;
+	frame_hdr_encode(&in, w);
+	cr_assert_eq(frame_hdr_decode(w, sizeof(w), &h, 100), -EMSGSIZE);
+}
+
+Test(frame, msg_new_copies_payload_and_refuses_oversize)
+{
+	char data[] = "payload";
+	struct msg *m = msg_new(1, 2, 3, data, 7);
+	cr_assert_not_null(m);
+	data[0] = 'X';
+	cr_assert_eq(m->dst_id, 1);
+	cr_assert_eq(m->handle, 2);
+	cr_assert_eq(m->reply_to, 3);
+	cr_assert_eq(m->len, 7);
+	cr_assert_eq(memcmp(m->data, "payload", 7), 0);
+	msg_free(m);
+	m = msg_new(1, 2, 3, NULL, 0);
+	cr_assert_not_null(m);
+	cr_assert_eq(m->len, 0);
+	msg_free(m);
+	msg_free(NULL);
+	errno = 0;
+	cr_assert_null(msg_new(1, 2, 3, NULL, (size_t)FRAME_MAX_LEN + 1));
+	cr_assert_eq(errno, EMSGSIZE);
+}

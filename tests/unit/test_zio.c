@@ -1,0 +1,172 @@
+/*
+ * test_zio — zlib helpers: roundtrip, the inflate bound, corrupt input,
+ * and gzip output that the real `gzip -dc` accepts.
+ *
+ *   make build/tests/test_zio && build/tests/test_zio --jobs 2
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "zio.h"
+
+static uint8_t *sample(size_t n, int random)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		p[i] = random ? (uint8_t)(x >> 16) : (uint8_t)"mitofs mitogen "[i % 15];
+	}
+	return p;
+}
+
+static void roundtrip(size_t n, int random, int level)
+{
+	uint8_t *in = sample(n, random);
+	struct buf z, out;
+	buf_init(&z);
+	buf_init(&out);
+	cr_assert_eq(zio_deflate(&z, in, n, level), 0);
+	if (!random && n > 1000)
+		cr_assert_lt(z.len, n / 10);
+	cr_assert_eq(zio_inflate(&out, z.data, z.len, n), 0);
+	cr_assert_eq(out.len, n);
+	if (n)
+		cr_assert_eq(memcmp(out.data, in, n), 0);
+	buf_free(&z);
+	buf_free(&out);
+	free(in);
+}
+
+Test(zio, deflate_inflate_roundtrip_at_all_sizes)
+{
+	size_t sizes[] = { 0, 1, 100, 4096, 65536, 1 << 20, 5 << 20 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		roundtrip(sizes[i], 0, 1);
+		roundtrip(sizes[i], 1, 1);
+		roundtrip(sizes[i], 0, 9);
+	}
+}
+
+Test(zio, output_is_appended_after_existing_bytes)
+{
+	struct buf b;
+	buf_init(&b);
+	buf_put_bytes(&b, "head", 4);
+	struct buf z;
+	buf_init(&z);
+	cr_assert_eq(zio_deflate(&z, "hello", 5, 6), 0);
+	cr_assert_eq(zio_inflate(&b, z.data, z.len, 5), 0);
+	cr_assert_eq(b.len, 9);
+	cr_assert_eq(memcmp(b.data, "headhello", 9), 0);
+	buf_free(&b);
+	buf_free(&z);
+}
+
+Test(zio, inflate_past_max_is_emsgsize_and_leaves_out_unchanged)
+{
+	uint8_t *in = sample(100000, 0);
+	struct buf z, out;
+	buf_init(&z);
+	buf_init(&out);
+	cr_assert_eq(zio_deflate(&z, in, 100000, 1), 0);
+	buf_put_bytes(&out, "xy", 2);
+	cr_assert_eq(zio_inflate(&out, z.data, z.len, 99999), -EMSGSIZE);
+	cr_assert_eq(out.len, 2);
+	/* Exactly max is fine. */
+	cr_assert_eq(zio_inflate(&out, z.data, z.len, 100000), 0);
+	cr_assert_eq(out.len, 100002);
+	buf_free(&z);
+	buf_free(&out);
+	free(in);
+}
+
+Test(zio, zip_bomb_is_stopped_at_the_bound)
+{
+	/* 64 MiB of zeros deflate to ~64 KiB; a 1 MiB bound must hold. */
+	size_t n = 64u << 20;
+	uint8_t *in = calloc(1, n);
+	struct buf z, out;
+	buf_init(&z);
+	buf_init(&out);
+	cr_assert_eq(zio_deflate(&z, in, n, 9), 0);
+	free(in);
+	cr_assert_eq(zio_inflate(&out, z.data, z.len, 1 << 20), -EMSGSIZE);
+	cr_assert_leq(out.cap, 4u << 20);
+	buf_free(&z);
+	buf_free(&out);
+}
+
+Test(zio, corrupt_or_truncated_input_is_ebadmsg)
+{
+	uint8_t *in = sample(50000, 1);
+	struct buf z, out;
+	buf_init(&z);
+	buf_init(&out);
+	cr_assert_eq(zio_deflate(&z, in, 50000, 1), 0);
+	/* truncated */
+	cr_assert_eq(zio_inflate(&out, z.data, z.len / 2, 1 << 20), -EBADMSG);
+	cr_assert_eq(out.len, 0);
+	/* flipped bytes in the middle (the adler32 catches what inflate
+	 * itself does not) */
+	z.data[z.len / 2] ^= 0xff;
+	z.data[z.len / 2 + 1] ^= 0x55;
+	cr_assert_eq(zio_inflate(&out, z.data, z.len, 1 << 20), -EBADMSG);
+	/* not zlib at all, and empty */
+	cr_assert_eq(zio_inflate(&out, "garbage!", 8, 1 << 20), -EBADMSG);
+	cr_assert_eq(zio_inflate(&out, "", 0, 1 << 20), -EBADMSG);
+	cr_assert_eq(out.len, 0);
+	buf_free(&z);
+	buf_free(&out);
+	free(in);
+}
+
+Test(zio, trailing_bytes_after_the_stream_are_ebadmsg)
+{
+	struct buf z, out;
+	buf_init(&z);
+	buf_init(&out);
+	cr_assert_eq(zio_deflate(&z, "abc", 3, 1), 0);
+	buf_put_bytes(&z, "X", 1);
+	cr_assert_eq(zio_inflate(&out, z.data, z.len, 100), -EBADMSG);
+	buf_free(&z);
+	buf_free(&out);
+}
+
+Test(zio, gzip_output_decodes_with_gzip_dc)
+{
+	size_t n = 300000;
+	uint8_t *in = sample(n, 1);
+	memcpy(in, "MITOFS", 6);
+	struct buf g;
+	buf_init(&g);
+	cr_assert_eq(zio_gzip(&g, in, n, 9), 0);
+	cr_assert_geq(g.len, 18);
+	cr_assert_eq(g.data[0], 0x1f);
+	cr_assert_eq(g.data[1], 0x8b);
+
+	char gz[] = "/tmp/test_zio_XXXXXX";
+	int fd = mkstemp(gz);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, g.data, g.len), (ssize_t)g.len);
+	close(fd);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "gzip -dc < %s", gz);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	uint8_t *out = malloc(n + 1);
+	size_t got = fread(out, 1, n + 1, f);
+	cr_assert_eq(pclose(f), 0);
+	unlink(gz);
+	cr_assert_eq(got, n);
+	cr_assert_eq(memcmp(out, in, n), 0);
+	free(out);
+	free(in);
+	buf_free(&g);
+}
