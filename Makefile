@@ -18,6 +18,7 @@ SAN     ?=
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -D_GNU_SOURCE -Icore
 FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null)
+SSH_LIBS    := $(shell pkg-config --libs libssh 2>/dev/null)
 
 # Debian packages the build, the tests and the demo need.
 DEPS = build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libssh-dev \
@@ -64,7 +65,7 @@ $(B)/stub_image.o: fs/stub_image.S $(B)/mitofs-stub.gz
 	$(CC) -c -DSTUB_GZ='"$(B)/mitofs-stub.gz"' $< -o $@
 
 $(B)/mitofs: $(CORE_OBJ) $(FS_OBJ) $(B)/stub_image.o
-	$(CC) $(SAN) -o $@ $^ $(FUSE_LIBS) -lz
+	$(CC) $(SAN) -o $@ $^ $(FUSE_LIBS) $(SSH_LIBS) -lz -lpthread
 
 $(B)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)

@@ -67,8 +67,9 @@ enum proto_exec_ev { EXEC_EV_STDOUT = 1, EXEC_EV_STDERR = 2, EXEC_EV_EXIT = 3 };
 enum proto_exit_how { EXIT_CODE = 0, EXIT_SIGNAL = 1 };
 
 /* sys service. SYS_INFO (no args) -> reply body u32 n, then n x (str key,
- * str value): hostname, uid, gid, user, pid, arch, kernel, os. */
-enum proto_sys_op { SYS_INFO = 1 };
+ * str value): hostname, uid, gid, user, pid, arch, kernel, os.
+ * SYS_PING (no args) -> empty reply: the daemon's keepalive and rtt. */
+enum proto_sys_op { SYS_INFO = 1, SYS_PING = 2 };
 
 /* spawn service. SPAWN_CONTEXT str name, str method, u32 n, n x (str key,
  * str value) -> reply body u32 id, u32 pid. The new context is a child

@@ -22,6 +22,8 @@
 #include "router.h"
 #include "stream.h"
 
+static void keepalive_stop(struct ctx *c);
+
 struct ctx *ctx_by_id(struct daemon *d, uint32_t id)
 {
 	return id == 0 ? &d->root : map_get(&d->ctxs, id);
@@ -113,7 +115,9 @@ static struct ctx *ctx_new(struct ctx *parent, const char *name, const char *met
 static void ctx_free(struct ctx *c)
 {
 	fh_detach_all(&c->fhs);
+	keepalive_stop(c);
 	proto_kv_free(c->info, c->ninfo);
+	proto_kv_free(c->minfo, c->nminfo);
 	ring_free(c->log);
 	free(c->name);
 	free(c->method);
@@ -135,7 +139,8 @@ static void ctx_mark_lost(struct ctx *c, const char *why)
 	bool was_connecting = c->state == CTX_CONNECTING;
 	c->state = CTX_DISCONNECTED;
 	snprintf(c->why, sizeof(c->why), "%s", why);
-	ctx_log(c, LOG_WARN, "disconnected: %s", why);
+	if (!was_connecting)
+		ctx_log(c, LOG_WARN, "disconnected: %s", why);
 	for (struct job *j = c->jobs; j; j = j->next)
 		job_lost(j, why);
 	if (c->last)
@@ -145,6 +150,8 @@ static void ctx_mark_lost(struct ctx *c, const char *why)
 		boot_cancel(c->boot);
 		c->boot = NULL;
 	}
+	method_release(c);
+	keepalive_stop(c);
 	if (was_connecting && c->connecting) {
 		struct ctl_batch *b = c->connecting;
 		c->connecting = NULL;
@@ -201,6 +208,64 @@ void ctx_route_lost(struct daemon *d, uint32_t id, const char *why)
 		ctx_mark_lost(c, why);
 }
 
+/* --- keepalive --- */
+
+static void keepalive_stop(struct ctx *c)
+{
+	if (c->ka_timer)
+		loop_timer_cancel(c->d->loop, c->ka_timer);
+	c->ka_timer = NULL;
+	if (c->ka_handle)
+		router_del_handler(c->d->router, c->ka_handle);
+	c->ka_handle = 0;
+}
+
+static void keepalive_tick(struct loop *l, void *arg);
+
+static void on_pong(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct ctx *c = arg;
+	c->ka_handle = 0;
+	if (!router_msg_is_dead(m)) {
+		c->rtt_us = loop_now_us() - c->ka_sent_us;
+		c->ka_missed = 0;
+	}
+}
+
+/* Every keepalive interval: a ping; two intervals without an answer and
+ * the peer is taken for dead, so readers below it wake instead of
+ * hanging on a link that dropped silently. */
+static void keepalive_tick(struct loop *l, void *arg)
+{
+	struct ctx *c = arg;
+	struct daemon *d = c->d;
+	c->ka_timer = NULL;
+	if (c->state != CTX_CONNECTED)
+		return;
+	if (c->ka_handle && ++c->ka_missed >= 2) {
+		char why[128];
+		snprintf(why, sizeof(why), "keepalive: no answer for %d s", 2 * c->keepalive_ms / 1000);
+		ctx_log(c, LOG_WARN, "%s", why);
+		keepalive_stop(c);
+		router_close_child(d->router, c->id, why);
+		return;
+	}
+	if (!c->ka_handle) {
+		uint8_t call[4];
+		be16_put(call, SVC_SYS);
+		be16_put(call + 2, SYS_PING);
+		c->ka_handle = router_add_reply(d->router, c->id, on_pong, c, 0);
+		c->ka_sent_us = loop_now_us();
+		if (c->ka_handle &&
+		    router_send_to(d->router, c->id, HANDLE_CALL_SERVICE, c->ka_handle, call, 4)) {
+			router_del_handler(d->router, c->ka_handle);
+			c->ka_handle = 0;
+		}
+	}
+	c->ka_timer = loop_timer_add(l, (uint64_t)c->keepalive_ms, keepalive_tick, c);
+}
+
 /* --- connecting --- */
 
 static void connect_done(struct ctx *c, int rc, const char *why)
@@ -215,6 +280,9 @@ static void connect_done(struct ctx *c, int rc, const char *why)
 	} else {
 		ctx_log(c, LOG_INFO, "connected (id %u, pid %d, %" PRIu64 " us)", c->id, (int)c->pid,
 			loop_now_us() - c->t_connect_us);
+		if (c->keepalive_ms)
+			c->ka_timer = loop_timer_add(c->d->loop, (uint64_t)c->keepalive_ms,
+						     keepalive_tick, c);
 	}
 	if (b)
 		ctl_batch_done(b, rc, why);
@@ -247,6 +315,10 @@ static void on_sys_info(struct router *r, const struct msg *m, void *arg)
 			} else {
 				c->info = kv;
 				c->ninfo = n;
+				/* The stub's own pid (a method may not know it). */
+				const char *pid = proto_kv_get(kv, n, "pid");
+				if (pid)
+					c->pid = (pid_t)atoi(pid);
 				c->rtt_us = loop_now_us() - c->rtt_us;
 				c->state = CTX_CONNECTED;
 				connect_done(c, 0, NULL);
@@ -379,6 +451,8 @@ static int connect_child(struct ctx *parent, const struct ctl_line *l,
 			return -ENOSPC;
 		}
 		c->id = id;
+		const char *ka = ctl_opt(l, "keepalive");
+		c->keepalive_ms = ka ? atoi(ka) * 1000 : !strcmp(method, "ssh") ? 15000 : 0;
 		rc = method_start(c, l, err, errlen);
 		if (rc) {
 			c->connecting = NULL;
@@ -480,11 +554,13 @@ char *ctx_info_text(struct ctx *c, size_t *len)
 		c->parent == &d->root ? "/" : c->parent->path, c->method, states[c->state]);
 	if (c->state == CTX_DISCONNECTED)
 		fprintf(f, "why: %s\n", c->why);
+	for (size_t i = 0; i < c->nminfo; i++)
+		fprintf(f, "%s: %s\n", c->minfo[i].key, c->minfo[i].val);
 	static const char *keys[] = { "pid", "hostname", "uid", "gid", "user", "arch",
 				      "kernel", "os", NULL };
 	for (int i = 0; keys[i]; i++) {
 		const char *v = proto_kv_get(c->info, c->ninfo, keys[i]);
-		if (v)
+		if (v && !proto_kv_get(c->minfo, c->nminfo, keys[i]))
 			fprintf(f, "%s: %s\n", keys[i], v);
 	}
 	fprintf(f, "rtt_us: %" PRIu64 "\n", c->state == CTX_CONNECTING ? 0 : c->rtt_us);

@@ -27,6 +27,7 @@ struct loop;
 struct router;
 struct ring;
 struct boot_job;
+struct loop_timer;
 struct ctx;
 struct job;
 struct fh;
@@ -126,6 +127,14 @@ struct ctx {
 	struct ring *log;
 	struct fh *fhs;        /* open handles on its log */
 	struct boot_job *boot;
+	void *mstate;          /* the method's connection record, while connecting */
+	struct proto_kv *minfo; /* what the method knows: host, port, hostkey... */
+	size_t nminfo;
+	int keepalive_ms;      /* 0: no keepalive pings */
+	struct loop_timer *ka_timer;
+	uint32_t ka_handle;    /* the ping in flight, or 0 */
+	uint64_t ka_sent_us;
+	int ka_missed;
 	struct ctl_batch *connecting; /* the ctl write waiting for us */
 	int busy;              /* calls in flight that point at this context */
 	bool doomed;           /* removed from the tree; free when not busy */

@@ -279,8 +279,10 @@ out_unmount:
 			n++;
 		pid_t *pids = calloc(n ? n : 1, sizeof(*pids));
 		n = 0;
+		/* Only local stubs are our children; other pids are remote. */
 		for (struct ctx *c = d.root.children; pids && c; c = c->next)
-			pids[n++] = c->pid;
+			if (!strcmp(c->method, "local") && c->pid > 0)
+				pids[n++] = c->pid;
 		ctx_daemon_fini(&d);
 		router_free(d.router);
 		d.router = NULL;

@@ -27,7 +27,16 @@ int method_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errl
  * attempt failed (err > 0, why). Defined in ctx.c. */
 void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *why);
 
+/* Drops what the method keeps for a connect that will not finish. */
+void method_release(struct ctx *c);
+/* Adds key: value to what info shows for c (copies both). */
+void method_set_info(struct ctx *c, const char *key, const char *val);
+
 /* method_local.c */
 int method_local_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen);
+/* method_ssh.c */
+int method_ssh_check(const struct ctl_line *l, char *err, size_t errlen);
+int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen);
+void method_ssh_release(struct ctx *c);
 
 #endif

@@ -46,14 +46,40 @@ int method_check(int top, const char *method, const struct ctl_line *l,
 	(void)top;
 	if (!strcmp(method, "local"))
 		return check_opts(method, local_opts, l, err, errlen);
-	snprintf(err, errlen, "unknown method '%s' (known: local)", method);
+	if (!strcmp(method, "ssh") && top)
+		return method_ssh_check(l, err, errlen);
+	snprintf(err, errlen, "unknown method '%s' (known: local%s)", method, top ? ", ssh" : "");
 	return -ENOENT;
+}
+
+void method_release(struct ctx *c)
+{
+	if (c->mstate && !strcmp(c->method, "ssh"))
+		method_ssh_release(c);
+}
+
+void method_set_info(struct ctx *c, const char *key, const char *val)
+{
+	struct proto_kv *kv = realloc(c->minfo, (c->nminfo + 1) * sizeof(*kv));
+	if (!kv)
+		return;
+	c->minfo = kv;
+	kv[c->nminfo].key = strdup(key);
+	kv[c->nminfo].val = strdup(val);
+	if (kv[c->nminfo].key && kv[c->nminfo].val)
+		c->nminfo++;
+	else {
+		free(kv[c->nminfo].key);
+		free(kv[c->nminfo].val);
+	}
 }
 
 int method_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen)
 {
 	if (!strcmp(c->method, "local"))
 		return method_local_start(c, l, err, errlen);
+	if (!strcmp(c->method, "ssh"))
+		return method_ssh_start(c, l, err, errlen);
 	snprintf(err, errlen, "unknown method '%s'", c->method);
 	return -ENOENT;
 }

@@ -1,5 +1,6 @@
 /*
- * svc_sys — SYS_INFO: who and where the stub is, read from the kernel and
+ * svc_sys — SYS_INFO: who and where the stub is (and SYS_PING, the
+ * keepalive), read from the kernel and
  * /etc without any name service (a static musl binary has no NSS: the
  * user name falls back to $USER, then the numeric uid).
  * Not for: anything that changes the host.
@@ -102,12 +103,16 @@ int svc_sys_info(struct buf *b)
 void svc_sys_call(struct router *r, const struct msg *m, uint16_t op, struct rd *args)
 {
 	struct svc_req q = svc_req_of(m);
-	if (op != SYS_INFO) {
-		svc_reply_errf(r, q, ENOSYS, "sys: unknown op %u", op);
+	if (op != SYS_INFO && op != SYS_PING) {
+		svc_reply_errf(r, q, EINVAL, "sys: unknown op %u", op);
 		return;
 	}
 	if (rd_end(args)) {
-		svc_reply_errf(r, q, EBADMSG, "sys info: takes no arguments");
+		svc_reply_errf(r, q, EBADMSG, "sys: takes no arguments");
+		return;
+	}
+	if (op == SYS_PING) {
+		svc_reply(r, q, 0, NULL, NULL, 0);
 		return;
 	}
 	struct buf b;

@@ -1,0 +1,546 @@
+/*
+ * method_ssh — a context on another host, reached with libssh from the
+ * daemon: ~/.ssh/config, host keys checked as OpenSSH does, auth by agent,
+ * keys, then a password read from a file; then the same first stage as
+ * every method, run with one exec on one long-lived channel.
+ *
+ * Each connection gets a thread that owns its ssh session from connect to
+ * close: connecting never blocks the daemon's loop, 50 hosts connect in
+ * parallel, and once up the thread pumps bytes between the channel and a
+ * socketpair whose other end is an ordinary stream on the loop. The
+ * thread touches nothing of the daemon but its own struct conn; what the
+ * daemon learns (fingerprint, failure reason) crosses under conn->mu or
+ * through the socketpair and the error pipe.
+ * Not for: ssh run by a stub (stub/svc_spawn.c), keepalive (ctx.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libssh/libssh.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "log.h"
+#include "method.h"
+
+enum hostkey_mode { HK_ENFORCE, HK_ACCEPT_NEW, HK_IGNORE };
+
+struct conn {
+	pthread_mutex_t mu;
+	int refs;                 /* the thread and the daemon */
+	/* what to do (set before the thread starts, then read-only) */
+	char *host, *user, *identity, *known_hosts, *password_file;
+	int port;                 /* 0: from config or 22 */
+	int timeout_s;
+	enum hostkey_mode mode;
+	char *line;               /* the first stage */
+	int sock;                 /* the thread's end of the socketpair */
+	int errw;                 /* channel stderr and our failures */
+	/* what happened (under mu) */
+	char failmsg[600];        /* why the ssh part failed, if it did */
+	int failerr;
+	char fingerprint[128];
+	char rhost[256], ruser[128];
+	int rport;
+};
+
+static void conn_unref(struct conn *k)
+{
+	pthread_mutex_lock(&k->mu);
+	int left = --k->refs;
+	pthread_mutex_unlock(&k->mu);
+	if (left)
+		return;
+	pthread_mutex_destroy(&k->mu);
+	free(k->host);
+	free(k->user);
+	free(k->identity);
+	free(k->known_hosts);
+	free(k->password_file);
+	free(k->line);
+	free(k);
+}
+
+/* Records why the ssh part failed (err: the errno the ctl write gets),
+ * and says it on the error pipe too. Returns -1. */
+static int fail_err(struct conn *k, int err, const char *fmt, va_list ap)
+{
+	char msg[600];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pthread_mutex_lock(&k->mu);
+	if (!k->failmsg[0]) {
+		snprintf(k->failmsg, sizeof(k->failmsg), "ssh: %s", msg);
+		k->failerr = err;
+	}
+	pthread_mutex_unlock(&k->mu);
+	dprintf(k->errw, "ssh: %s\n", msg);
+	return -1;
+}
+
+static int fail_code(struct conn *k, int err, const char *msg)
+{
+	pthread_mutex_lock(&k->mu);
+	if (!k->failmsg[0]) {
+		snprintf(k->failmsg, sizeof(k->failmsg), "ssh: %s", msg);
+		k->failerr = err;
+	}
+	pthread_mutex_unlock(&k->mu);
+	dprintf(k->errw, "ssh: %s\n", msg);
+	return -1;
+}
+
+static int fail(struct conn *k, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fail_err(k, EIO, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Host key and authentication refusals: EACCES, as for a file. */
+static int refuse(struct conn *k, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fail_err(k, EACCES, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int check_host_key(struct conn *k, ssh_session s)
+{
+	ssh_key key = NULL;
+	unsigned char *hash = NULL;
+	size_t hlen = 0;
+	if (ssh_get_server_publickey(s, &key) != SSH_OK)
+		return fail(k, "%s: no host key: %s", k->host, ssh_get_error(s));
+	int rc = ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen);
+	ssh_key_free(key);
+	if (rc != 0)
+		return fail(k, "%s: cannot hash the host key", k->host);
+	char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+	ssh_clean_pubkey_hash(&hash);
+	pthread_mutex_lock(&k->mu);
+	snprintf(k->fingerprint, sizeof(k->fingerprint), "%s", fp ? fp : "?");
+	pthread_mutex_unlock(&k->mu);
+	char fps[128];
+	snprintf(fps, sizeof(fps), "%s", fp ? fp : "?");
+	ssh_string_free_char(fp);
+
+	enum ssh_known_hosts_e st = ssh_session_is_known_server(s);
+	switch (st) {
+	case SSH_KNOWN_HOSTS_OK:
+		return 0;
+	case SSH_KNOWN_HOSTS_CHANGED:
+	case SSH_KNOWN_HOSTS_OTHER:
+		if (k->mode == HK_IGNORE)
+			return 0;
+		return refuse(k, "host key for %s CHANGED (now %s): refusing to connect; "
+			    "remove the old key from known_hosts if the change is expected",
+			    k->host, fps);
+	case SSH_KNOWN_HOSTS_NOT_FOUND:
+	case SSH_KNOWN_HOSTS_UNKNOWN:
+		if (k->mode == HK_IGNORE)
+			return 0;
+		if (k->mode == HK_ACCEPT_NEW) {
+			if (ssh_session_update_known_hosts(s) != SSH_OK)
+				return fail(k, "cannot record the host key of %s: %s", k->host,
+					    ssh_get_error(s));
+			return 0;
+		}
+		return refuse(k, "unknown host key for %s (%s): refusing to connect; "
+			    "use check_host_keys=accept-new to record it", k->host, fps);
+	default:
+		return fail(k, "checking the host key of %s: %s", k->host, ssh_get_error(s));
+	}
+}
+
+/* Reads the first line of the password file, refusing files others can read. */
+static int read_password(struct conn *k, char *out, size_t cap)
+{
+	int fd = open(k->password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0)
+		return fail(k, "password_file %s: %s", k->password_file, strerror(errno));
+	if (fstat(fd, &st) < 0 || (st.st_mode & 077)) {
+		close(fd);
+		return fail(k, "password_file %s: readable by others (chmod 600 it)", k->password_file);
+	}
+	ssize_t n = read(fd, out, cap - 1);
+	close(fd);
+	if (n < 0)
+		return fail(k, "password_file %s: %s", k->password_file, strerror(errno));
+	out[n] = 0;
+	out[strcspn(out, "\r\n")] = 0;
+	return 0;
+}
+
+static int authenticate(struct conn *k, ssh_session s)
+{
+	int rc = ssh_userauth_none(s, NULL);
+	if (rc == SSH_AUTH_SUCCESS)
+		return 0;
+	if (k->identity) {
+		ssh_key key = NULL;
+		if (ssh_pki_import_privkey_file(k->identity, NULL, NULL, NULL, &key) != SSH_OK)
+			return fail(k, "identity %s: cannot read the key", k->identity);
+		rc = ssh_userauth_publickey(s, NULL, key);
+		ssh_key_free(key);
+		if (rc == SSH_AUTH_SUCCESS)
+			return 0;
+	}
+	/* The agent first, then the default keys (and IdentityFile). */
+	if (ssh_userauth_publickey_auto(s, NULL, NULL) == SSH_AUTH_SUCCESS)
+		return 0;
+	if (k->password_file) {
+		char pw[512];
+		if (read_password(k, pw, sizeof(pw)))
+			return -1;
+		rc = ssh_userauth_password(s, NULL, pw);
+		explicit_bzero(pw, sizeof(pw));
+		if (rc == SSH_AUTH_SUCCESS)
+			return 0;
+	}
+	return refuse(k, "authentication failed for %s@%s (tried: %s%sagent and default keys%s)",
+		    k->ruser, k->host, k->identity ? "identity, " : "", "",
+		    k->password_file ? ", password" : "");
+}
+
+/* Copies what fd has into the channel. 0, or -1 at EOF/error. */
+static int pump_in(struct conn *k, ssh_channel ch, char *buf, size_t cap)
+{
+	ssize_t n = read(k->sock, buf, cap);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	for (ssize_t off = 0; off < n;) {
+		int w = ssh_channel_write(ch, buf + off, (uint32_t)(n - off));
+		if (w == SSH_ERROR)
+			return -1;
+		off += w;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Copies what the channel has (stdout to the socket, stderr to errw). */
+static int pump_out(struct conn *k, ssh_channel ch, char *buf, size_t cap)
+{
+	for (int is_err = 0; is_err < 2; is_err++) {
+		for (;;) {
+			int n = ssh_channel_read_nonblocking(ch, buf, (uint32_t)cap, is_err);
+			if (n == SSH_ERROR)
+				return -1;
+			if (n <= 0)
+				break;
+			if (write_all(is_err ? k->errw : k->sock, buf, (size_t)n) && !is_err)
+				return -1;
+		}
+	}
+	return ssh_channel_is_eof(ch) ? -1 : 0;
+}
+
+static void pump(struct conn *k, ssh_session s, ssh_channel ch)
+{
+	size_t cap = 256 << 10;
+	char *buf = malloc(cap);
+	if (!buf)
+		return;
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = k->sock, .events = POLLIN },
+			{ .fd = ssh_get_fd(s), .events = POLLIN },
+		};
+		/* libssh may hold decrypted data already: do not sleep on it. */
+		int ready = ssh_channel_poll(ch, 0) > 0 || ssh_channel_poll(ch, 1) > 0;
+		if (poll(p, 2, ready ? 0 : 1000) < 0 && errno != EINTR)
+			break;
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && pump_in(k, ch, buf, cap))
+			break;
+		if (pump_out(k, ch, buf, cap))
+			break;
+	}
+	free(buf);
+}
+
+static void *conn_main(void *arg)
+{
+	struct conn *k = arg;
+	ssh_session s = ssh_new();
+	ssh_channel ch = NULL;
+	if (!s) {
+		fail(k, "out of memory");
+		goto out;
+	}
+	int one = 1, verbosity = SSH_LOG_NOLOG;
+	long timeout = k->timeout_s;
+	ssh_options_set(s, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+	if (ssh_options_set(s, SSH_OPTIONS_HOST, k->host) != SSH_OK) {
+		fail(k, "bad host '%s'", k->host);
+		goto out;
+	}
+	/* ~/.ssh/config first, so that what the ctl line says wins. */
+	ssh_options_parse_config(s, NULL);
+	if (k->port)
+		ssh_options_set(s, SSH_OPTIONS_PORT, &k->port);
+	if (k->user)
+		ssh_options_set(s, SSH_OPTIONS_USER, k->user);
+	if (k->known_hosts)
+		ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, k->known_hosts);
+	ssh_options_set(s, SSH_OPTIONS_NODELAY, &one);
+	ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+	{
+		char *h = NULL, *u = NULL;
+		unsigned int port = 22;
+		ssh_options_get(s, SSH_OPTIONS_HOST, &h);
+		ssh_options_get(s, SSH_OPTIONS_USER, &u);
+		ssh_options_get_port(s, &port);
+		pthread_mutex_lock(&k->mu);
+		snprintf(k->rhost, sizeof(k->rhost), "%s", h ? h : k->host);
+		snprintf(k->ruser, sizeof(k->ruser), "%s", u ? u : "?");
+		k->rport = (int)port;
+		pthread_mutex_unlock(&k->mu);
+		ssh_string_free_char(h);
+		ssh_string_free_char(u);
+	}
+	if (ssh_connect(s) != SSH_OK) {
+		const char *e = ssh_get_error(s);
+		int err = strstr(e, "refused") ? ECONNREFUSED : strstr(e, "imeout") || strstr(e, "timed out")
+				? ETIMEDOUT : EHOSTUNREACH;
+		char msg[512];
+		snprintf(msg, sizeof(msg), "connect to %s port %d: %s", k->rhost, k->rport, e);
+		fail_code(k, err, msg);
+		goto out;
+	}
+	{
+		/* libssh settles the user name (config, then the local user)
+		 * while connecting. */
+		char *u = NULL;
+		if (ssh_options_get(s, SSH_OPTIONS_USER, &u) == SSH_OK && u) {
+			pthread_mutex_lock(&k->mu);
+			snprintf(k->ruser, sizeof(k->ruser), "%s", u);
+			pthread_mutex_unlock(&k->mu);
+		}
+		ssh_string_free_char(u);
+	}
+	if (check_host_key(k, s) || authenticate(k, s))
+		goto out;
+	ch = ssh_channel_new(s);
+	if (!ch || ssh_channel_open_session(ch) != SSH_OK ||
+	    ssh_channel_request_exec(ch, k->line) != SSH_OK) {
+		fail(k, "%s: cannot start the first stage: %s", k->host, ssh_get_error(s));
+		goto out;
+	}
+	pump(k, s, ch);
+out:
+	if (ch) {
+		ssh_channel_send_eof(ch);
+		ssh_channel_close(ch);
+		ssh_channel_free(ch);
+	}
+	if (s) {
+		ssh_disconnect(s);
+		ssh_free(s);
+	}
+	close(k->sock);
+	close(k->errw);
+	conn_unref(k);
+	return NULL;
+}
+
+/* --- the daemon's side --- */
+
+void method_ssh_release(struct ctx *c)
+{
+	struct conn *k = c->mstate;
+	c->mstate = NULL;
+	if (k)
+		conn_unref(k);
+}
+
+static const char *ssh_opts[] = { "host", "port", "user", "identity", "known_hosts",
+				  "check_host_keys", "password_file", "timeout",
+				  "keepalive", NULL };
+
+int method_ssh_check(const struct ctl_line *l, char *err, size_t errlen)
+{
+	for (int i = 0; i < l->nopts; i++) {
+		int ok = 0;
+		for (int o = 0; ssh_opts[o]; o++)
+			ok |= !strcmp(l->opts[i].key, ssh_opts[o]);
+		if (!ok) {
+			snprintf(err, errlen, "unknown option '%s' for method ssh", l->opts[i].key);
+			return -EINVAL;
+		}
+		if (!strcmp(l->opts[i].key, "password")) {
+			snprintf(err, errlen, "passwords go in a file: password_file=PATH");
+			return -EINVAL;
+		}
+	}
+	const char *h = ctl_opt(l, "host");
+	if (!h || !*h || h[0] == '-') {
+		snprintf(err, errlen, "ssh needs host=NAME (a name from ~/.ssh/config works)");
+		return -EINVAL;
+	}
+	const char *m = ctl_opt(l, "check_host_keys");
+	if (m && strcmp(m, "enforce") && strcmp(m, "accept-new") && strcmp(m, "ignore")) {
+		snprintf(err, errlen, "check_host_keys is enforce, accept-new or ignore");
+		return -EINVAL;
+	}
+	static const char *nums[] = { "port", "timeout", "keepalive", NULL };
+	for (int i = 0; nums[i]; i++) {
+		const char *v = ctl_opt(l, nums[i]);
+		char *end;
+		if (v && (strtol(v, &end, 10) < (i == 2 ? 0 : 1) || *end || !*v ||
+			  strtol(v, NULL, 10) > 65535)) {
+			snprintf(err, errlen, "%s must be a number, not '%s'", nums[i], v);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* ~ at the start of a path is the home directory. */
+static char *expand(const char *p)
+{
+	if (!p)
+		return NULL;
+	const char *home = getenv("HOME");
+	char *out = NULL;
+	if (p[0] == '~' && p[1] == '/' && home) {
+		if (asprintf(&out, "%s%s", home, p + 1) < 0)
+			return NULL;
+		return out;
+	}
+	return strdup(p);
+}
+
+static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void *arg)
+{
+	struct ctx *c = arg;
+	struct conn *k = c->mstate;
+	c->mstate = NULL;
+	if (k) {
+		pthread_mutex_lock(&k->mu);
+		char port[16];
+		snprintf(port, sizeof(port), "%d", k->rport);
+		method_set_info(c, "host", k->rhost);
+		method_set_info(c, "port", port);
+		method_set_info(c, "user", k->ruser);
+		if (k->fingerprint[0])
+			method_set_info(c, "hostkey", k->fingerprint);
+		/* An ssh-level failure says more than "EOF before hello". */
+		char failmsg[sizeof(k->failmsg)];
+		int failerr = k->failerr;
+		snprintf(failmsg, sizeof(failmsg), "%s", k->failmsg);
+		pthread_mutex_unlock(&k->mu);
+		conn_unref(k);
+		if (err && failmsg[0]) {
+			method_up(c, s, pid, failerr, failmsg);
+			return;
+		}
+	}
+	method_up(c, s, pid, err, why);
+}
+
+int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen)
+{
+	struct daemon *d = c->d;
+	struct conn *k = calloc(1, sizeof(*k));
+	int sv[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	if (!k)
+		return -ENOMEM;
+	pthread_mutex_init(&k->mu, NULL);
+	k->refs = 2;
+	k->sock = k->errw = -1;
+	const char *t = ctl_opt(l, "timeout"), *m = ctl_opt(l, "check_host_keys");
+	k->timeout_s = t ? atoi(t) : d->connect_timeout_ms / 1000;
+	k->port = ctl_opt(l, "port") ? atoi(ctl_opt(l, "port")) : 0;
+	k->mode = !m || !strcmp(m, "enforce") ? HK_ENFORCE
+		  : !strcmp(m, "accept-new") ? HK_ACCEPT_NEW : HK_IGNORE;
+	k->host = strdup(ctl_opt(l, "host"));
+	k->user = ctl_opt(l, "user") ? strdup(ctl_opt(l, "user")) : NULL;
+	k->identity = expand(ctl_opt(l, "identity"));
+	k->known_hosts = expand(ctl_opt(l, "known_hosts"));
+	k->password_file = expand(ctl_opt(l, "password_file"));
+	char tag[BOOT_TAG_LEN + 1];
+	char line[1024 + 12 * PROTO_MAX_NAME];
+	boot_image_tag(d->image, d->image_len, tag);
+	int rc = boot_stage_line(line, sizeof(line), d->image_len, tag, c->path);
+	k->line = rc ? NULL : strdup(line);
+	if (!k->host || !k->line) {
+		snprintf(err, errlen, "cannot prepare the connection");
+		goto fail;
+	}
+	if (k->mode == HK_IGNORE)
+		log_warn("ssh(%s): check_host_keys=ignore: the host key of %s is not checked",
+			 c->path, k->host);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		goto fail;
+	}
+	k->sock = sv[1];
+	k->errw = ep[1];
+	struct proto_config cfg = { .id = c->id, .nparents = 1, .parents = { 0 }, .compress = 1 };
+	snprintf(cfg.name, sizeof(cfg.name), "%s", c->path);
+	cfg.log_level = d->debug ? LOG_DEBUG : LOG_INFO;
+	/* The whole connect (tcp, keys, auth, upload, hello) has the timeout;
+	 * libssh's own applies to each of its steps inside that. */
+	c->boot = boot_start(d->loop, sv[0], ep[0], -1, d->image, d->image_len, &cfg,
+			     k->timeout_s * 1000, on_boot, c);
+	sv[0] = ep[0] = -1; /* the boot job owns them now, failing or not */
+	if (!c->boot) {
+		snprintf(err, errlen, "cannot start the bootstrap: %s", strerror(errno));
+		goto fail;
+	}
+	c->mstate = k;
+	pthread_t th;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&th, &at, conn_main, k);
+	pthread_attr_destroy(&at);
+	if (rc) {
+		c->mstate = NULL;
+		boot_cancel(c->boot);
+		c->boot = NULL;
+		snprintf(err, errlen, "cannot start a thread: %s", strerror(rc));
+		sv[1] = k->sock;
+		ep[1] = k->errw;
+		goto fail;
+	}
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	k->refs = 1;
+	k->sock = k->errw = -1;
+	conn_unref(k);
+	return -EINVAL;
+}
