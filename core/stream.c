@@ -364,8 +364,10 @@ nomem:
 static void process(struct stream *s)
 {
 	while (!s->closed && !s->paused) {
-		const uint8_t *p = s->rbuf.data + s->roff;
 		size_t avail = s->rbuf.len - s->roff;
+		if (!avail)
+			break;
+		const uint8_t *p = s->rbuf.data + s->roff;
 		if (s->hello_n) {
 			if (avail < s->hello_n)
 				break;

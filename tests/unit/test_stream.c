@@ -31,6 +31,7 @@ struct rx {
 	int free_in_msg;  /* stream_free from on_msg */
 	int free_in_close; /* stream_free from on_close */
 	int pause_in_msg;
+	int close_in_msg;
 };
 
 static void rx_msg(struct stream *s, struct msg *m, void *arg)
@@ -42,6 +43,8 @@ static void rx_msg(struct stream *s, struct msg *m, void *arg)
 		msg_free(m);
 	if (r->pause_in_msg)
 		stream_pause(s, true);
+	if (r->close_in_msg)
+		stream_close(s, ECANCELED, "consumer said so");
 	if (r->free_in_msg)
 		stream_free(s);
 }
@@ -229,14 +232,26 @@ Test(stream, compressed_payloads_are_flagged_smaller_and_arrive_inflated)
 	 * (sent plain) and a small one (below the threshold). */
 	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
 	struct msg *r = pattern_msg(100000, 9), *s = pattern_msg(100, 1);
+	/* Low-entropy 8 MiB: still megabytes once compressed, so the
+	 * compressed payload spans many reads. */
+	struct msg *q = pattern_msg(8u << 20, 4);
+	for (uint32_t i = 0; i < q->len; i++)
+		q->data[i] &= 0x0f;
 	cr_assert_eq(stream_send(sa, m), 0);
 	cr_assert_eq(stream_send(sa, r), 0);
 	cr_assert_eq(stream_send(sa, s), 0);
-	run_until(l, &b.ngot, 3);
-	cr_assert_eq(b.ngot, 3);
+	cr_assert_eq(stream_send(sa, q), 0);
+	run_until(l, &b.ngot, 4);
+	cr_assert_eq(b.ngot, 4);
 	assert_same(m, b.got[0]);
 	assert_same(r, b.got[1]);
 	assert_same(s, b.got[2]);
+	assert_same(q, b.got[3]);
+	struct stream_stats st;
+	stream_get_stats(sb, &st);
+	cr_assert_lt(st.bytes_in, 8u << 20); /* q went compressed */
+	cr_assert_gt(st.bytes_in, 1u << 20); /* and was not tiny */
+	msg_free(q);
 	msg_free(m);
 	msg_free(r);
 	msg_free(s);
@@ -475,6 +490,30 @@ Test(stream, freeing_the_stream_inside_on_msg_is_safe)
 	char c;
 	cr_assert_eq(read(sv[0], &c, 1), 0);
 	rx_free(&b);
+	close(sv[0]);
+	loop_free(l);
+}
+
+Test(stream, closing_inside_on_msg_stops_delivery_and_closes_once)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx b = { .close_in_msg = 1 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	uint8_t w[3 * FRAME_HDR_LEN];
+	for (int i = 0; i < 3; i++)
+		raw_hdr(w + i * FRAME_HDR_LEN, FRAME_MAGIC, 0, 0);
+	cr_assert_eq(write(sv[0], w, sizeof(w)), (ssize_t)sizeof(w));
+	run_until(l, &b.closed, 1);
+	loop_once(l, 10);
+	cr_assert_eq(b.ngot, 1);
+	cr_assert_eq(b.closed, 1);
+	cr_assert_eq(b.err, ECANCELED);
+	cr_assert_str_eq(b.why, "consumer said so");
+	cr_assert_eq(stream_send_raw(sb, "x", 1), -EPIPE);
+	rx_free(&b);
+	stream_free(sb);
 	close(sv[0]);
 	loop_free(l);
 }
