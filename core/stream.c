@@ -517,8 +517,13 @@ static void do_write(struct stream *s)
 	}
 	s->st.bytes_out += (uint64_t)w;
 	s->woff += (size_t)w;
-	if (s->woff == s->wq.len)
+	if (s->woff == s->wq.len) {
 		s->woff = s->wq.len = 0;
+		/* A burst grew the queue: give the memory back once it is sent
+		 * (an idle stub should stay small). */
+		if (s->wq.cap > (256u << 10))
+			buf_free(&s->wq);
+	}
 	update_events(s);
 	if (s->full && queued(s) < STREAM_LWM) {
 		s->full = false;
