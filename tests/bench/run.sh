@@ -21,6 +21,9 @@
 # row leaves nothing behind.  A row that cannot be measured is reported as
 # such in the table, never with a made-up number.
 #
+# Exit status: 0 when every cell was measured (goals met or not), 2 when a
+# cell could not be measured, 3 when a process outlived its unmount.
+#
 # Mitogen runs under /usr/bin/python3 (Debian's python3-mitogen); the
 # python3 first on PATH may be another interpreter that does not see it.
 
@@ -303,7 +306,8 @@ step() { printf 'bench: %-44s' "$1" >&2; }
 done_() { printf '%s\n' "$1" >&2; }
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-echo "bench: $(nproc) CPUs ($cpu), kernel $(uname -r), N=$N, LOOP=$LOOP" >&2
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench: $(nproc) CPUs ($cpu), kernel $(uname -r), N=$N, LOOP=$LOOP, load average $load0" >&2
 t_start=$SECONDS
 
 step "row 1 mitofs (connect + first call)"; mitofs_row row1; done_ "rc $?"
@@ -413,10 +417,12 @@ print('\n'.join(out))
 PYEOF
 {
 	echo "Machine: $(nproc) CPUs, $cpu, Linux $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "Load average (1/5/15 min) at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "Command: BENCH_N=$N BENCH_LOOP=$LOOP make bench"
 	echo
 	cat "$WORK/table.md"
 } | tee "$BENCH_OUT"
 echo "bench: total $((SECONDS - t_start)) s; table also in $BENCH_OUT" >&2
 if [[ -s $WORK/leftovers ]]; then exit 3; fi
+if grep -q 'error ' "$SAMPLES"; then exit 2; fi
 exit 0
