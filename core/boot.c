@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -154,12 +155,18 @@ static int above_stdio(int fd)
 }
 
 static void __attribute__((noreturn))
-boot_child(const char *line, int sock, int errfd, pid_t parent)
+boot_child(char *const argv[], int sock, int errfd, int pty_slave, pid_t parent)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent) /* the parent died before prctl */
 		_exit(127);
-	int e = errfd >= 0 ? errfd : open("/dev/null", O_WRONLY);
+	if (pty_slave >= 0) {
+		/* A session of its own whose terminal is the pty: sudo, su and
+		 * ssh prompt there, and nothing reaches our own terminal. */
+		setsid();
+		ioctl(pty_slave, TIOCSCTTY, 0);
+	}
+	int e = pty_slave >= 0 ? pty_slave : errfd >= 0 ? errfd : open("/dev/null", O_WRONLY);
 	sock = above_stdio(sock);
 	e = above_stdio(e);
 	if (sock < 0 || dup2(sock, 0) < 0 || dup2(sock, 1) < 0)
@@ -167,14 +174,14 @@ boot_child(const char *line, int sock, int errfd, pid_t parent)
 	if (e >= 0)
 		dup2(e, 2);
 	boot_child_prepare();
-	execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-	dprintf(2, "mitofs: exec /bin/sh: %s\n", strerror(errno));
+	execvp(argv[0], argv);
+	dprintf(2, "mitofs: exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
-int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd)
+int boot_spawn_argv(char *const argv[], int errfd, int *ptyfd, pid_t *pid, int *fd)
 {
-	int sv[2];
+	int sv[2], master = -1, slave = -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	/* Room for several 256 KiB output events in flight, so bulk output
@@ -184,20 +191,54 @@ int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd)
 		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	}
+	int rc = 0;
+	if (ptyfd) {
+		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		const char *name = ptsname(master);
+		slave = name ? open(name, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+		if (slave < 0) {
+			rc = -errno;
+			goto fail;
+		}
+	}
 	pid_t parent = getpid();
 	pid_t p = fork();
 	if (p < 0) {
-		int rc = -errno;
-		close(sv[0]);
-		close(sv[1]);
-		return rc;
+		rc = -errno;
+		goto fail;
 	}
 	if (p == 0)
-		boot_child(line, sv[1], errfd, parent);
+		boot_child(argv, sv[1], errfd, slave, parent);
 	close(sv[1]);
+	if (slave >= 0)
+		close(slave);
+	if (ptyfd) {
+		fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+		*ptyfd = master;
+	}
 	*pid = p;
 	*fd = sv[0];
 	return 0;
+fail:
+	close(sv[0]);
+	close(sv[1]);
+	if (master >= 0)
+		close(master);
+	if (slave >= 0)
+		close(slave);
+	return rc;
+}
+
+int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd)
+{
+	char *argv[] = { "sh", "-c", (char *)line, NULL };
+	/* /bin/sh, not a PATH lookup: the stage is POSIX sh. */
+	argv[0] = "/bin/sh";
+	return boot_spawn_argv(argv, errfd, NULL, pid, fd);
 }
 
 /* --- the stub's side --- */

@@ -54,6 +54,14 @@ int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd);
  * signals blocked), and closes every fd from 3 up. */
 void boot_child_prepare(void);
 
+/* Like boot_spawn_local for any argv (argv[0] looked up in PATH), e.g.
+ * sudo ... /bin/sh -c LINE. With ptyfd, the child runs in a session of
+ * its own whose controlling terminal (and stderr) is a new pty, so that
+ * password prompts land there: *ptyfd is the master (non-blocking,
+ * close-on-exec). The caller keeps the master open while the child runs
+ * (closing it hangs the child up) and closes it after. 0 or -errno. */
+int boot_spawn_argv(char *const argv[], int errfd, int *ptyfd, pid_t *pid, int *fd);
+
 /* In a freshly started stub: argv as given by the first stage. Removes
  * the temporary directory, and if argv[0] is not yet "mitofs:NAME"
  * re-executes /proc/self/exe under that name (does not return then).

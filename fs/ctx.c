@@ -471,6 +471,26 @@ static int connect_child(struct ctx *parent, const struct ctl_line *l,
 	rc = rc ? rc : buf_put_str(&m, method);
 	rc = rc ? rc : buf_put_u32(&m, (uint32_t)l->nopts);
 	for (int i = 0; !rc && i < l->nopts; i++) {
+		if (!strcmp(l->opts[i].key, "password_file")) {
+			/* Read here, on the operator's machine; the stub that
+			 * answers the prompt gets the password itself, over the
+			 * router, never on a command line. */
+			char pw[512], why[300];
+			rc = method_read_password(l->opts[i].val, pw, sizeof(pw), why, sizeof(why));
+			if (rc) {
+				buf_free(&m);
+				if (h)
+					router_del_handler(d->router, h);
+				c->connecting = NULL;
+				ctx_remove(c, why);
+				snprintf(err, errlen, "%s", why);
+				return rc;
+			}
+			rc = buf_put_str(&m, "password");
+			rc = rc ? rc : buf_put_str(&m, pw);
+			explicit_bzero(pw, sizeof(pw));
+			continue;
+		}
 		rc = buf_put_str(&m, l->opts[i].key);
 		rc = rc ? rc : buf_put_str(&m, l->opts[i].val);
 	}
@@ -480,6 +500,8 @@ static int connect_child(struct ctx *parent, const struct ctl_line *l,
 		if (rc)
 			c->busy--;
 	}
+	if (m.data)
+		explicit_bzero(m.data, m.len);
 	buf_free(&m);
 	if (rc) {
 		if (h)

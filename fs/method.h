@@ -27,6 +27,9 @@ int method_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errl
  * attempt failed (err > 0, why). Defined in ctx.c. */
 void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *why);
 
+/* Reads the first line of a password file that only its owner may read
+ * (0600, a regular file, not a link). 0 or -errno with a reason in err. */
+int method_read_password(const char *path, char *out, size_t cap, char *err, size_t errlen);
 /* Drops what the method keeps for a connect that will not finish. */
 void method_release(struct ctx *c);
 /* Adds key: value to what info shows for c (copies both). */

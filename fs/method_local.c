@@ -6,6 +6,9 @@
  * spawns them).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +51,45 @@ int method_check(int top, const char *method, const struct ctl_line *l,
 		return check_opts(method, local_opts, l, err, errlen);
 	if (!strcmp(method, "ssh") && top)
 		return method_ssh_check(l, err, errlen);
-	snprintf(err, errlen, "unknown method '%s' (known: local%s)", method, top ? ", ssh" : "");
+	/* Through a context: its stub knows these and checks their options. */
+	static const char *via_stub[] = { "ssh", "sudo", "su", "doas", NULL };
+	for (int i = 0; !top && via_stub[i]; i++)
+		if (!strcmp(method, via_stub[i])) {
+			if (ctl_opt(l, "password")) {
+				snprintf(err, errlen, "passwords go in a file: password_file=PATH");
+				return -EINVAL;
+			}
+			return 0;
+		}
+	snprintf(err, errlen, "unknown method '%s' (known: local, %s)", method,
+		 top ? "ssh" : "ssh, sudo, su, doas");
 	return -ENOENT;
+}
+
+int method_read_password(const char *path, char *out, size_t cap, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0) {
+		snprintf(err, errlen, "password_file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		close(fd);
+		snprintf(err, errlen, "password_file %s: must be a file only its owner can read "
+			 "(chmod 600)", path);
+		return -EACCES;
+	}
+	ssize_t n = read(fd, out, cap - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "password_file %s: %s", path, strerror(e));
+		return -e;
+	}
+	out[n] = 0;
+	out[strcspn(out, "\r\n")] = 0;
+	return 0;
 }
 
 void method_release(struct ctx *c)

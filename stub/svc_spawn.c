@@ -6,22 +6,28 @@
  * a copy of our own image through the first stage (boot_local), and
  * adopting the stream with router_add_child, whose ADD_ROUTE travels up
  * before our reply so the master knows the route first.
- * Not for: reaping (main.c), nor methods other than "local" yet.
+ * Not for: reaping (main.c), nor the command line of each method
+ * (methods.c).
  */
 #include "svc_spawn.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include "askpass.h"
 #include "boot.h"
 #include "ids.h"
 #include "log.h"
 #include "loop.h"
 #include "router.h"
 #include "stream.h"
+#include "methods.h"
 #include "svc.h"
 
 /* One SPAWN_CONTEXT request, from arrival to reply. */
@@ -32,6 +38,12 @@ struct spawn_req {
 	uint32_t id;            /* 0 until taken from the block */
 	struct boot_job *boot;  /* while booting */
 	char name[PROTO_MAX_NAME + 1];
+	char *method;           /* owned */
+	struct proto_kv *kv;    /* owned: the options (a password among them) */
+	size_t nkv;
+	int ptyfd;              /* the child's terminal, or -1 */
+	pid_t pid;
+	struct askpass *ask;    /* answering its password prompt */
 };
 
 /* A child context we started (until its process is reaped). */
@@ -39,6 +51,7 @@ struct child {
 	struct child *next;
 	uint32_t id;
 	pid_t pid;
+	int ptyfd;              /* kept open while it runs: closing hangs it up */
 	char name[PROTO_MAX_NAME + 1];
 };
 
@@ -65,12 +78,25 @@ static void req_unlink(struct spawn_req **list, struct spawn_req *q)
 		}
 }
 
+static void req_free(struct spawn_req *q)
+{
+	askpass_free(q->ask);
+	if (q->ptyfd >= 0)
+		close(q->ptyfd);
+	free(q->method);
+	for (size_t i = 0; i < q->nkv; i++)
+		if (!strcmp(q->kv[i].key, "password"))
+			explicit_bzero(q->kv[i].val, strlen(q->kv[i].val));
+	proto_kv_free(q->kv, q->nkv);
+	free(q);
+}
+
 /* Replies with an error and frees a request that is in no list. */
 static void req_fail(struct spawn_req *q, int err, const char *why)
 {
 	log_warn("spawn(%s): %s", q->name, why);
 	svc_reply(q->sp->r, q->q, err, why, NULL, 0);
-	free(q);
+	req_free(q);
 }
 
 static void fail_waiting(struct svc_spawn *sp, int err, const char *why)
@@ -90,6 +116,8 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	struct svc_spawn *sp = q->sp;
 	req_unlink(&sp->booting, q);
 	q->boot = NULL;
+	askpass_free(q->ask);
+	q->ask = NULL;
 	if (err) {
 		req_fail(q, err, why);
 		return;
@@ -107,6 +135,8 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	}
 	c->id = q->id;
 	c->pid = pid;
+	c->ptyfd = q->ptyfd;
+	q->ptyfd = -1;
 	memcpy(c->name, q->name, sizeof(c->name));
 	c->next = sp->children;
 	sp->children = c;
@@ -115,7 +145,19 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	be32_put(body, q->id);
 	be32_put(body + 4, (uint32_t)pid);
 	svc_reply(sp->r, q->q, 0, NULL, body, sizeof(body));
-	free(q);
+	req_free(q);
+}
+
+/* The password prompt went wrong: stop the boot and say why. */
+static void ask_failed(void *arg, int err, const char *why)
+{
+	struct spawn_req *q = arg;
+	req_unlink(&q->sp->booting, q);
+	boot_cancel(q->boot);
+	q->boot = NULL;
+	askpass_free(q->ask);
+	q->ask = NULL;
+	req_fail(q, err, why);
 }
 
 /* Boots one request that has its id. */
@@ -142,15 +184,59 @@ static void spawn_boot(struct spawn_req *q)
 	cfg.parents[sp->self.nparents] = sp->self.id;
 	memcpy(cfg.name, q->name, sizeof(cfg.name));
 	cfg.log_level = sp->self.log_level;
-	cfg.compress = 0; /* local: a socketpair gains nothing from zlib */
-	q->boot = boot_local(sp->l, sp->image.data, sp->image.len, &cfg,
-			     SPAWN_BOOT_TIMEOUT_MS, boot_done, q);
+	/* zlib pays off on network hops, not on a socketpair. */
+	cfg.compress = !strcmp(q->method, "ssh");
+
+	char tag[BOOT_TAG_LEN + 1], line[1024 + 12 * PROTO_MAX_NAME];
+	boot_image_tag(sp->image.data, sp->image.len, tag);
+	rc = boot_stage_line(line, sizeof(line), sp->image.len, tag, q->name);
+	struct method_plan plan;
+	if (!rc)
+		rc = methods_plan(q->method, q->kv, q->nkv, line, &plan, text, sizeof(text));
+	else
+		snprintf(text, sizeof(text), "first stage: %s", strerror(-rc));
+	if (rc) {
+		req_fail(q, -rc, text);
+		return;
+	}
+	int ep[2] = { -1, -1 }, fd = -1;
+	if (pipe2(ep, O_CLOEXEC) < 0 ||
+	    (rc = boot_spawn_argv(plan.argv, ep[1], plan.pty ? &q->ptyfd : NULL, &q->pid, &fd))) {
+		rc = rc ? rc : -errno;
+		snprintf(text, sizeof(text), "starting %s: %s", plan.argv[0], strerror(-rc));
+		if (ep[0] >= 0) {
+			close(ep[0]);
+			close(ep[1]);
+		}
+		methods_plan_free(&plan);
+		req_fail(q, -rc, text);
+		return;
+	}
+	close(ep[1]);
+	q->boot = boot_start(sp->l, fd, ep[0], q->pid, sp->image.data, sp->image.len, &cfg,
+			     plan.timeout_ms ? plan.timeout_ms : SPAWN_BOOT_TIMEOUT_MS, boot_done, q);
 	if (!q->boot) {
 		int e = errno;
+		kill(q->pid, SIGKILL);
 		snprintf(text, sizeof(text), "starting the first stage: %s", strerror(e));
+		methods_plan_free(&plan);
 		req_fail(q, e, text);
 		return;
 	}
+	if (plan.pty) {
+		/* su reads the password on stdin: the boot job's fd, which
+		 * carries nothing else until the stage asks for the image. */
+		q->ask = askpass_new(sp->l, q->ptyfd, plan.password,
+				     plan.answer_stdin ? fd : q->ptyfd, ask_failed, q);
+		if (!q->ask) {
+			methods_plan_free(&plan);
+			boot_cancel(q->boot);
+			q->boot = NULL;
+			req_fail(q, ENOMEM, "cannot watch the terminal");
+			return;
+		}
+	}
+	methods_plan_free(&plan);
 	q->next = sp->booting;
 	sp->booting = q;
 }
@@ -234,9 +320,16 @@ void svc_spawn_call(struct svc_spawn *sp, const struct msg *m, uint16_t op, stru
 		svc_reply_errf(sp->r, rq, EINVAL, "spawn: empty name");
 		goto out;
 	}
-	if (strcmp(method, "local") != 0) {
-		svc_reply_errf(sp->r, rq, EINVAL, "unknown method '%s'", method);
-		goto out;
+	{
+		/* Check the method and its options before taking an id. */
+		struct method_plan plan;
+		char why[256];
+		rc = methods_plan(method, kv, nkv, "true", &plan, why, sizeof(why));
+		if (rc) {
+			svc_reply_errf(sp->r, rq, -rc, "%s", why);
+			goto out;
+		}
+		methods_plan_free(&plan);
 	}
 	struct spawn_req *q = calloc(1, sizeof(*q));
 	if (!q) {
@@ -245,7 +338,14 @@ void svc_spawn_call(struct svc_spawn *sp, const struct msg *m, uint16_t op, stru
 	}
 	q->sp = sp;
 	q->q = rq;
+	q->ptyfd = -1;
 	memcpy(q->name, name, strlen(name) + 1);
+	q->method = method;
+	q->kv = kv;
+	q->nkv = nkv;
+	method = NULL;
+	kv = NULL;
+	nkv = 0;
 	struct spawn_req **pp = &sp->waiting;
 	while (*pp)
 		pp = &(*pp)->next;
@@ -285,6 +385,8 @@ bool svc_spawn_child_exited(struct svc_spawn *sp, pid_t pid, int status)
 			log_info("spawn(%s): context %u (pid %d) exited with %d",
 				 c->name, c->id, (int)pid, WEXITSTATUS(status));
 		*pp = c->next;
+		if (c->ptyfd >= 0)
+			close(c->ptyfd);
 		free(c);
 		return true;
 	}
@@ -298,6 +400,8 @@ void svc_spawn_shutdown(struct svc_spawn *sp)
 		sp->booting = q->next;
 		boot_cancel(q->boot);
 		q->boot = NULL;
+		askpass_free(q->ask);
+		q->ask = NULL;
 		req_fail(q, ECANCELED, "context is shutting down");
 	}
 	fail_waiting(sp, ECANCELED, "context is shutting down");
@@ -323,18 +427,21 @@ void svc_spawn_free(struct svc_spawn *sp)
 		struct spawn_req *q = sp->booting;
 		sp->booting = q->next;
 		boot_cancel(q->boot);
-		free(q);
+		q->boot = NULL;
+		req_free(q);
 	}
 	while (sp->waiting) {
 		struct spawn_req *q = sp->waiting;
 		sp->waiting = q->next;
-		free(q);
+		req_free(q);
 	}
 	if (sp->alloc_handle)
 		router_del_handler(sp->r, sp->alloc_handle);
 	while (sp->children) {
 		struct child *c = sp->children;
 		sp->children = c->next;
+		if (c->ptyfd >= 0)
+			close(c->ptyfd);
 		free(c);
 	}
 	buf_free(&sp->image);
