@@ -258,8 +258,26 @@ cleanup() {
 	fi
 	rm -rf "$WORK"
 }
+# step OUT ERR CMD...: CMD under the step timeout, in the background so that
+# a signal to this script is handled at once (the trap stops the step too:
+# timeout passes the signal on to its whole process group).
+STEP_PID=""
+step_run() {
+	local out=$1 err=$2 rc
+	shift 2
+	timeout -k 5 "$STEP_TIMEOUT" "$@" > "$out" 2>> "$err" &
+	STEP_PID=$!
+	wait "$STEP_PID"
+	rc=$?
+	STEP_PID=""
+	return $rc
+}
+on_signal() {
+	[[ -n $STEP_PID ]] && kill -TERM "$STEP_PID" 2>/dev/null && wait "$STEP_PID" 2>/dev/null
+	exit 130
+}
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap on_signal INT TERM HUP
 
 # mitofs_row ROW: the row body on a fresh mount, samples into $SAMPLES.
 mitofs_row() {
@@ -268,8 +286,9 @@ mitofs_row() {
 		echo "${row/row/r}.error mount failed" >> "$SAMPLES"
 		return 1
 	fi
-	out=$(BENCH_N=$N BENCH_LOOP=$LOOP timeout -k 5 "$STEP_TIMEOUT" bash "$0" __row "$row" "$MNT" 2>> "$WORK/$row.err")
+	step_run "$WORK/$row.out" "$WORK/$row.err" env BENCH_N="$N" BENCH_LOOP="$LOOP" bash "$0" __row "$row" "$MNT"
 	rc=$?
+	out=$(cat "$WORK/$row.out")
 	echo "$out" | grep . >> "$SAMPLES"
 	if ((rc == 124 || rc == 137)); then
 		echo "${row/row/r}.error timed out after ${STEP_TIMEOUT}s" >> "$SAMPLES"
@@ -283,8 +302,9 @@ mitofs_row() {
 # peer_row ROW [N]: the Mitogen side; checks its children are gone after.
 peer_row() {
 	local row=$1 n=${2:-$N} out rc pypid
-	out=$(timeout -k 5 "$STEP_TIMEOUT" "$PY" -u "$PEER" "$row" "$n" "$LOOP" 2>> "$WORK/$row.peer.err")
+	step_run "$WORK/$row.peer.out" "$WORK/$row.peer.err" "$PY" -u "$PEER" "$row" "$n" "$LOOP"
 	rc=$?
+	out=$(cat "$WORK/$row.peer.out")
 	pypid=$(awk '$1 == "pid" {print $2}' <<< "$out")
 	grep -Ev '^pid ' <<< "$out" | grep . >> "$SAMPLES"
 	if ((rc == 124 || rc == 137)); then
