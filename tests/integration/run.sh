@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# run.sh — the integration suite: every test_* function of every
+# tests/integration/t_*.sh, each in its own fresh mount.
+#
+#   MITOFS=/abs/path/build/mitofs tests/integration/run.sh [REGEX]
+#
+# REGEX (optional) selects tests by name. For each test: a temp dir, a
+# mount by the real daemon (daemonized, as a user runs it), the test body
+# under `timeout`, then an unmount (fusermount3 -u, -uz as a last resort),
+# a wait for the daemon to exit and a check that nothing of that mount is
+# left: no process in the daemon's session (stubs, their jobs) and none
+# whose command line names this mount or its contexts.
+# A test file may set opts_<test>="-o ..." for that test's mount.
+# Prints "ok NAME" or "FAIL NAME: reason" plus the captured output, then
+# "N passed, N failed"; exits 1 if any failed.
+# Needs bash, coreutils, procps and fuse3 (python3 only for the tests
+# of poll and of interrupted reads).
+set -u
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TEST_TIMEOUT=${TEST_TIMEOUT:-60}
+FILTER=${1:-}
+
+if [ -z "${MITOFS:-}" ] || [ ! -x "$MITOFS" ]; then
+	echo "run.sh: set MITOFS to the absolute path of build/mitofs" >&2
+	exit 2
+fi
+case $MITOFS in /*) ;; *) MITOFS=$PWD/$MITOFS ;; esac
+export MITOFS
+
+passed=0
+failed=0
+
+is_mounted()   # DIR
+{
+	local dev mnt rest
+	while read -r dev mnt rest; do
+		[ "$mnt" = "$1" ] && return 0
+	done </proc/self/mounts
+	return 1
+}
+
+# Pids (not zombies) in session SID, or whose command line matches ERE.
+leftovers()   # SID ERE
+{
+	local pid sid stat args
+	while read -r pid sid stat args; do
+		[[ $stat == Z* ]] && continue
+		[ "$pid" = "$$" ] && continue
+		if [ "$sid" = "$1" ] || [[ $args =~ $2 ]]; then
+			echo "$pid $stat $args"
+		fi
+	done < <(ps -e -o pid=,sid=,stat=,args=)
+}
+
+unmount()   # DIR: 0 if it is no longer mounted
+{
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		is_mounted "$1" || return 0
+		fusermount3 -u "$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "unmount: fusermount3 -u $1 kept failing; lazy unmount" >&2
+	fusermount3 -uz "$1"
+	return 1
+}
+
+# The text of the reason a test failed, from its captured output.
+reason_of()   # OUTFILE RC
+{
+	local r
+	r=$(grep -m1 '^FAIL: ' "$1" | cut -c7-)
+	if (( $2 == 124 || $2 == 137 )); then
+		echo "timed out after ${TEST_TIMEOUT}s${r:+ ($r)}"
+	elif [ -n "$r" ]; then
+		echo "$r"
+	else
+		echo "exit $2"
+	fi
+}
+
+run_one()   # FILE TEST
+{
+	local file=$1 name=$2
+	local tmp mnt u out opts dpid rc=0 problems=() t0 t1
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/mitofs-it.XXXXXX")
+	mnt=$tmp/m
+	u=u${tmp##*.}-
+	out=$tmp/out
+	mkdir "$mnt" "$tmp/scratch"
+	: >"$out"
+	opts=$(bash -c 'source "$1" >/dev/null 2>&1; v=opts_$2; echo "${!v:-}"' _ "$file" "$name")
+	t0=$(date +%s%N)
+
+	# shellcheck disable=SC2086
+	if ! timeout 30 "$MITOFS" $opts "$mnt" >>"$out" 2>&1; then
+		problems+=("mount failed")
+	fi
+	dpid=$(pgrep -o -x -f -- "$MITOFS( .*)? $mnt")
+	if [ -z "$dpid" ] && [ ${#problems[@]} = 0 ]; then
+		problems+=("no daemon process found after mounting")
+	fi
+
+	if [ ${#problems[@]} = 0 ]; then
+		(cd "$tmp/scratch" && M=$mnt U=$u T=$tmp/scratch \
+			timeout -k 5 "$TEST_TIMEOUT" bash "$HERE/lib.sh" "$file" "$name") \
+			</dev/null >>"$out" 2>&1 || rc=$?
+		(( rc == 0 )) || problems+=("$(reason_of "$out" "$rc")")
+	fi
+
+	if ! unmount "$mnt" >>"$out" 2>&1; then
+		problems+=("mount was busy: lazy unmount needed")
+	fi
+	# The daemon exits on unmount, after its stubs (it waits up to 3 s).
+	local i
+	for (( i = 0; i < 100; i++ )); do
+		[ -n "$dpid" ] && [ -d "/proc/$dpid" ] && [[ $(ps -o stat= -p "$dpid") != Z* ]] || break
+		sleep 0.05
+	done
+	local left
+	left=$(leftovers "${dpid:-none}" "mitofs:$u|$mnt")
+	if [ -n "$left" ]; then
+		sleep 1 # the stubs' grace for their children: give it once more
+		left=$(leftovers "${dpid:-none}" "mitofs:$u|$mnt")
+	fi
+	if [ -n "$left" ]; then
+		problems+=("processes left after unmount: $(echo "$left" | cut -c1-80 | paste -sd';')")
+		echo "$left" | while read -r pid rest; do kill -9 "$pid" 2>/dev/null; done
+	fi
+	t1=$(date +%s%N)
+
+	local ms=$(( (t1 - t0) / 1000000 ))
+	if [ ${#problems[@]} = 0 ]; then
+		echo "ok $name (${ms} ms)"
+		passed=$(( passed + 1 ))
+	else
+		local why
+		why=$(printf '%s; ' "${problems[@]}")
+		echo "FAIL $name: ${why%; } (${ms} ms)"
+		sed 's/^/    | /' "$out"
+		failed=$(( failed + 1 ))
+	fi
+	if ! is_mounted "$mnt"; then
+		rm -rf "$tmp"
+	fi
+}
+
+for file in "$HERE"/t_*.sh; do
+	[ -e "$file" ] || continue
+	for name in $(grep -oE '^test_[A-Za-z0-9_]+ *\(\)' "$file" | tr -d '() '); do
+		if [ -n "$FILTER" ] && ! [[ $name =~ $FILTER ]]; then
+			continue
+		fi
+		run_one "$file" "$name"
+	done
+done
+
+echo "$passed passed, $failed failed"
+(( failed == 0 ))

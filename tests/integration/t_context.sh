@@ -1,0 +1,136 @@
+# t_context.sh — connecting, info, nesting, disconnecting.
+
+test_local_connect_gives_info_with_identity_fields()
+{
+	local a=${U}a info pid
+	connect "$a"
+	info=$(get "$M/$a/info")
+	expect_match "$(field "$info" id)" '^[1-9][0-9]*$' "id"
+	expect_eq "$(field "$info" name)" "$a" "name"
+	expect_eq "$(field "$info" parent)" 0 "parent"
+	expect_eq "$(field "$info" method)" local "method"
+	expect_eq "$(field "$info" state)" connected "state"
+	expect_eq "$(field "$info" hostname)" "$(uname -n)" "hostname"
+	expect_eq "$(field "$info" uid)" "$(id -u)" "uid"
+	expect_eq "$(field "$info" arch)" "$(uname -m)" "arch"
+	pid=$(field "$info" pid)
+	expect_match "$pid" '^[1-9][0-9]*$' "pid"
+	# The pid is the stub's, running under its context name.
+	expect_eq "$(ps -o args= -p "$pid")" "mitofs:$a" "args of the stub (pid $pid)"
+}
+
+test_nested_contexts_a_b_c_run_commands_at_every_level()
+{
+	local a=${U}a b=${U}b c=${U}c
+	connect "$a"
+	connect "$a/$b"
+	connect "$a/$b/$c"
+	local ia ib ic
+	ia=$(get "$M/$a/info")
+	ib=$(get "$M/$a/$b/info")
+	ic=$(get "$M/$a/$b/$c/info")
+	expect_eq "$(field "$ib" parent)" "$(field "$ia" id)" "b's parent"
+	expect_eq "$(field "$ic" parent)" "$(field "$ib" id)" "c's parent"
+	expect_eq "$(field "$ic" path)" "$a/$b/$c" "c's path"
+	expect_eq "$(field "$ic" state)" connected "c's state"
+	# Three distinct stubs, each a child of the one above.
+	local pa pb pc
+	pa=$(field "$ia" pid) pb=$(field "$ib" pid) pc=$(field "$ic" pid)
+	expect_eq "$(ps -o ppid= -p "$pb" | tr -d ' ')" "$pa" "parent process of b's stub"
+	expect_eq "$(ps -o ppid= -p "$pc" | tr -d ' ')" "$pb" "parent process of c's stub"
+	local p
+	for p in "$a" "$a/$b" "$a/$b/$c"; do
+		expect_write_ok "$M/$p/exec" 'echo "at $PPID"; echo oops >&2; exit 7'
+		expect_eq "$(get "$M/$p/status")" "exit 7" "$p status"
+		expect_eq "$(get "$M/$p/stderr")" "oops" "$p stderr"
+	done
+	# Each command ran under its own stub.
+	expect_write_ok "$M/$a/$b/$c/exec" 'echo $PPID'
+	expect_eq "$(get "$M/$a/$b/$c/stdout")" "$pc" "parent of the command in c"
+	# Jobs work in the nested context too.
+	local j
+	j=$(start_job "$a/$b/$c" 'echo deep')
+	expect_eq "$(get "$M/$a/$b/$c/jobs/$j/stdout")" deep "nested job stdout"
+}
+
+test_concurrent_connects_all_come_up()
+{
+	local i t0 t1
+	t0=$(now_ms)
+	for i in $(seq 1 20); do
+		( wr "$M/ctl" "connect ${U}c$i local"; echo "$ERRNO $ERRTEXT" >"$T/c$i" ) &
+	done
+	wait
+	t1=$(now_ms)
+	for i in $(seq 1 20); do
+		expect_eq "$(cat "$T/c$i")" "OK " "connect ${U}c$i"
+		expect_eq "$(field "$(get "$M/${U}c$i/info")" state)" connected "state of ${U}c$i"
+	done
+	expect_eq "$(field "$(get "$M/stats")" contexts_connected)" 20 "stats contexts_connected"
+	echo "20 connects in $(( t1 - t0 )) ms"
+	# All of them work.
+	for i in $(seq 1 20); do
+		expect_write_ok "$M/${U}c$i/exec" "echo $i"
+	done
+	for i in $(seq 1 20); do
+		expect_eq "$(get "$M/${U}c$i/stdout")" "$i" "output of ${U}c$i"
+	done
+}
+
+test_disconnect_removes_directory_and_stub_exits()
+{
+	local a=${U}a b=${U}b pa pb
+	connect "$a"
+	connect "$a/$b"
+	pa=$(stub_pid "$a")
+	pb=$(stub_pid "$a/$b")
+	expect_write_ok "$M/$a/$b/exec" 'sleep 300'
+	expect_write_ok "$M/ctl" "disconnect $a"
+	[ ! -e "$M/$a" ] || fail "$a still exists after disconnect"
+	local ls
+	ls=$(ls "$M")
+	[[ $ls != *"$a"* ]] || fail "$a still listed: $ls"
+	wait_until 3 "stub of $a (pid $pa) to exit" eval '! alive '"$pa"
+	wait_until 3 "stub of $a/$b (pid $pb) to exit" eval '! alive '"$pb"
+	[ -z "$(pgrep -f "mitofs:$a")" ] || fail "stubs left: $(pgrep -af "mitofs:$a")"
+	[ -z "$(pgrep -f -x 'sleep 300')" ] || fail "the job of $a/$b survived: $(pgrep -af -x 'sleep 300')"
+	# The name can be used again.
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'echo again'
+	expect_eq "$(get "$M/$a/stdout")" again "stdout after reconnecting"
+}
+
+test_disconnect_of_a_child_through_its_parent_ctl()
+{
+	local a=${U}a b=${U}b pb
+	connect "$a"
+	connect "$a/$b"
+	pb=$(stub_pid "$a/$b")
+	expect_write_ok "$M/$a/ctl" "disconnect $b"
+	[ ! -e "$M/$a/$b" ] || fail "$a/$b still exists"
+	wait_until 3 "stub of $a/$b to exit" eval '! alive '"$pb"
+	expect_eq "$(field "$(get "$M/$a/info")" state)" connected "parent state"
+	expect_write_ok "$M/$a/exec" 'echo fine'
+	expect_eq "$(get "$M/$a/stdout")" fine "parent still works"
+}
+
+test_unmount_leaves_no_daemon_stub_or_job()
+{
+	local a=${U}a b=${U}b dpid
+	connect "$a"
+	connect "$a/$b"
+	expect_write_ok "$M/$a/exec" 'sleep 301'
+	start_job "$a/$b" 'sleep 302' >/dev/null
+	start_job "$a/$b" 'trap "" TERM; sleep 303' >/dev/null
+	dpid=$(pgrep -o -x -f -- "$MITOFS( .*)? $M")
+	[ -n "$dpid" ] || fail "daemon not found"
+	expect_eq "$(pgrep -f "mitofs:$U" | wc -l)" 2 "stubs running before unmount"
+	fusermount3 -u "$M"
+	wait_until 5 "daemon $dpid to exit" eval '! alive '"$dpid"
+	wait_until 5 "stubs to exit" eval '[ -z "$(pgrep -f "mitofs:$U")" ]'
+	# Nothing of its session is left: stubs, shells, sleeps.
+	local left
+	left=$(ps -e -o sid=,stat=,args= | awk -v s="$dpid" '$1 == s && $2 !~ /^Z/')
+	[ -z "$left" ] || fail "processes of the mount left: $left"
+	[ -z "$(pgrep -f -x 'sleep 30[123]')" ] || fail "jobs left: $(pgrep -af -x 'sleep 30[123]')"
+}

@@ -1,0 +1,133 @@
+# t_exec.sh — NAME/exec (the last job): output, status, signals, sizes.
+
+test_exec_gives_stdout_stderr_and_exit_0()
+{
+	local a=${U}a
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'echo hello; echo world; echo warn >&2'
+	expect_eq "$(get "$M/$a/stdout")" $'hello\nworld' "stdout"
+	expect_eq "$(get "$M/$a/stderr")" warn "stderr"
+	expect_eq "$(get "$M/$a/status")" "exit 0" "status"
+	# A finished job's stdout reads again from the start, as often as asked.
+	expect_eq "$(get "$M/$a/stdout")" $'hello\nworld' "stdout read again"
+	expect_eq "$(get "$M/$a/status")" "exit 0" "status read again"
+}
+
+test_exec_nonzero_exit_is_reported()
+{
+	local a=${U}a
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'echo before; exit 42'
+	expect_eq "$(get "$M/$a/status")" "exit 42" "status"
+	expect_eq "$(get "$M/$a/stdout")" before "stdout"
+	expect_write_ok "$M/$a/exec" 'false'
+	expect_eq "$(get "$M/$a/status")" "exit 1" "status of false"
+	expect_write_ok "$M/$a/exec" 'no-such-command-here'
+	expect_eq "$(get "$M/$a/status")" "exit 127" "status of a missing command"
+	expect_contains "$(get "$M/$a/stderr")" "not found" "stderr of a missing command"
+}
+
+test_exec_death_by_own_kill_9_is_signal_KILL()
+{
+	local a=${U}a
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'echo dying; kill -9 $$; echo survived'
+	expect_eq "$(get "$M/$a/status")" "signal KILL" "status"
+	expect_eq "$(get "$M/$a/stdout")" dying "stdout"
+	expect_write_ok "$M/$a/exec" 'kill -TERM $$'
+	expect_eq "$(get "$M/$a/status")" "signal TERM" "status after kill -TERM"
+}
+
+test_exec_replaces_the_last_job()
+{
+	local a=${U}a
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'echo first'
+	expect_eq "$(get "$M/$a/stdout")" first "first stdout"
+	expect_write_ok "$M/$a/exec" 'echo second >&2; exit 3'
+	expect_eq "$(get "$M/$a/status")" "exit 3" "second status"
+	expect_eq "$(get "$M/$a/stdout")" "" "second stdout"
+	expect_eq "$(get "$M/$a/stderr")" second "second stderr"
+	# A trailing newline is optional.
+	printf 'echo third' >"$M/$a/exec"
+	expect_eq "$(get "$M/$a/stdout")" third "stdout of a command without newline"
+}
+
+test_exec_status_before_any_command_fails_not_hangs()
+{
+	local a=${U}a
+	connect "$a"
+	rd "$M/$a/status" 5
+	[ "$ERRNO" != OK ] && [ "$ERRNO" != TIMEOUT ] ||
+		fail "status before any exec: $ERRNO '$OUT' (want an error at once)"
+	rd "$M/$a/stdout" 5
+	[ "$ERRNO" != TIMEOUT ] || fail "stdout before any exec hangs"
+	expect_eq "$OUT" "" "stdout before any exec"
+}
+
+test_exec_empty_command_is_EINVAL()
+{
+	local a=${U}a
+	connect "$a"
+	expect_write_errno EINVAL "$M/$a/exec" ""
+	expect_contains "$(get "$M/$a/ctl")" "empty command" "ctl after an empty exec"
+}
+
+test_ls_l_of_finished_job_shows_exact_sizes()
+{
+	local a=${U}a j
+	connect "$a"
+	# 12345 bytes of stdout, 777 of stderr.
+	expect_write_ok "$M/$a/exec" 'head -c 12345 /dev/zero | tr "\0" x; head -c 777 /dev/zero | tr "\0" y >&2'
+	expect_eq "$(get "$M/$a/status")" "exit 0" "status"
+	expect_eq "$(stat -c %s "$M/$a/stdout")" 12345 "size of stdout"
+	expect_eq "$(stat -c %s "$M/$a/stderr")" 777 "size of stderr"
+	expect_eq "$(cat "$M/$a/stdout" | wc -c)" 12345 "bytes read from stdout"
+	local line
+	line=$(ls -l "$M/$a/stdout")
+	expect_match "$line" ' 12345 ' "ls -l of stdout"
+	expect_eq "$(stat -c %s "$M/$a/status")" 7 "size of status ('exit 0\\n')"
+	# Same in a job directory.
+	j=$(start_job "$a" 'seq 1 1000')
+	expect_eq "$(get "$M/$a/jobs/$j/status")" "exit 0" "job status"
+	expect_eq "$(stat -c %s "$M/$a/jobs/$j/stdout")" "$(seq 1 1000 | wc -c)" "size of job stdout"
+	expect_match "$(ls -l "$M/$a/jobs/$j/")" " $(seq 1 1000 | wc -c) [A-Z][a-z]{2} .* stdout" "ls -l of the job dir"
+}
+
+test_stdout_of_64MiB_arrives_intact()
+{
+	local a=${U}a want got t0 t1
+	connect "$a"
+	want=$(yes 0123456789abcdef | head -c 67108864 | sha256sum)
+	t0=$(now_ms)
+	expect_write_ok "$M/$a/exec" 'yes 0123456789abcdef | head -c 67108864'
+	got=$(timeout 30 sha256sum <"$M/$a/stdout") || fail "reading stdout failed or timed out"
+	t1=$(now_ms)
+	expect_eq "$got" "$want" "sha256 of 64 MiB stdout"
+	expect_eq "$(get "$M/$a/status")" "exit 0" "status"
+	expect_eq "$(stat -c %s "$M/$a/stdout")" 67108864 "size of stdout"
+	# Read again, whole, after the end.
+	got=$(timeout 30 sha256sum <"$M/$a/stdout") || fail "second read failed"
+	expect_eq "$got" "$want" "sha256 of the second read"
+	echo "64 MiB in $(( t1 - t0 )) ms"
+}
+
+opts_test_output_cap_keeps_head_and_marks_the_cut="-o output_cap=1M"
+test_output_cap_keeps_head_and_marks_the_cut()
+{
+	local a=${U}a size out
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'yes 0123456789abcdef | head -c 3145728; echo done >&2'
+	expect_eq "$(get "$M/$a/status")" "exit 0" "status"
+	size=$(stat -c %s "$M/$a/stdout")
+	(( size >= 1048576 - 4096 && size <= 1048576 + 256 )) ||
+		fail "stdout size $size, want about 1 MiB"
+	out=$(get "$M/$a/stdout")
+	expect_eq "$(printf '%s\n' "$out" | wc -c)" "$size" "bytes read vs ls size"
+	expect_contains "$(printf '%s\n' "$out" | tail -n 2)" "[mitofs: output cap of 1048576 bytes reached; the rest is dropped]" "marker at the end"
+	# What is kept is the head of the stream, untouched.
+	local keep=$(( size - 200 ))
+	expect_eq "$(printf '%s\n' "$out" | head -c $keep | sha256sum)" \
+		"$(yes 0123456789abcdef | head -c $keep | sha256sum)" "head of the stream"
+	expect_eq "$(get "$M/$a/stderr")" done "stderr"
+}
