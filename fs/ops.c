@@ -112,6 +112,11 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	memset(&e, 0, sizeof(e));
 	e.ino = n->ino;
 	fill_attr(d, n, &e.attr);
+	/* The files of a directory never change while it exists, and a
+	 * context or job directory made again is a new inode: their entries
+	 * may be cached. Contexts and jobs themselves come and go (timeout 0). */
+	if (n->kind != N_CTXDIR && n->kind != N_JOBDIR)
+		e.entry_timeout = 3600;
 	if (fuse_reply_entry(req, &e) == 0)
 		n->nlookup++;
 }

@@ -312,6 +312,18 @@ job_child(const char *cmd, int in, int out, int err, pid_t parent)
 	_exit(127);
 }
 
+/* vfork: the child only sets up fds and execs, so a job start copies no
+ * page tables. Alone in its function so nothing of the caller's frame is
+ * live across the shared-stack child. */
+static pid_t job_vfork(const char *cmd, int in, int out, int err)
+{
+	pid_t parent = getpid();
+	pid_t pid = vfork();
+	if (pid == 0)
+		job_child(cmd, in, out, err, parent);
+	return pid;
+}
+
 static int set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -331,14 +343,11 @@ static int job_spawn(const char *cmd, struct job *j)
 	/* Best effort: an unprivileged user may be capped below this. */
 	fcntl(p[1][0], F_SETPIPE_SZ, EXEC_PIPE_SZ);
 	fcntl(p[2][0], F_SETPIPE_SZ, EXEC_PIPE_SZ);
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t pid = job_vfork(cmd, p[0][0], p[1][1], p[2][1]);
 	if (pid < 0) {
 		rc = -errno;
 		goto out;
 	}
-	if (pid == 0)
-		job_child(cmd, p[0][0], p[1][1], p[2][1], parent);
 	setpgid(pid, pid); /* also here: no window where kill(-pid) misses */
 	j->pid = pid;
 	j->in = p[0][1];

@@ -513,7 +513,7 @@ Test(stub, spawn_rejects_unknown_methods)
 {
 	char text[256];
 	uint32_t id, pid;
-	cr_expect_eq(spawn(M.id, "kid", "teleport", &id, &pid, text, sizeof(text)), EINVAL);
+	cr_expect_eq(spawn(M.id, "kid", "teleport", &id, &pid, text, sizeof(text)), ENOENT);
 	cr_expect_str_eq(text, "unknown method 'teleport'");
 }
 
