@@ -534,7 +534,7 @@ static void on_stream_close(struct stream *s, int err, const char *why, void *ar
 		ids[n++] = (uint32_t)key;
 	}
 	char reason[256];
-	snprintf(reason, sizeof(reason), "disconnected: %s", why ? why : "closed");
+	snprintf(reason, sizeof(reason), "stream closed: %s", why ? why : "closed");
 	for (size_t i = 0; i < n; i++)
 		route_lost(r, ids[i], map_del(&r->routes, ids[i]), reason);
 	free(ids);
