@@ -327,6 +327,11 @@ done_() { printf '%s\n' "$1" >&2; }
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
+rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain -- core fs stub Makefile 2>/dev/null) ]]; then
+	rev="$rev (with uncommitted changes in core/fs/stub)"
+fi
+mver=$("$PY" -c 'import mitogen; print(".".join(map(str, mitogen.__version__)))' 2>/dev/null)
 echo "bench: $(nproc) CPUs ($cpu), kernel $(uname -r), N=$N, LOOP=$LOOP, load average $load0" >&2
 t_start=$SECONDS
 
@@ -439,6 +444,7 @@ PYEOF
 	echo "Machine: $(nproc) CPUs, $cpu, Linux $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "Load average (1/5/15 min) at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "Command: BENCH_N=$N BENCH_LOOP=$LOOP make bench"
+	echo "Daemon: $MITOFS, commit $rev; Mitogen $mver under $PY"
 	echo
 	cat "$WORK/table.md"
 } | tee "$BENCH_OUT"
