@@ -355,7 +355,9 @@ void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *
 	struct daemon *d = c->d;
 	c->boot = NULL;
 	if (err) {
-		connect_done(c, -err, why);
+		/* A broken bootstrap is an I/O error to the writer; the reason
+		 * says what broke. */
+		connect_done(c, -(err == EPROTO ? EIO : err), why);
 		return;
 	}
 	int rc = router_add_child(d->router, s, c->id);
@@ -398,7 +400,7 @@ static void on_spawned(struct router *r, const struct msg *m, void *arg)
 			connect_done(c, -EIO, "malformed spawn reply");
 		} else if (err) {
 			snprintf(why, sizeof(why), "%.*s", (int)tlen, text);
-			connect_done(c, -(int)(err < 4096 ? err : EIO), why);
+			connect_done(c, -(int)(err < 4096 && err != EPROTO ? err : EIO), why);
 		} else if (rd_u32(&rd, &id) || rd_u32(&rd, &pid) || rd_end(&rd) ||
 			   router_stream_for(d->router, id) == NULL || map_get(&d->ctxs, id)) {
 			connect_done(c, -EIO, "bad spawn reply (id or route)");
