@@ -118,6 +118,7 @@ static void ctx_free(struct ctx *c)
 	keepalive_stop(c);
 	proto_kv_free(c->info, c->ninfo);
 	proto_kv_free(c->minfo, c->nminfo);
+	free(c->line);
 	ring_free(c->log);
 	free(c->name);
 	free(c->method);
@@ -275,9 +276,14 @@ static void connect_done(struct ctx *c, int rc, const char *why)
 	if (rc) {
 		ctx_log(c, LOG_WARN, "connect failed: %s", why);
 		/* A context that never came up leaves no directory: the same
-		 * name can be tried again. */
-		ctx_remove(c, why);
+		 * name can be tried again. One that was up stays, disconnected,
+		 * for `reconnect`. */
+		if (c->ever_up)
+			ctx_mark_lost(c, why);
+		else
+			ctx_remove(c, why);
 	} else {
+		c->ever_up = true;
 		ctx_log(c, LOG_INFO, "connected (id %u, pid %d, %" PRIu64 " us)", c->id, (int)c->pid,
 			loop_now_us() - c->t_connect_us);
 		if (c->keepalive_ms)
@@ -414,6 +420,86 @@ static void on_spawned(struct router *r, const struct msg *m, void *arg)
 	ctx_unbusy(c);
 }
 
+/* Starts connecting c (state CONNECTING, its line stored) directly by
+ * its method or through its parent's stub. 1 (pending: connect_done
+ * follows), or -errno with the reason in err and c left to the caller. */
+static int start_connect(struct ctx *c, struct ctl_batch *b, char *err, size_t errlen)
+{
+	struct daemon *d = c->d;
+	struct ctx *parent = c->parent;
+	const struct ctl_line *l = c->line;
+	int rc;
+	c->t_connect_us = loop_now_us();
+	if (parent == &d->root) {
+		uint32_t id;
+		if (ids_master_alloc(&d->ids, 1, &id) || map_put(&d->ctxs, id, c)) {
+			snprintf(err, errlen, "out of context ids");
+			return -ENOSPC;
+		}
+		c->id = id;
+		const char *ka = ctl_opt(l, "keepalive");
+		c->keepalive_ms = ka ? atoi(ka) * 1000 : !strcmp(c->method, "ssh") ? 15000 : 0;
+		rc = method_start(c, l, err, errlen);
+		if (rc) {
+			map_del(&d->ctxs, id);
+			c->id = 0;
+			return rc;
+		}
+		c->connecting = b;
+		return 1;
+	}
+	if (parent->state != CTX_CONNECTED) {
+		snprintf(err, errlen, "context %s is %s", parent->path,
+			 parent->state == CTX_CONNECTING ? "still connecting" : "disconnected");
+		return -EIO;
+	}
+	/* A child of a context: its stub spawns it (and allocates its id). */
+	struct buf m;
+	buf_init(&m);
+	uint32_t h = router_add_reply(d->router, parent->id, on_spawned, c, 0);
+	rc = h ? 0 : -ENOMEM;
+	rc = rc ? rc : proto_call_begin(&m, SVC_SPAWN, SPAWN_CONTEXT);
+	rc = rc ? rc : buf_put_str(&m, c->name);
+	rc = rc ? rc : buf_put_str(&m, c->method);
+	rc = rc ? rc : buf_put_u32(&m, (uint32_t)l->nopts);
+	for (int i = 0; !rc && i < l->nopts; i++) {
+		if (!strcmp(l->opts[i].key, "password_file")) {
+			/* Read here, on the operator's machine; the stub that
+			 * answers the prompt gets the password itself, over the
+			 * router, never on a command line. */
+			char pw[512];
+			rc = method_read_password(l->opts[i].val, pw, sizeof(pw), err, errlen);
+			if (rc)
+				break;
+			rc = buf_put_str(&m, "password");
+			rc = rc ? rc : buf_put_str(&m, pw);
+			explicit_bzero(pw, sizeof(pw));
+			continue;
+		}
+		rc = buf_put_str(&m, l->opts[i].key);
+		rc = rc ? rc : buf_put_str(&m, l->opts[i].val);
+	}
+	if (!rc) {
+		c->busy++;
+		rc = router_send_to(d->router, parent->id, HANDLE_CALL_SERVICE, h, m.data, m.len);
+		if (rc) {
+			c->busy--;
+			snprintf(err, errlen, "cannot send the spawn request to %s", parent->path);
+			rc = -EIO;
+		}
+	}
+	if (m.data)
+		explicit_bzero(m.data, m.len);
+	buf_free(&m);
+	if (rc) {
+		if (h)
+			router_del_handler(d->router, h);
+		return rc;
+	}
+	c->connecting = b;
+	return 1;
+}
+
 static int connect_child(struct ctx *parent, const struct ctl_line *l,
 			 struct ctl_batch *b, char *err, size_t errlen)
 {
@@ -440,80 +526,55 @@ static int connect_child(struct ctx *parent, const struct ctl_line *l,
 	if (rc)
 		return rc;
 	struct ctx *c = ctx_new(parent, name, method);
-	if (!c)
+	if (!c || !(c->line = malloc(sizeof(*c->line)))) {
+		if (c)
+			ctx_remove(c, "out of memory");
 		return -ENOMEM;
-	c->t_connect_us = loop_now_us();
-	c->connecting = b;
-	if (parent == &d->root) {
-		uint32_t id;
-		if (ids_master_alloc(&d->ids, 1, &id) || map_put(&d->ctxs, id, c)) {
-			c->connecting = NULL;
-			ctx_remove(c, "no id");
-			snprintf(err, errlen, "out of context ids");
-			return -ENOSPC;
-		}
-		c->id = id;
-		const char *ka = ctl_opt(l, "keepalive");
-		c->keepalive_ms = ka ? atoi(ka) * 1000 : !strcmp(method, "ssh") ? 15000 : 0;
-		rc = method_start(c, l, err, errlen);
-		if (rc) {
-			c->connecting = NULL;
-			ctx_remove(c, err);
-			return rc;
-		}
-		return 1;
 	}
-	/* A child of a context: its stub spawns it (and allocates its id). */
-	struct buf m;
-	buf_init(&m);
-	uint32_t h = router_add_reply(d->router, parent->id, on_spawned, c, 0);
-	rc = h ? 0 : -ENOMEM;
-	rc = rc ? rc : proto_call_begin(&m, SVC_SPAWN, SPAWN_CONTEXT);
-	rc = rc ? rc : buf_put_str(&m, name);
-	rc = rc ? rc : buf_put_str(&m, method);
-	rc = rc ? rc : buf_put_u32(&m, (uint32_t)l->nopts);
-	for (int i = 0; !rc && i < l->nopts; i++) {
-		if (!strcmp(l->opts[i].key, "password_file")) {
-			/* Read here, on the operator's machine; the stub that
-			 * answers the prompt gets the password itself, over the
-			 * router, never on a command line. */
-			char pw[512], why[300];
-			rc = method_read_password(l->opts[i].val, pw, sizeof(pw), why, sizeof(why));
-			if (rc) {
-				buf_free(&m);
-				if (h)
-					router_del_handler(d->router, h);
-				c->connecting = NULL;
-				ctx_remove(c, why);
-				snprintf(err, errlen, "%s", why);
-				return rc;
-			}
-			rc = buf_put_str(&m, "password");
-			rc = rc ? rc : buf_put_str(&m, pw);
-			explicit_bzero(pw, sizeof(pw));
-			continue;
-		}
-		rc = buf_put_str(&m, l->opts[i].key);
-		rc = rc ? rc : buf_put_str(&m, l->opts[i].val);
+	/* Kept for reconnect; the option pointers move with the copy. */
+	memcpy(c->line, l, sizeof(*l));
+	for (int i = 0; i < l->nopts; i++) {
+		c->line->opts[i].key = c->line->buf + (l->opts[i].key - l->buf);
+		c->line->opts[i].val = c->line->buf + (l->opts[i].val - l->buf);
 	}
-	if (!rc) {
-		c->busy++;
-		rc = router_send_to(d->router, parent->id, HANDLE_CALL_SERVICE, h, m.data, m.len);
-		if (rc)
-			c->busy--;
+	rc = start_connect(c, b, err, errlen);
+	if (rc < 0)
+		ctx_remove(c, err);
+	return rc;
+}
+
+/* reconnect: the same method and options, a new stub and a new id; what
+ * ran on the old connection ends (EIO/EOF), the directory stays. */
+static int reconnect(struct ctx *c, struct ctl_batch *b, char *err, size_t errlen)
+{
+	struct daemon *d = c->d;
+	if (c->state == CTX_CONNECTING) {
+		snprintf(err, errlen, "context %s is connecting", c->path);
+		return -EBUSY;
 	}
-	if (m.data)
-		explicit_bzero(m.data, m.len);
-	buf_free(&m);
-	if (rc) {
-		if (h)
-			router_del_handler(d->router, h);
-		c->connecting = NULL;
-		ctx_remove(c, "spawn request failed");
-		snprintf(err, errlen, "cannot send the spawn request to %s", parent->path);
-		return -EIO;
+	if (c->state == CTX_CONNECTED) {
+		if (c->parent == &d->root)
+			router_close_child(d->router, c->id, "reconnect requested");
+		else
+			router_send_to(d->router, c->id, HANDLE_SHUTDOWN, 0, NULL, 0);
+		ctx_mark_lost(c, "reconnect requested");
 	}
-	return 1;
+	if (c->id)
+		map_del(&d->ctxs, c->id);
+	c->id = 0;
+	proto_kv_free(c->info, c->ninfo);
+	proto_kv_free(c->minfo, c->nminfo);
+	c->info = c->minfo = NULL;
+	c->ninfo = c->nminfo = 0;
+	c->why[0] = 0;
+	c->state = CTX_CONNECTING;
+	ctx_log(c, LOG_INFO, "reconnecting");
+	int rc = start_connect(c, b, err, errlen);
+	if (rc < 0) {
+		c->state = CTX_DISCONNECTED;
+		snprintf(c->why, sizeof(c->why), "reconnect failed: %s", err);
+	}
+	return rc;
 }
 
 static struct ctx *child_named(struct ctx *parent, const char *name)
@@ -534,6 +595,18 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 	}
 	if (!strcmp(l->verb, "connect"))
 		return connect_child(c, l, b, err, errlen);
+	if (!strcmp(l->verb, "reconnect")) {
+		struct ctx *victim = c;
+		if (l->nwords == 1)
+			victim = child_named(c, l->words[0]);
+		if (!victim || l->nwords > 1 || victim == &d->root) {
+			snprintf(err, errlen, !victim ? "no context '%s' here"
+				 : "usage: reconnect (in a context's ctl) or reconnect NAME",
+				 l->nwords ? l->words[0] : "");
+			return victim ? -EINVAL : -ENOENT;
+		}
+		return reconnect(victim, b, err, errlen);
+	}
 	if (!strcmp(l->verb, "disconnect")) {
 		struct ctx *victim = c;
 		if (l->nwords == 1) {
@@ -558,7 +631,7 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 		ctx_remove(victim, "disconnected by request");
 		return 0;
 	}
-	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect)", l->verb);
+	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect, reconnect)", l->verb);
 	return -EINVAL;
 }
 

@@ -29,6 +29,7 @@ struct ring;
 struct boot_job;
 struct loop_timer;
 struct ctx;
+struct ctl_line;
 struct job;
 struct fh;
 
@@ -136,6 +137,8 @@ struct ctx {
 	uint64_t ka_sent_us;
 	int ka_missed;
 	struct ctl_batch *connecting; /* the ctl write waiting for us */
+	struct ctl_line *line; /* the connect line, for reconnect (owned) */
+	bool ever_up;          /* was connected once: a failure keeps the dir */
 	int busy;              /* calls in flight that point at this context */
 	bool doomed;           /* removed from the tree; free when not busy */
 };
