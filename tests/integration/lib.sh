@@ -41,7 +41,9 @@ expect_match()   # GOT ERE WHAT
 
 expect_contains()   # TEXT NEEDLE WHAT
 {
-	[[ $1 == *"$2"* ]] || fail "$3: '$2' not found in: $1"
+	local shown=$1
+	(( ${#shown} <= 400 )) || shown="${shown:0:200} [...] ${shown: -200}"
+	[[ $1 == *"$2"* ]] || fail "$3: '$2' not found in: $shown"
 }
 
 # Field KEY of an info-like "key: value" text.
@@ -214,11 +216,14 @@ bg()   # COMMAND...
 
 _cleanup()
 {
-	local p
+	local rc=$? p
+	trap - ERR
+	set +e
 	for p in "${BG_PIDS[@]}"; do
 		kill -9 "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
+	exit "$rc"
 }
 
 # --- entry point (run.sh runs: bash lib.sh FILE TEST) ---

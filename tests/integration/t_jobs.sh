@@ -1,0 +1,206 @@
+# t_jobs.sh — NAME/jobs: clone, cmd, streaming, stdin, kill, timeout, rmdir.
+
+test_jobs_new_clone_gives_distinct_job_directories()
+{
+	local a=${U}a n seen=" " i
+	connect "$a"
+	for i in 1 2 3 4 5; do
+		n=$(new_job "$a")
+		[[ $seen != *" $n "* ]] || fail "jobs/new gave $n twice"
+		seen+="$n "
+		[ -d "$M/$a/jobs/$n" ] || fail "no directory jobs/$n"
+		expect_eq "$(ls "$M/$a/jobs/$n" | sort | tr '\n' ' ')" "cmd ctl status stderr stdin stdout " "files of jobs/$n"
+	done
+	# Each job runs its own command and keeps its own output.
+	for n in $seen; do
+		expect_write_ok "$M/$a/jobs/$n/cmd" "echo job-$n; echo err-$n >&2; exit $n"
+	done
+	for n in $seen; do
+		expect_eq "$(get "$M/$a/jobs/$n/stdout")" "job-$n" "stdout of job $n"
+		expect_eq "$(get "$M/$a/jobs/$n/stderr")" "err-$n" "stderr of job $n"
+		expect_eq "$(get "$M/$a/jobs/$n/status")" "exit $n" "status of job $n"
+	done
+	expect_eq "$(ls "$M/$a/jobs" | sort | tr '\n' ' ')" "$(printf '%s\n' $seen new | sort | tr '\n' ' ')" "jobs/ listing"
+}
+
+test_job_cmd_written_twice_is_EBUSY()
+{
+	local a=${U}a j
+	connect "$a"
+	j=$(start_job "$a" 'echo once')
+	expect_write_errno EBUSY "$M/$a/jobs/$j/cmd" 'echo twice'
+	expect_eq "$(get "$M/$a/jobs/$j/stdout")" once "stdout"
+	expect_contains "$(get "$M/$a/jobs/$j/ctl")" "started already" "job ctl after a second cmd"
+}
+
+test_job_stdout_streams_before_the_job_ends()
+{
+	local a=${U}a j t0 line el
+	connect "$a"
+	j=$(start_job "$a" 'echo first-line; sleep 30; echo never')
+	t0=$(now_ms)
+	line=$(timeout 5 head -n1 "$M/$a/jobs/$j/stdout") || fail "head -n1 of a running job's stdout did not return"
+	el=$(( $(now_ms) - t0 ))
+	expect_eq "$line" first-line "first line"
+	(( el < 3000 )) || fail "first line took $el ms"
+	# It is still running: status is not there yet.
+	rd "$M/$a/jobs/$j/status" 0.5
+	expect_eq "$ERRNO" TIMEOUT "status of the running job"
+	# A reader that follows sees later output as it comes.
+	j=$(start_job "$a" 'for i in 1 2 3; do echo tick$i; sleep 0.3; done')
+	bg sh -c "cat '$M/$a/jobs/$j/stdout' | while read -r l; do echo \"\$l \$(date +%s%N)\"; done >'$T/ticks'"
+	wait "$BG_LAST" || fail "following reader failed"
+	expect_eq "$(cut -d' ' -f1 "$T/ticks" | tr '\n' ' ')" "tick1 tick2 tick3 " "ticks"
+	local first last
+	first=$(head -n1 "$T/ticks" | cut -d' ' -f2)
+	last=$(tail -n1 "$T/ticks" | cut -d' ' -f2)
+	(( (last - first) / 1000000 >= 400 )) ||
+		fail "ticks arrived together ($(( (last - first) / 1000000 )) ms apart), not as produced"
+}
+
+test_job_status_blocks_until_exit()
+{
+	local a=${U}a j t0 el
+	connect "$a"
+	j=$(start_job "$a" 'sleep 1.5; exit 5')
+	t0=$(now_ms)
+	expect_eq "$(get "$M/$a/jobs/$j/status" 10)" "exit 5" "status"
+	el=$(( $(now_ms) - t0 ))
+	(( el >= 1000 )) || fail "status returned after $el ms, before the job ended"
+	(( el < 5000 )) || fail "status returned $el ms after start (job takes 1.5 s)"
+	# The exec file's status waits the same way.
+	expect_write_ok "$M/$a/exec" 'sleep 1; echo late'
+	t0=$(now_ms)
+	expect_eq "$(get "$M/$a/status" 10)" "exit 0" "exec status"
+	el=$(( $(now_ms) - t0 ))
+	(( el >= 700 )) || fail "exec status returned after $el ms"
+	expect_eq "$(get "$M/$a/stdout")" late "exec stdout"
+}
+
+test_fifty_concurrent_jobs_each_see_their_own_output()
+{
+	local a=${U}a i
+	connect "$a"
+	for i in $(seq 1 50); do
+		(
+			j=$(new_job "$a")
+			echo "$j" >"$T/num$i"
+			wr "$M/$a/jobs/$j/cmd" "echo out-$i; echo err-$i >&2; sleep 0.$(( i % 5 )); exit $(( i % 7 ))"
+			[ "$ERRNO" = OK ] || { echo "cmd: $ERRNO" >"$T/res$i"; exit; }
+			{
+				cat "$M/$a/jobs/$j/stdout"
+				cat "$M/$a/jobs/$j/stderr"
+				cat "$M/$a/jobs/$j/status"
+			} >"$T/res$i" 2>&1
+		) &
+	done
+	wait
+	for i in $(seq 1 50); do
+		expect_eq "$(cat "$T/res$i")" $'out-'"$i"$'\nerr-'"$i"$'\nexit '"$(( i % 7 ))" "job of worker $i (jobs/$(cat "$T/num$i"))"
+	done
+	expect_eq "$(cat "$T"/num* | sort -u | wc -l)" 50 "distinct job numbers"
+}
+
+test_job_stdin_is_piped_and_close_is_EOF()
+{
+	local a=${U}a j want
+	connect "$a"
+	j=$(start_job "$a" 'cat')
+	printf 'hello\nworld\n' >"$M/$a/jobs/$j/stdin"
+	expect_eq "$(get "$M/$a/jobs/$j/status")" "exit 0" "cat exits at EOF"
+	expect_eq "$(get "$M/$a/jobs/$j/stdout")" $'hello\nworld' "cat's stdout"
+	# 8 MiB through sha256sum, written by a pipe in many writes.
+	want=$(yes abcdefghijklmnopqrstuvwxyz | head -c 8388608 | sha256sum)
+	j=$(start_job "$a" 'sha256sum')
+	yes abcdefghijklmnopqrstuvwxyz | head -c 8388608 >"$M/$a/jobs/$j/stdin" || fail "write to stdin failed"
+	expect_eq "$(get "$M/$a/jobs/$j/status" 30)" "exit 0" "sha256sum status"
+	expect_eq "$(get "$M/$a/jobs/$j/stdout")" "$want" "sha256 of stdin"
+	# An empty stdin: open and close is EOF at once.
+	j=$(start_job "$a" 'wc -c')
+	: >"$M/$a/jobs/$j/stdin"
+	expect_eq "$(get "$M/$a/jobs/$j/stdout" 5)" 0 "wc -c of an empty stdin"
+	# Writing stdin before cmd is refused.
+	j=$(new_job "$a")
+	expect_write_errno EINVAL "$M/$a/jobs/$j/stdin" 'too early'
+}
+
+test_job_ctl_kill_gives_signal_status()
+{
+	local a=${U}a j
+	connect "$a"
+	j=$(start_job "$a" 'echo started; sleep 60')
+	expect_eq "$(timeout 5 head -n1 "$M/$a/jobs/$j/stdout")" started "job started"
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'kill KILL'
+	expect_eq "$(get "$M/$a/jobs/$j/status" 5)" "signal KILL" "status after kill KILL"
+	# The default signal is TERM; numbers and SIG names work too.
+	j=$(start_job "$a" 'sleep 60')
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'kill'
+	expect_eq "$(get "$M/$a/jobs/$j/status" 5)" "signal TERM" "status after kill"
+	j=$(start_job "$a" 'sleep 60')
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'kill 9'
+	expect_eq "$(get "$M/$a/jobs/$j/status" 5)" "signal KILL" "status after kill 9"
+	j=$(start_job "$a" 'sleep 60')
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'kill SIGINT'
+	expect_eq "$(get "$M/$a/jobs/$j/status" 5)" "signal INT" "status after kill SIGINT"
+	# The whole process group goes, not only the shell.
+	j=$(start_job "$a" 'sleep 61 & echo $!; wait')
+	local child
+	child=$(timeout 5 head -n1 "$M/$a/jobs/$j/stdout")
+	alive "$child" || fail "background child $child not running"
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'kill KILL'
+	expect_eq "$(get "$M/$a/jobs/$j/status" 5)" "signal KILL" "status of the group leader"
+	wait_until 3 "background child $child to die with its group" eval '! alive '"$child"
+	# A finished job cannot be killed.
+	expect_write_errno ESRCH "$M/$a/jobs/$j/ctl" 'kill'
+}
+
+test_job_ctl_timeout_kills_the_job()
+{
+	local a=${U}a j t0 el
+	connect "$a"
+	j=$(start_job "$a" 'echo up; sleep 60')
+	t0=$(now_ms)
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'timeout 1'
+	expect_eq "$(get "$M/$a/jobs/$j/status" 10)" "signal KILL" "status after the timeout"
+	el=$(( $(now_ms) - t0 ))
+	(( el >= 800 && el < 4000 )) || fail "timeout 1 killed after $el ms"
+	expect_eq "$(get "$M/$a/jobs/$j/stdout")" up "stdout kept"
+	# timeout 0 cancels.
+	j=$(start_job "$a" 'sleep 1.5; echo finished')
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'timeout 1'
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'timeout 0'
+	expect_eq "$(get "$M/$a/jobs/$j/status" 10)" "exit 0" "status after a cancelled timeout"
+}
+
+test_rmdir_of_a_running_job_kills_it_and_frees_it()
+{
+	local a=${U}a j pid
+	connect "$a"
+	j=$(start_job "$a" 'echo $$; exec sleep 60')
+	pid=$(timeout 5 head -n1 "$M/$a/jobs/$j/stdout")
+	expect_match "$pid" '^[0-9]+$' "pid from the job"
+	alive "$pid" || fail "job process $pid not running"
+	rmdir "$M/$a/jobs/$j" || fail "rmdir of the running job failed"
+	[ ! -e "$M/$a/jobs/$j" ] || fail "jobs/$j still exists"
+	wait_until 3 "job process $pid to be killed" eval '! alive '"$pid"
+	# rmdir of a finished job, and of one never started.
+	j=$(start_job "$a" 'true')
+	expect_eq "$(get "$M/$a/jobs/$j/status")" "exit 0" "status"
+	rmdir "$M/$a/jobs/$j" || fail "rmdir of a finished job failed"
+	j=$(new_job "$a")
+	rmdir "$M/$a/jobs/$j" || fail "rmdir of a new job failed"
+	expect_eq "$(ls "$M/$a/jobs")" new "jobs/ after the rmdirs"
+	# A reader waiting on the status of a removed job is not left hanging.
+	j=$(start_job "$a" 'sleep 60')
+	bg timeout 10 cat "$M/$a/jobs/$j/status"
+	local reader=$BG_LAST
+	sleep 0.3
+	rmdir "$M/$a/jobs/$j"
+	local t0
+	t0=$(now_ms)
+	wait "$reader" && fail "the waiting status read succeeded after rmdir" || true
+	(( $(now_ms) - t0 < 3000 )) || fail "the waiting status read took $(( $(now_ms) - t0 )) ms to end after rmdir"
+	# The context still works.
+	j=$(start_job "$a" 'echo fine')
+	expect_eq "$(get "$M/$a/jobs/$j/stdout")" fine "new job after rmdirs"
+}
