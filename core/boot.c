@@ -40,6 +40,21 @@
 #define BOOT_ARGV0     "mitofs:"
 #define BOOT_DIR_STEM  "mitofs."
 
+/* The machine the stub image is built for, as `uname -m` says it. */
+#if defined(__x86_64__)
+#define BOOT_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define BOOT_ARCH "aarch64"
+#elif defined(__i386__)
+#define BOOT_ARCH "i686"
+#elif defined(__arm__)
+#define BOOT_ARCH "armv7l"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define BOOT_ARCH "riscv64"
+#else
+#error "unknown architecture: add its uname -m name"
+#endif
+
 /* --- the first-stage line --- */
 
 /*
@@ -98,6 +113,9 @@ int boot_stage_line(char *out, size_t cap, size_t image_len, const char *tag, co
 	} else {
 		put(&l, "trap 'rm -rf \"$d\"' 0;d=$(mktemp -d \"${TMPDIR:-/tmp}/" BOOT_DIR_STEM "XXXXXX\")&&");
 	}
+	/* Only an upload needs the check: a cached stub came from this build. */
+	put(&l, "m=$(uname -m);[ \"$m\" = " BOOT_ARCH " ]||{ echo \"mitofs: no stub for $m "
+		"(this build has " BOOT_ARCH ")\" >&2;exit 1;}&&");
 	put(&l, "printf " PROTO_NEED "&&head -c %zu|gzip -dc>\"$d/s\"&&chmod 700 \"$d/s\"&&", image_len);
 	if (tag) {
 		put(&l, "if [ -n \"$f\" ]&&mv -f \"$d/s\" \"$f\"&&rmdir \"$d\";then exec \"$f\" - ");

@@ -8,6 +8,7 @@
 #       known_hosts       the host key for [ADDR]:PORT
 #       ssh_config        Host "sut" -> ADDR:PORT with that key
 #   tests/sshd/sshd.sh stop DIR
+# SSHD_EXTRA (optional): more sshd_config lines, e.g. "SetEnv PATH=...".
 set -eu
 cmd=$1 dir=$2 addr=${3:-127.0.0.1}
 
@@ -36,6 +37,7 @@ MaxStartups 200:30:300
 MaxSessions 100
 LogLevel ERROR
 Subsystem sftp internal-sftp
+${SSHD_EXTRA:-}
 CONF
 		rm -f "$dir/sshd.pid"
 		/usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" || continue
