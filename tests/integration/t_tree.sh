@@ -1,0 +1,114 @@
+# t_tree.sh — the mount tree itself: static files, modes, logs.
+
+test_readme_and_stats_are_readable()
+{
+	local text
+	expect_eq "$(ls "$M" | sort | tr '\n' ' ')" "README ctl log stats " "root listing"
+	text=$(get "$M/README")
+	expect_contains "$text" "connect NAME local" "README"
+	expect_eq "$(stat -c %s "$M/README")" "$(printf '%s\n' "$text" | wc -c)" "README size"
+	text=$(get "$M/stats")
+	expect_eq "$(field "$text" contexts)" 0 "contexts before any connect"
+	local k
+	for k in contexts contexts_connected routes streams handles msgs_routed bytes_routed; do
+		expect_match "$(field "$text" "$k")" '^[0-9]+$' "stats field $k"
+	done
+	connect "${U}a"
+	connect "${U}a/${U}b"
+	text=$(get "$M/stats")
+	expect_eq "$(field "$text" contexts)" 2 "contexts"
+	expect_eq "$(field "$text" contexts_connected)" 2 "contexts_connected"
+	(( $(field "$text" msgs_routed) + $(field "$text" msgs_local) > 0 )) || fail "no messages counted: $text"
+}
+
+test_writes_to_read_only_files_are_EACCES()
+{
+	local a=${U}a j f
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'echo x'
+	j=$(start_job "$a" 'echo y')
+	get "$M/$a/jobs/$j/status" >/dev/null
+	for f in README stats log "$a/info" "$a/stdout" "$a/stderr" "$a/status" "$a/log" \
+		"$a/jobs/new" "$a/jobs/$j/stdout" "$a/jobs/$j/stderr" "$a/jobs/$j/status"; do
+		expect_write_errno EACCES "$M/$f" 'echo nope'
+		# Appending is writing too.
+		local out
+		out=$( { echo nope >>"$M/$f"; } 2>&1 ) && fail "append to $f succeeded"
+		expect_eq "$(errno_name "$out")" EACCES "append to $f"
+	done
+	# Nothing new was made by opening jobs/new for writing.
+	expect_eq "$(ls "$M/$a/jobs" | sort | tr '\n' ' ')" "$j new " "jobs/ after the writes"
+	expect_eq "$(get "$M/$a/stdout")" x "stdout unchanged"
+}
+
+test_reads_of_write_only_files_are_EACCES()
+{
+	local a=${U}a j f
+	connect "$a"
+	j=$(new_job "$a")
+	for f in "$a/exec" "$a/jobs/$j/cmd" "$a/jobs/$j/stdin"; do
+		rd "$M/$f" 3
+		expect_eq "$ERRNO" EACCES "read of $f"
+	done
+	# Modes say so.
+	expect_eq "$(stat -c %A "$M/$a/exec")" "--w-------" "mode of exec"
+	expect_eq "$(stat -c %A "$M/$a/info")" "-r--------" "mode of info"
+	expect_eq "$(stat -c %A "$M/$a/ctl")" "-rw-------" "mode of ctl"
+	expect_eq "$(stat -c %A "$M/$a")" "drwx------" "mode of the context directory"
+	expect_eq "$(stat -c %A "$M/$a/jobs/$j/stdin")" "--w-------" "mode of stdin"
+	# The job was not started by any of this.
+	expect_write_ok "$M/$a/jobs/$j/cmd" 'echo started'
+	expect_eq "$(get "$M/$a/jobs/$j/stdout")" started "job stdout"
+}
+
+test_tree_refuses_mkdir_unlink_and_rmdir_of_contexts()
+{
+	local a=${U}a out
+	connect "$a"
+	out=$(mkdir "$M/${U}new" 2>&1) && fail "mkdir succeeded"
+	expect_eq "$(errno_name "$out")" EPERM "mkdir"
+	out=$(rm -f "$M/$a/info" 2>&1) && fail "rm succeeded"
+	expect_eq "$(errno_name "$out")" EPERM "unlink"
+	out=$(rmdir "$M/$a" 2>&1) && fail "rmdir of a context succeeded"
+	expect_eq "$(errno_name "$out")" EPERM "rmdir of a context"
+	out=$( { : >"$M/${U}newfile"; } 2>&1 ) && fail "creating a file succeeded"
+	expect_eq "$(errno_name "$out")" EPERM "create"
+	out=$(mv "$M/$a/info" "$M/$a/info2" 2>&1) && fail "rename succeeded"
+	expect_eq "$(errno_name "$out")" EPERM "rename"
+	expect_eq "$(field "$(get "$M/$a/info")" state)" connected "the context after all that"
+}
+
+test_tail_f_on_log_shows_a_new_context()
+{
+	local a=${U}a b=${U}b
+	connect "$a"
+	bg tail -n 0 -f "$M/log"
+	# tail -f writes to our stdout; send it to a file instead.
+	kill -9 "$BG_LAST"
+	bg sh -c 'exec tail -n 0 -f "$1" >"$2"' _ "$M/log" "$T/tail"
+	sleep 0.5
+	connect "$b"
+	wait_until 5 "'$b: connected' in tail -f of log" grep -q "^$b: connected" "$T/tail"
+	[[ $(cat "$T/tail") != *"$a: connected"* ]] || fail "tail -n 0 showed an old line: $(cat "$T/tail")"
+	# A job's stderr reaches the logs too.
+	expect_write_ok "$M/$b/exec" 'echo complaint-xyz >&2'
+	wait_until 5 "job stderr in tail -f of log" grep -q "^$b: .*complaint-xyz" "$T/tail"
+	expect_contains "$(snap "$M/$b/log")" complaint-xyz "the context's own log"
+	# Nested contexts log under their path.
+	connect "$b/$a"
+	wait_until 5 "'$b/$a: connected' in log" grep -q "^$b/$a: connected" "$T/tail"
+}
+
+test_log_follows_until_interrupted_and_keeps_old_lines()
+{
+	local a=${U}a rc=0 out
+	connect "$a"
+	# cat log does not end by itself.
+	out=$(timeout 1 cat "$M/log") || rc=$?
+	expect_eq "$rc" 124 "exit code of timeout 1 cat log"
+	expect_contains "$out" "mounted on $M" "first log line"
+	expect_contains "$out" "$a: connected" "connect line"
+	# The context's own log has the same line without the prefix.
+	out=$(snap "$M/$a/log")
+	expect_match "$out" "^connected \\(id [0-9]+" "the context's log"
+}
