@@ -36,7 +36,9 @@ struct conn {
 	pthread_mutex_t mu;
 	int refs;                 /* the thread and the daemon */
 	/* what to do (set before the thread starts, then read-only) */
-	char *host, *user, *identity, *known_hosts, *password_file;
+	char *host, *user, *identity, *known_hosts;
+	char *password;           /* read by the daemon from password_file */
+	char *home;               /* $HOME: ~/.ssh/config and keys live there */
 	int port;                 /* 0: from config or 22 */
 	int timeout_s;
 	enum hostkey_mode mode;
@@ -63,7 +65,11 @@ static void conn_unref(struct conn *k)
 	free(k->user);
 	free(k->identity);
 	free(k->known_hosts);
-	free(k->password_file);
+	if (k->password) {
+		explicit_bzero(k->password, strlen(k->password));
+		free(k->password);
+	}
+	free(k->home);
 	free(k->line);
 	free(k);
 }
@@ -163,26 +169,6 @@ static int check_host_key(struct conn *k, ssh_session s)
 	}
 }
 
-/* Reads the first line of the password file, refusing files others can read. */
-static int read_password(struct conn *k, char *out, size_t cap)
-{
-	int fd = open(k->password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat st;
-	if (fd < 0)
-		return fail(k, "password_file %s: %s", k->password_file, strerror(errno));
-	if (fstat(fd, &st) < 0 || (st.st_mode & 077)) {
-		close(fd);
-		return fail(k, "password_file %s: readable by others (chmod 600 it)", k->password_file);
-	}
-	ssize_t n = read(fd, out, cap - 1);
-	close(fd);
-	if (n < 0)
-		return fail(k, "password_file %s: %s", k->password_file, strerror(errno));
-	out[n] = 0;
-	out[strcspn(out, "\r\n")] = 0;
-	return 0;
-}
-
 static int authenticate(struct conn *k, ssh_session s)
 {
 	int rc = ssh_userauth_none(s, NULL);
@@ -200,18 +186,14 @@ static int authenticate(struct conn *k, ssh_session s)
 	/* The agent first, then the default keys (and IdentityFile). */
 	if (ssh_userauth_publickey_auto(s, NULL, NULL) == SSH_AUTH_SUCCESS)
 		return 0;
-	if (k->password_file) {
-		char pw[512];
-		if (read_password(k, pw, sizeof(pw)))
-			return -1;
-		rc = ssh_userauth_password(s, NULL, pw);
-		explicit_bzero(pw, sizeof(pw));
+	if (k->password) {
+		rc = ssh_userauth_password(s, NULL, k->password);
 		if (rc == SSH_AUTH_SUCCESS)
 			return 0;
 	}
 	return refuse(k, "authentication failed for %s@%s (tried: %s%sagent and default keys%s)",
 		    k->ruser, k->host, k->identity ? "identity, " : "", "",
-		    k->password_file ? ", password" : "");
+		    k->password ? ", password" : "");
 }
 
 /* Copies what fd has into the channel. 0, or -1 at EOF/error. */
@@ -301,8 +283,19 @@ static void *conn_main(void *arg)
 		fail(k, "bad host '%s'", k->host);
 		goto out;
 	}
-	/* ~/.ssh/config first, so that what the ctl line says wins. */
-	ssh_options_parse_config(s, NULL);
+	/* ~/.ssh/config first, so that what the ctl line says wins. libssh
+	 * finds "~" through the password database; $HOME is what a user
+	 * means (and what sshfs and ssh use). */
+	if (k->home) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/.ssh", k->home);
+		ssh_options_set(s, SSH_OPTIONS_SSH_DIR, path);
+		snprintf(path, sizeof(path), "%s/.ssh/config", k->home);
+		ssh_options_parse_config(s, path);
+		ssh_options_parse_config(s, "/etc/ssh/ssh_config");
+	} else {
+		ssh_options_parse_config(s, NULL);
+	}
 	if (k->port)
 		ssh_options_set(s, SSH_OPTIONS_PORT, &k->port);
 	if (k->user)
@@ -475,6 +468,7 @@ int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t 
 	pthread_mutex_init(&k->mu, NULL);
 	k->refs = 2;
 	k->sock = k->errw = -1;
+	int rc;
 	const char *t = ctl_opt(l, "timeout"), *m = ctl_opt(l, "check_host_keys");
 	k->timeout_s = t ? atoi(t) : d->connect_timeout_ms / 1000;
 	k->port = ctl_opt(l, "port") ? atoi(ctl_opt(l, "port")) : 0;
@@ -484,11 +478,25 @@ int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t 
 	k->user = ctl_opt(l, "user") ? strdup(ctl_opt(l, "user")) : NULL;
 	k->identity = expand(ctl_opt(l, "identity"));
 	k->known_hosts = expand(ctl_opt(l, "known_hosts"));
-	k->password_file = expand(ctl_opt(l, "password_file"));
+	const char *pwf = ctl_opt(l, "password_file");
+	if (pwf) {
+		char pw[512], *path = expand(pwf);
+		rc = path ? method_read_password(path, pw, sizeof(pw), err, errlen) : -ENOMEM;
+		free(path);
+		if (rc) {
+			k->refs = 1;
+			conn_unref(k);
+			return rc;
+		}
+		k->password = strdup(pw);
+		explicit_bzero(pw, sizeof(pw));
+	}
+	if (getenv("HOME"))
+		k->home = strdup(getenv("HOME"));
 	char tag[BOOT_TAG_LEN + 1];
 	char line[1024 + 12 * PROTO_MAX_NAME];
 	boot_image_tag(d->image, d->image_len, tag);
-	int rc = boot_stage_line(line, sizeof(line), d->image_len, tag, c->path);
+	rc = boot_stage_line(line, sizeof(line), d->image_len, tag, c->path);
 	k->line = rc ? NULL : strdup(line);
 	if (!k->host || !k->line) {
 		snprintf(err, errlen, "cannot prepare the connection");
