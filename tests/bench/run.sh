@@ -10,6 +10,7 @@
 #
 # Rows (see docs/performance.md for what limits each):
 #   1  local context up + first call       mitofs >= 20x faster than Mitogen
+#   1c the same with an empty stub cache   (for information)
 #   2  round trip of `true`, live context  mitofs <= Mitogen
 #   3  idle stub RSS                       <= 1 MiB
 #   4  50 local contexts up in parallel    <= 0.25 s
