@@ -282,12 +282,12 @@ trap on_signal INT TERM HUP
 
 # mitofs_row ROW: the row body on a fresh mount, samples into $SAMPLES.
 mitofs_row() {
-	local row=$1 out rc
+	local row=$1 n=${2:-$N} out rc
 	if ! mount_new; then
 		echo "${row/row/r}.error mount failed" >> "$SAMPLES"
 		return 1
 	fi
-	step_run "$WORK/$row.out" "$WORK/$row.err" env BENCH_N="$N" BENCH_LOOP="$LOOP" bash "$0" __row "$row" "$MNT"
+	step_run "$WORK/$row.out" "$WORK/$row.err" env BENCH_N="$n" BENCH_LOOP="$LOOP" bash "$0" __row "$row" "$MNT"
 	rc=$?
 	out=$(cat "$WORK/$row.out")
 	echo "$out" | grep . >> "$SAMPLES"
@@ -323,6 +323,19 @@ peer_row() {
 	return "$rc"
 }
 
+# interleaved ROW: N rounds of one mitofs sample (fresh mount) then one
+# Mitogen sample (fresh process), so a change in the machine's load hits
+# both sides alike. A side that fails is not run again.
+interleaved() {
+	local row=$1 k mok=1 pok=1 rc=0
+	for ((k = 1; k <= N; k++)); do
+		((mok)) && { mitofs_row "row${row#r}" 1 || { mok=0; rc=1; }; }
+		((pok)) && { peer_row "$row" 1 || { pok=0; rc=1; }; }
+		((mok || pok)) || break
+	done
+	return $rc
+}
+
 step() { printf 'bench: %-44s' "$1" >&2; }
 done_() { printf '%s\n' "$1" >&2; }
 
@@ -339,8 +352,7 @@ t_start=$SECONDS
 step "row 1 mitofs (connect + first call)"; mitofs_row row1; done_ "rc $?"
 step "row 1 Mitogen";                         peer_row r1;     done_ "rc $?"
 step "row 1c mitofs (cold: empty stub cache)"; mitofs_row row1c; done_ "rc $?"
-step "row 2 mitofs (round trip, x$LOOP)";     mitofs_row row2; done_ "rc $?"
-step "row 2 Mitogen";                         peer_row r2;     done_ "rc $?"
+step "row 2 round trip x$LOOP, $N rounds interleaved"; interleaved r2; done_ "rc $?"
 step "row 3 mitofs (idle RSS)";               mitofs_row row3; done_ "rc $?"
 step "row 3 Mitogen";                         peer_row r3;     done_ "rc $?"
 step "row 4 mitofs ($PAR parallel, $N mounts)"
@@ -348,8 +360,7 @@ rc4=0
 for ((k = 1; k <= N; k++)); do mitofs_row row4 || { rc4=$?; break; }; done
 done_ "rc $rc4"
 step "row 4 Mitogen ($PAR threads)";          peer_row r4;     done_ "rc $?"
-step "row 5 mitofs (64 MiB stdout)";          mitofs_row row5; done_ "rc $?"
-step "row 5 Mitogen";                         peer_row r5;     done_ "rc $?"
+step "row 5 64 MiB stdout, $N rounds interleaved"; interleaved r5; done_ "rc $?"
 echo "bench: rows done in $((SECONDS - t_start)) s" >&2
 
 # ---------------------------------------------------------------------------
@@ -419,7 +430,7 @@ for key, title, fmt, plabel, goal, ok, ratio in rows:
     out.append('| %s | %s | %s | %s | %s | %s |' % (title, mcell, pcell, rcell, goal, met))
 out.append('')
 out.append('Ratio: Mitogen ÷ mitofs for times and sizes, mitofs ÷ Mitogen for throughput; > 1 means mitofs is ahead.')
-out.append('Samples per cell: N=%s (row 2: mean of %s round trips each; row 4: one fresh mount each).' % (n, loop))
+out.append('Samples per cell: N=%s (row 2: mean of %s round trips each; row 4: one fresh mount each). Rows 2 and 5 alternate one mitofs sample (fresh mount) with one Mitogen sample (fresh process), N rounds.' % (n, loop))
 out.append('Row 1 is after one untimed connect on each side (mitofs: stub cache filled; Mitogen: imports warm); row 1c empties the stub cache before every sample and reuses Mitogen\'s row 1 samples, since Mitogen caches nothing on the target.')
 out.append('')
 out.append('| sample | n | min | median | max |')
