@@ -24,6 +24,8 @@ fail()
 _on_err()
 {
 	local rc=$1 line=$2 cmd=$3
+	# A subshell that failed by calling fail has said why already.
+	[ "$cmd" = "exit 1" ] && exit 1
 	fail "line $line: '$cmd' exited $rc"
 }
 

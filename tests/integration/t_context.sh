@@ -84,7 +84,10 @@ test_disconnect_removes_directory_and_stub_exits()
 	connect "$a/$b"
 	pa=$(stub_pid "$a")
 	pb=$(stub_pid "$a/$b")
-	expect_write_ok "$M/$a/$b/exec" 'sleep 300'
+	expect_write_ok "$M/$a/$b/exec" 'sleep 300 & echo $$ $!; wait'
+	local jpid child
+	read -r jpid child < <(timeout 5 head -n1 "$M/$a/$b/stdout")
+	alive "$child" || fail "job child not running"
 	expect_write_ok "$M/ctl" "disconnect $a"
 	[ ! -e "$M/$a" ] || fail "$a still exists after disconnect"
 	local ls
@@ -93,7 +96,8 @@ test_disconnect_removes_directory_and_stub_exits()
 	wait_until 3 "stub of $a (pid $pa) to exit" eval '! alive '"$pa"
 	wait_until 3 "stub of $a/$b (pid $pb) to exit" eval '! alive '"$pb"
 	[ -z "$(pgrep -f "mitofs:$a")" ] || fail "stubs left: $(pgrep -af "mitofs:$a")"
-	[ -z "$(pgrep -f -x 'sleep 300')" ] || fail "the job of $a/$b survived: $(pgrep -af -x 'sleep 300')"
+	wait_until 3 "the job of $a/$b ($jpid) to be killed" eval '! alive '"$jpid"
+	wait_until 3 "the job's child ($child) to be killed" eval '! alive '"$child"
 	# The name can be used again.
 	connect "$a"
 	expect_write_ok "$M/$a/exec" 'echo again'
@@ -132,5 +136,4 @@ test_unmount_leaves_no_daemon_stub_or_job()
 	local left
 	left=$(ps -e -o sid=,stat=,args= | awk -v s="$dpid" '$1 == s && $2 !~ /^Z/')
 	[ -z "$left" ] || fail "processes of the mount left: $left"
-	[ -z "$(pgrep -f -x 'sleep 30[123]')" ] || fail "jobs left: $(pgrep -af -x 'sleep 30[123]')"
 }

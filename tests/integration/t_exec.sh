@@ -131,3 +131,52 @@ test_output_cap_keeps_head_and_marks_the_cut()
 		"$(yes 0123456789abcdef | head -c $keep | sha256sum)" "head of the stream"
 	expect_eq "$(get "$M/$a/stderr")" done "stderr"
 }
+
+test_long_command_written_by_the_shell_runs_as_one_job()
+{
+	local a=${U}a j long
+	connect "$a"
+	# bash's echo and printf write more than 4 KiB in several write(2)s;
+	# the command must still run once, whole.
+	long=$(head -c 10000 /dev/zero | tr '\0' a)
+	echo "echo $long | wc -c" >"$M/$a/exec" || fail "writing a 10 KB command to exec failed"
+	expect_eq "$(get "$M/$a/stdout")" 10001 "stdout of a 10 KB command"
+	expect_eq "$(get "$M/$a/status")" "exit 0" "status of a 10 KB command"
+	j=$(new_job "$a")
+	echo "echo $long | wc -c" >"$M/$a/jobs/$j/cmd" || fail "writing a 10 KB command to cmd failed"
+	expect_eq "$(get "$M/$a/jobs/$j/stdout")" 10001 "stdout of a 10 KB job"
+	# A multi-line script written by cat is one job too.
+	{
+		echo 'x=0'
+		for i in $(seq 1 2000); do echo "x=\$((x + $i))"; done
+		echo 'echo $x'
+	} >"$T/script.sh"
+	cat "$T/script.sh" >"$M/$a/exec" || fail "cat script > exec failed"
+	expect_eq "$(get "$M/$a/stdout")" 2001000 "stdout of a $(wc -c <"$T/script.sh")-byte script"
+}
+
+test_exec_by_append_redirection_works()
+{
+	local a=${U}a
+	connect "$a"
+	echo 'echo appended' >>"$M/$a/exec" || fail "echo >> exec failed"
+	expect_eq "$(get "$M/$a/stdout")" appended "stdout"
+}
+
+test_binary_output_and_input_are_byte_exact()
+{
+	local a=${U}a j want
+	connect "$a"
+	head -c 3000000 /dev/urandom >"$T/rand"
+	want=$(sha256sum <"$T/rand")
+	# Out: the (local) job reads our file.
+	expect_write_ok "$M/$a/exec" "cat '$T/rand'"
+	expect_eq "$(timeout 10 sha256sum <"$M/$a/stdout")" "$want" "sha256 of binary stdout"
+	expect_write_ok "$M/$a/exec" "cat '$T/rand' >&2"
+	expect_eq "$(timeout 10 sha256sum <"$M/$a/stderr")" "$want" "sha256 of binary stderr"
+	# In and out: through cat.
+	j=$(start_job "$a" cat)
+	cat "$T/rand" >"$M/$a/jobs/$j/stdin" || fail "writing stdin failed"
+	expect_eq "$(get "$M/$a/jobs/$j/status" 10)" "exit 0" "status"
+	expect_eq "$(timeout 10 sha256sum <"$M/$a/jobs/$j/stdout")" "$want" "sha256 of binary stdin through cat"
+}

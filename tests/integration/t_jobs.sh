@@ -174,15 +174,17 @@ test_job_ctl_timeout_kills_the_job()
 
 test_rmdir_of_a_running_job_kills_it_and_frees_it()
 {
-	local a=${U}a j pid
+	local a=${U}a j pid child
 	connect "$a"
-	j=$(start_job "$a" 'echo $$; exec sleep 60')
-	pid=$(timeout 5 head -n1 "$M/$a/jobs/$j/stdout")
+	j=$(start_job "$a" 'sleep 61 & echo $$ $!; exec sleep 60')
+	read -r pid child < <(timeout 5 head -n1 "$M/$a/jobs/$j/stdout")
 	expect_match "$pid" '^[0-9]+$' "pid from the job"
 	alive "$pid" || fail "job process $pid not running"
+	alive "$child" || fail "job's background child $child not running"
 	rmdir "$M/$a/jobs/$j" || fail "rmdir of the running job failed"
 	[ ! -e "$M/$a/jobs/$j" ] || fail "jobs/$j still exists"
 	wait_until 3 "job process $pid to be killed" eval '! alive '"$pid"
+	wait_until 3 "job's background child $child to be killed" eval '! alive '"$child"
 	# rmdir of a finished job, and of one never started.
 	j=$(start_job "$a" 'true')
 	expect_eq "$(get "$M/$a/jobs/$j/status")" "exit 0" "status"
@@ -203,4 +205,59 @@ test_rmdir_of_a_running_job_kills_it_and_frees_it()
 	# The context still works.
 	j=$(start_job "$a" 'echo fine')
 	expect_eq "$(get "$M/$a/jobs/$j/stdout")" fine "new job after rmdirs"
+}
+
+test_stdin_beyond_the_stubs_queue_is_held_back_not_lost()
+{
+	local a=${U}a j want t0 el
+	connect "$a"
+	# The job reads nothing for 1 s: 40 MiB must wait in the pipe, the
+	# stub's queue and the writer, and arrive whole.
+	want=$(( 40 << 20 ))
+	j=$(start_job "$a" 'sleep 1; wc -c')
+	t0=$(now_ms)
+	head -c "$want" /dev/zero >"$M/$a/jobs/$j/stdin" || fail "writing 40 MiB to stdin failed"
+	el=$(( $(now_ms) - t0 ))
+	expect_eq "$(get "$M/$a/jobs/$j/stdout" 20)" "$want" "bytes the job read"
+	(( el >= 500 )) || fail "40 MiB were taken in $el ms while the job read nothing: no backpressure"
+}
+
+test_two_readers_of_one_running_stream_both_get_everything()
+{
+	local a=${U}a j want
+	connect "$a"
+	want=$(seq 1 2000000 | sha256sum)
+	j=$(start_job "$a" 'sleep 0.5; seq 1 2000000')
+	bg sh -c 'sha256sum <"$1" >"$2"' _ "$M/$a/jobs/$j/stdout" "$T/r1"
+	local r1=$BG_LAST
+	bg sh -c 'sha256sum <"$1" >"$2"' _ "$M/$a/jobs/$j/stdout" "$T/r2"
+	local r2=$BG_LAST
+	wait "$r1" "$r2"
+	expect_eq "$(cat "$T/r1")" "$want" "first reader"
+	expect_eq "$(cat "$T/r2")" "$want" "second reader"
+}
+
+test_finished_jobs_release_their_router_handles()
+{
+	local a=${U}a j i before after
+	connect "$a"
+	j=$(start_job "$a" true)
+	get "$M/$a/jobs/$j/status" >/dev/null
+	rmdir "$M/$a/jobs/$j"
+	before=$(field "$(get "$M/stats")" handles)
+	for i in $(seq 1 30); do
+		j=$(start_job "$a" "echo $i; echo $i >&2")
+		printf 'x\n' >"$M/$a/jobs/$j/stdin" 2>/dev/null || true
+		get "$M/$a/jobs/$j/status" >/dev/null
+		rmdir "$M/$a/jobs/$j"
+		expect_write_ok "$M/$a/exec" "exit $i"
+		get "$M/$a/status" >/dev/null
+	done
+	# A killed job and a timed-out one, too.
+	j=$(start_job "$a" 'sleep 30')
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'kill KILL'
+	get "$M/$a/jobs/$j/status" >/dev/null
+	rmdir "$M/$a/jobs/$j"
+	after=$(field "$(get "$M/stats")" handles)
+	expect_eq "$after" "$before" "router handles after 60 more jobs (before: $before)"
 }
