@@ -137,3 +137,29 @@ test_unmount_leaves_no_daemon_stub_or_job()
 	left=$(ps -e -o sid=,stat=,args= | awk -v s="$dpid" '$1 == s && $2 !~ /^Z/')
 	[ -z "$left" ] || fail "processes of the mount left: $left"
 }
+
+test_concurrent_connects_under_one_parent_all_come_up()
+{
+	local a=${U}a i
+	connect "$a"
+	for i in $(seq 1 10); do
+		( wr "$M/$a/ctl" "connect ${U}n$i local"; echo "$ERRNO $ERRTEXT" >"$T/n$i" ) &
+	done
+	wait
+	for i in $(seq 1 10); do
+		expect_eq "$(cat "$T/n$i")" "OK " "connect $a/${U}n$i"
+		expect_eq "$(field "$(get "$M/$a/${U}n$i/info")" state)" connected "state of $a/${U}n$i"
+	done
+	# Distinct ids, all with a as parent.
+	local ids pid
+	ids=$(for i in $(seq 1 10); do field "$(get "$M/$a/${U}n$i/info")" id; done | sort -u | wc -l)
+	expect_eq "$ids" 10 "distinct ids"
+	pid=$(field "$(get "$M/$a/info")" id)
+	for i in $(seq 1 10); do
+		expect_eq "$(field "$(get "$M/$a/${U}n$i/info")" parent)" "$pid" "parent of ${U}n$i"
+		expect_write_ok "$M/$a/${U}n$i/exec" "echo n$i"
+	done
+	for i in $(seq 1 10); do
+		expect_eq "$(get "$M/$a/${U}n$i/stdout")" "n$i" "stdout of ${U}n$i"
+	done
+}

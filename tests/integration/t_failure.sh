@@ -171,3 +171,27 @@ test_stub_killed_takes_its_jobs_whole_process_groups_down()
 	done
 	[ -z "$left" ] || fail "2 s after the stub died, its job's process group $pg still has: $left"
 }
+
+test_disconnect_ends_pending_reads_at_once()
+{
+	local a=${U}a j t0 el
+	connect "$a"
+	j=$(start_job "$a" 'echo out; exec sleep 60')
+	expect_eq "$(timeout 5 head -n1 "$M/$a/jobs/$j/stdout")" out "job started"
+	expect_write_ok "$M/$a/exec" 'exec sleep 60'
+	reader status "$M/$a/jobs/$j/status"
+	reader stdout "$M/$a/jobs/$j/stdout"
+	reader xstatus "$M/$a/status"
+	reader log "$M/$a/log"
+	sleep 0.3
+	t0=$(date +%s%N)
+	expect_write_ok "$M/ctl" "disconnect $a"
+	for r in status stdout xstatus log; do
+		el=$(reader_end_ms "$r" "$t0")
+		(( el <= 1000 )) || fail "pending $r read ended $el ms after the disconnect"
+	done
+	expect_contains "$(cat "$T/status.err")" "Input/output error" "status read"
+	expect_eq "$(cat "$T/stdout.rc")/$(cat "$T/stdout.out")" 0/out "stdout read"
+	expect_contains "$(cat "$T/log.out")" "disconnect" "log read"
+	expect_eq "$(field "$(get "$M/stats")" contexts)" 0 "contexts in stats"
+}

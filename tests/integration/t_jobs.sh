@@ -261,3 +261,20 @@ test_finished_jobs_release_their_router_handles()
 	after=$(field "$(get "$M/stats")" handles)
 	expect_eq "$after" "$before" "router handles after 60 more jobs (before: $before)"
 }
+
+test_blocked_stdin_writer_is_released_when_the_job_dies()
+{
+	local a=${U}a j t0 el
+	connect "$a"
+	j=$(start_job "$a" 'exec sleep 60')
+	bg sh -c 'head -c 67108864 /dev/zero >"$1" 2>"$2.err"; echo $? >"$2.rc"' _ "$M/$a/jobs/$j/stdin" "$T/w"
+	sleep 1
+	[ ! -e "$T/w.rc" ] || fail "64 MiB to a job that reads nothing did not block (rc $(cat "$T/w.rc"): $(cat "$T/w.err"))"
+	t0=$(now_ms)
+	expect_write_ok "$M/$a/jobs/$j/ctl" 'kill KILL'
+	wait_until 3 "the blocked stdin writer to end after the job was killed" test -s "$T/w.rc"
+	el=$(( $(now_ms) - t0 ))
+	expect_eq "$(get "$M/$a/jobs/$j/status")" "signal KILL" "status"
+	[ "$(cat "$T/w.rc")" != 0 ] || fail "the writer succeeded though nothing read its data"
+	echo "writer ended $el ms after the kill: $(cat "$T/w.err")"
+}

@@ -112,3 +112,49 @@ test_log_follows_until_interrupted_and_keeps_old_lines()
 	out=$(snap "$M/$a/log")
 	expect_match "$out" "^connected \\(id [0-9]+" "the context's log"
 }
+
+test_every_root_log_line_names_its_context()
+{
+	local a=${U}a b=${U}b line bad=
+	connect "$a"
+	connect "$b"
+	# Several lines of stderr in one write, and from two contexts at once.
+	expect_write_ok "$M/$a/exec" "printf 'a-l1\\na-l2\\na-l3\\n' >&2; sleep 0.2; echo a-l4 >&2; echo a-l5 >&2"
+	expect_write_ok "$M/$b/exec" "printf 'b-l1\\nb-l2\\n' >&2"
+	get "$M/$a/status" >/dev/null
+	get "$M/$b/status" >/dev/null
+	local log
+	log=$(snap "$M/log")
+	for line in a-l1 a-l2 a-l3 a-l4 a-l5; do
+		grep -q "^$a: .*$line\$" <<<"$log" || bad+=" $line"
+	done
+	for line in b-l1 b-l2; do
+		grep -q "^$b: .*$line\$" <<<"$log" || bad+=" $line"
+	done
+	[ -z "$bad" ] || fail "root log lines without their context's prefix:$bad; log: $log"
+	while IFS= read -r line; do
+		[[ $line == "mitofs: "* || $line == "$a: "* || $line == "$b: "* ]] ||
+			fail "root log line without a prefix: '$line'"
+	done <<<"$log"
+	# The context's own log has one line per stderr line too.
+	expect_eq "$(snap "$M/$a/log" | grep -c 'a-l[0-9]')" 5 "stderr lines in $a/log"
+}
+
+opts_test_log_cap_drops_the_oldest_lines_and_says_so="-o log_cap=8K"
+test_log_cap_drops_the_oldest_lines_and_says_so()
+{
+	local a=${U}a out rc=0
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'for i in $(seq 1 300); do echo "line-$i-$(printf %060d 0)" >&2; done'
+	get "$M/$a/status" >/dev/null
+	# The log follows: read what there is for a second.
+	out=$(timeout 1 cat "$M/$a/log") || rc=$?
+	expect_eq "$rc" 124 "cat of a live context's log follows"
+	expect_contains "$out" "[mitofs: older lines were dropped here]" "gap marker"
+	expect_contains "$out" "line-300-" "newest line"
+	[[ $out != *"line-1-"* ]] || fail "the oldest line was kept past the cap"
+	(( ${#out} < 3 * 8192 )) || fail "log kept ${#out} bytes with log_cap=8K"
+	out=$(timeout 1 cat "$M/log") || rc=$?
+	expect_contains "$out" "[mitofs: older lines were dropped here]" "gap marker in the root log"
+	expect_contains "$out" "line-300-" "newest line in the root log"
+}
