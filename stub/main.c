@@ -32,6 +32,7 @@
 #include "router.h"
 #include "stream.h"
 #include "svc.h"
+#include "guard.h"
 #include "svc_exec.h"
 #include "svc_spawn.h"
 #include "svc_sys.h"
@@ -331,6 +332,8 @@ int main(int argc, char **argv)
 	struct stub st;
 	memset(&st, 0, sizeof(st));
 	st.errfd = -1;
+	if (argc >= 1 && argv[0] && !strncmp(argv[0], GUARD_ARGV0, strlen(GUARD_ARGV0)))
+		guard_run();
 	if (boot_stub_startup(argc, argv) < 0) {
 		fprintf(stderr, "mitofs-stub: started by the mitofs first stage only\n");
 		return 2;

@@ -27,6 +27,7 @@
 #include "map.h"
 #include "proto.h"
 #include "router.h"
+#include "guard.h"
 #include "svc.h"
 
 #define EXEC_CHUNK     (256u << 10) /* largest output event payload */
@@ -67,6 +68,7 @@ struct svc_exec {
 	struct loop *l;
 	struct map jobs; /* id -> struct job */
 	uint32_t next_id;
+	int guard;       /* write end of the guard's pipe, or -1 (guard.h) */
 	uint8_t *rbuf;   /* output event being read: reused, so bulk output
 			  * costs no allocation (and no page faults) per chunk */
 };
@@ -122,6 +124,8 @@ static void job_free(struct job *j)
 {
 	struct loop *l = j->x->l;
 	map_del(&j->x->jobs, j->id);
+	if (j->x->guard >= 0 && j->pid > 0)
+		guard_del(j->x->guard, j->pid);
 	if (j->timer)
 		loop_timer_cancel(l, j->timer);
 	fd_close(l, &j->out, !j->paused);
@@ -421,6 +425,15 @@ static void op_start(struct svc_exec *x, const struct msg *m, struct svc_req q, 
 		goto out;
 	}
 	x->next_id++;
+	/* The first job brings the guard, which kills the jobs' groups if we
+	 * die without doing it (kill -9). */
+	if (x->guard < 0 && (x->guard = guard_start()) < 0)
+		log_warn("exec: no guard process (%s): a killed stub may leave jobs behind",
+			 strerror(-x->guard));
+	if (x->guard >= 0 && guard_add(x->guard, j->pid) < 0) {
+		close(x->guard);
+		x->guard = -1;
+	}
 	j->paused = true; /* job_pause(false) puts the pipes into the loop */
 	if (!router_congested(x->r, j->caller))
 		job_pause(j, false);
@@ -534,6 +547,7 @@ struct svc_exec *svc_exec_new(struct router *r)
 	x->r = r;
 	x->l = router_loop(r);
 	x->next_id = 1;
+	x->guard = -1;
 	map_init(&x->jobs);
 	return x;
 }
@@ -561,6 +575,8 @@ void svc_exec_free(struct svc_exec *x)
 	while (map_next(&x->jobs, &pos, NULL, &v))
 		job_free(v);
 	map_free(&x->jobs);
+	if (x->guard >= 0)
+		close(x->guard);
 	free(x->rbuf);
 	free(x);
 }
