@@ -96,8 +96,10 @@ int ctl_check_name(const char *name, char *err, size_t errlen)
 
 void ctl_set_error(struct ctx *c, const char *line, int rc, const char *why)
 {
-	snprintf(c->lasterr, sizeof(c->lasterr), "%s: %s (%s)\n", line, why, strerror(-rc));
-	ctx_log(c, LOG_WARN, "ctl: %s: %s", line, why);
+	/* The reason must fit whatever the line: show at most its start. */
+	snprintf(c->lasterr, sizeof(c->lasterr), "%.160s%s: %s (%s)\n", line,
+		 strlen(line) > 160 ? " [...]" : "", why, strerror(-rc));
+	ctx_log(c, LOG_WARN, "ctl: %.160s%s: %s", line, strlen(line) > 160 ? " [...]" : "", why);
 }
 
 static void batch_free(struct ctl_batch *b)
