@@ -8,6 +8,8 @@
 #           so that `pgrep -f mitofs:$U` finds exactly this test's stubs
 #   T       a scratch directory (not in the mount), removed afterwards
 #   MITOFS  the daemon binary
+#   DAEMON_PID  the daemon's pid (also its session id: stubs and their
+#           jobs are in that session)
 # A test is a function test_NAME in a t_*.sh file. It fails by calling
 # fail (or by any command failing: errexit + an ERR trap that names the
 # line); it passes by returning. Background processes it starts with bg
@@ -233,7 +235,7 @@ _cleanup()
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	set -eEu
 	export LC_ALL=C
-	: "${M:?}" "${U:?}" "${T:?}"
+	: "${M:?}" "${U:?}" "${T:?}" "${DAEMON_PID:?}"
 	# shellcheck source=/dev/null
 	source "$1"
 	trap 'rc=$?; [ "${_IN_ERR:-}" ] || { _IN_ERR=1; _on_err "$rc" "$LINENO" "$BASH_COMMAND"; }' ERR

@@ -33,6 +33,12 @@ passed=0
 failed=0
 start=$SECONDS
 
+# S with the characters special in an ERE escaped.
+ere_quote()   # S
+{
+	printf '%s' "$1" | sed 's/[][\\.^$*+?(){}|]/\\&/g'
+}
+
 is_mounted()   # DIR
 {
 	local dev mnt rest
@@ -95,17 +101,22 @@ run_one()   # FILE TEST
 	opts=$(bash -c 'source "$1" >/dev/null 2>&1; v=opts_$2; echo "${!v:-}"' _ "$file" "$name")
 	t0=$(date +%s%N)
 
+	# A daemon built with sanitizers reports to files here: once it has
+	# daemonized its stderr is /dev/null.
+	local san=$tmp/san
 	# shellcheck disable=SC2086
-	if ! timeout 30 "$MITOFS" $opts "$mnt" >>"$out" 2>&1; then
+	if ! ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$san \
+	     UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$san \
+	     timeout 30 "$MITOFS" $opts "$mnt" >>"$out" 2>&1; then
 		problems+=("mount failed")
 	fi
-	dpid=$(pgrep -o -x -f -- "$MITOFS( .*)? $mnt")
+	dpid=$(pgrep -o -x -f -- "$(ere_quote "$MITOFS")( .*)? $(ere_quote "$mnt")")
 	if [ -z "$dpid" ] && [ ${#problems[@]} = 0 ]; then
 		problems+=("no daemon process found after mounting")
 	fi
 
 	if [ ${#problems[@]} = 0 ]; then
-		(cd "$tmp/scratch" && M=$mnt U=$u T=$tmp/scratch \
+		(cd "$tmp/scratch" && M=$mnt U=$u T=$tmp/scratch DAEMON_PID=$dpid \
 			timeout -k 5 "$TEST_TIMEOUT" bash "$HERE/lib.sh" "$file" "$name") \
 			</dev/null >>"$out" 2>&1 || rc=$?
 		(( rc == 0 )) || problems+=("$(reason_of "$out" "$rc")")
@@ -121,14 +132,19 @@ run_one()   # FILE TEST
 		sleep 0.05
 	done
 	local left
-	left=$(leftovers "${dpid:-none}" "mitofs:$u|$mnt")
+	local pat="mitofs:$u|$(ere_quote "$mnt")"
+	left=$(leftovers "${dpid:-none}" "$pat")
 	if [ -n "$left" ]; then
 		sleep 1 # the stubs' grace for their children: give it once more
-		left=$(leftovers "${dpid:-none}" "mitofs:$u|$mnt")
+		left=$(leftovers "${dpid:-none}" "$pat")
 	fi
 	if [ -n "$left" ]; then
 		problems+=("processes left after unmount: $(echo "$left" | cut -c1-80 | paste -sd';')")
 		echo "$left" | while read -r pid rest; do kill -9 "$pid" 2>/dev/null; done
+	fi
+	if compgen -G "$san*" >/dev/null; then
+		problems+=("sanitizer report: $(grep -h -m1 -E 'ERROR|runtime error' "$san"* | head -n1)")
+		cat "$san"* >>"$out"
 	fi
 	t1=$(date +%s%N)
 

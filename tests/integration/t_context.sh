@@ -126,8 +126,8 @@ test_unmount_leaves_no_daemon_stub_or_job()
 	expect_write_ok "$M/$a/exec" 'sleep 301'
 	start_job "$a/$b" 'sleep 302' >/dev/null
 	start_job "$a/$b" 'trap "" TERM; sleep 303' >/dev/null
-	dpid=$(pgrep -o -x -f -- "$MITOFS( .*)? $M")
-	[ -n "$dpid" ] || fail "daemon not found"
+	dpid=$DAEMON_PID
+	alive "$dpid" || fail "daemon $dpid not running"
 	expect_eq "$(pgrep -f "mitofs:$U" | wc -l)" 2 "stubs running before unmount"
 	fusermount3 -u "$M"
 	wait_until 5 "daemon $dpid to exit" eval '! alive '"$dpid"

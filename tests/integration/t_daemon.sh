@@ -2,7 +2,8 @@
 
 daemon_pid()
 {
-	pgrep -o -x -f -- "$MITOFS( .*)? $M" || fail "daemon of $M not found"
+	alive "$DAEMON_PID" || fail "daemon $DAEMON_PID of $M is not running"
+	echo "$DAEMON_PID"
 }
 
 mounted()

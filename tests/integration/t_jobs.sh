@@ -54,7 +54,7 @@ test_job_stdout_streams_before_the_job_ends()
 	local first last
 	first=$(head -n1 "$T/ticks" | cut -d' ' -f2)
 	last=$(tail -n1 "$T/ticks" | cut -d' ' -f2)
-	(( (last - first) / 1000000 >= 400 )) ||
+	(( (last - first) / 1000000 >= 300 )) ||
 		fail "ticks arrived together ($(( (last - first) / 1000000 )) ms apart), not as produced"
 }
 
