@@ -106,7 +106,7 @@ row2() {   # LOOP round trips of `true` per sample, shell builtins only
 }
 
 row3() {   # VmRSS of the idle stub right after connect
-	local i pid rss name dpid
+	local i pid rss name dpid s
 	for ((i = 1; i <= N; i++)); do
 		echo "connect r$i local" > ctl || err r3 "connect r$i failed: $(cat ctl 2>/dev/null)"
 		pid=$(awk '$1 == "pid:" {print $2}' "r$i/info")
@@ -115,6 +115,16 @@ row3() {   # VmRSS of the idle stub right after connect
 		[[ $name == "mitofs:r$i " ]] || err r3 "pid $pid is '$name', not mitofs:r$i"
 		rss=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$pid/status")
 		echo "r3.mitofs $rss"
+		echo "r3.stub_anon_rss $(awk '$1 == "RssAnon:" {print $2}' "/proc/$pid/status")"
+		# For reference: after one job the stub keeps a guard process
+		# (mitofs-guard:NAME) that kills the jobs if the stub is killed.
+		echo true > "r$i/exec" && read -r s < "r$i/status" || err r3 "exec on r$i failed"
+		local total=$rss g
+		for g in $(pgrep -P "$pid"); do
+			[[ $(tr '\0' ' ' < "/proc/$g/cmdline" 2>/dev/null) == mitofs-guard:* ]] &&
+				total=$((total + $(awk '$1 == "VmRSS:" {print $2}' "/proc/$g/status")))
+		done
+		echo "r3.stub_guard_rss_after_job $total"
 		if ((i == 1)); then
 			dpid=$(awk '$1 == "PPid:" {print $2}' "/proc/$pid/status")
 			echo "r3.daemon_rss $(awk '$1 == "VmRSS:" {print $2}' "/proc/$dpid/status")"
@@ -223,7 +233,12 @@ mount_new() {
 # and kill by pid (recorded as a leftover) whatever does not.
 umount_one() {
 	local m=$1 dpid=$2 stubs p i left=""
-	stubs=$(ps -o pid= --ppid "$dpid" 2>/dev/null)
+	# The daemon's descendants: stubs, their guards and jobs.
+	stubs=$(ps -e -o pid=,ppid= | awk -v root="$dpid" '
+		{ kids[$2] = kids[$2] " " $1 }
+		END { q[1] = root; n = 1
+		      for (i = 1; i <= n; i++) { c = split(kids[q[i]], a, " ")
+		          for (j = 1; j <= c; j++) { q[++n] = a[j]; print a[j] } } }')
 	if ! fusermount3 -u "$m" 2>/dev/null; then
 		sleep 0.2
 		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
@@ -441,7 +456,7 @@ for k in sorted(samples):
     f = units[k.split('.')[0]]
     if k.endswith('_bytes'):
         f = lambda x: '%d B' % x
-    elif k.endswith('_rss'):
+    elif k.endswith('_rss') or k.endswith('_after_job'):
         f = kib
     out.append('| %s | %d | %s | %s | %s |' % (k, len(v), f(min(v)), f(statistics.median(v)), f(max(v))))
 if errors:
