@@ -143,7 +143,7 @@ static void batch_run(struct ctl_batch *b)
 			return;
 		}
 	}
-	fuse_reply_write(b->req, b->size);
+	wreply_ok(b->req, b->size);
 	batch_free(b);
 }
 
@@ -161,7 +161,7 @@ void ctl_batch_done(struct ctl_batch *b, int rc, const char *why)
 }
 
 void ctl_write(struct daemon *d, fuse_req_t req, struct ctx *c, struct job *j,
-	       const char *data, size_t size)
+	       const char *data, size_t size, size_t reply)
 {
 	struct ctl_batch *b = calloc(1, sizeof(*b));
 	if (!b || !(b->text = malloc(size ? size : 1))) {
@@ -172,7 +172,7 @@ void ctl_write(struct daemon *d, fuse_req_t req, struct ctx *c, struct job *j,
 	memcpy(b->text, data, size);
 	b->d = d;
 	b->req = req;
-	b->size = size;
+	b->size = reply;
 	b->len = size;
 	b->ctx = c;
 	b->job = j;

@@ -54,10 +54,11 @@ struct ctl_batch {
 	char line[CTL_MAX_LINE + 1]; /* the line being run, for messages */
 };
 
-/* Takes a write to a ctl file; replies to req when every line has run
- * (or at the first failing line, with its errno). */
+/* Takes the lines data[0..size) written to a ctl file; answers req (a
+ * write acknowledging reply bytes, or a flush: WREPLY_FLUSH) when every
+ * line has run, or at the first failing line with its errno. */
 void ctl_write(struct daemon *d, fuse_req_t req, struct ctx *c, struct job *j,
-	       const char *data, size_t size);
+	       const char *data, size_t size, size_t reply);
 /* An asynchronous verb finished: rc 0 or -errno; the batch goes on. */
 void ctl_batch_done(struct ctl_batch *b, int rc, const char *why);
 /* Records an error of context c (or the root): its ctl shows it and the

@@ -81,6 +81,10 @@ struct fh {
 	char *snap;            /* fixed content taken at open (info, stats...) */
 	size_t snaplen;
 	bool wrote_stdin;
+	/* ctl/exec/cmd: what stdio wrote in full buffers, waiting for the
+	 * rest of the command (see ops.c fs_write) */
+	char *wbuf;
+	size_t wlen;
 };
 
 enum job_state { JOB_NEW, JOB_STARTING, JOB_RUNNING, JOB_DONE };
@@ -164,6 +168,17 @@ struct daemon {
 	struct fuse_buf fbuf;
 	bool exiting;
 };
+
+/* The answer a write (size: bytes to acknowledge) or a flush (size ==
+ * WREPLY_FLUSH: a command buffered until close) gets when it succeeds. */
+#define WREPLY_FLUSH ((size_t)-1)
+static inline void wreply_ok(fuse_req_t req, size_t size)
+{
+	if (size == WREPLY_FLUSH)
+		fuse_reply_err(req, 0);
+	else
+		fuse_reply_write(req, size);
+}
 
 /* --- tree.c --- */
 int tree_init(struct tree *t, struct ctx *root);

@@ -256,6 +256,7 @@ void fh_free(struct fh *f)
 	unlink_fh(f);
 	struct job *j = f->job;
 	free(f->snap);
+	free(f->wbuf);
 	free(f);
 	if (j)
 		job_maybe_free(j);

@@ -104,6 +104,28 @@ static struct router *router_of(struct job *j)
 	return j->c ? j->c->d->router : NULL;
 }
 
+/* Job stderr goes to the context's log too, one log line per line, each
+ * saying which job (a line cut by a chunk boundary reads as two). */
+static void log_stderr(struct job *j, const char *p, size_t n)
+{
+	char pfx[40];
+	if (j->num)
+		snprintf(pfx, sizeof(pfx), "job %u stderr: ", j->num);
+	else
+		snprintf(pfx, sizeof(pfx), "exec stderr: ");
+	while (n) {
+		const char *nl = memchr(p, '\n', n);
+		size_t len = nl ? (size_t)(nl - p) : n;
+		char line[PROTO_MAX_TEXT];
+		size_t show = len < sizeof(line) - 48 ? len : sizeof(line) - 48;
+		int k = snprintf(line, sizeof(line), "%s%.*s", pfx, (int)show, p);
+		ctx_log_text(j->c, LOG_INFO, line, (size_t)k);
+		len += nl ? 1 : 0;
+		p += len;
+		n -= len;
+	}
+}
+
 static void on_event(struct router *r, const struct msg *m, void *arg)
 {
 	struct job *j = arg;
@@ -127,14 +149,8 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 	case EXEC_EV_STDOUT:
 	case EXEC_EV_STDERR:
 		ring_append(kind == EXEC_EV_STDOUT ? j->out : j->err, m->data + rd.off, rd_left(&rd));
-		if (kind == EXEC_EV_STDERR && j->c) {
-			char pfx[32];
-			snprintf(pfx, sizeof(pfx), "job %u stderr: ", j->num);
-			char line[PROTO_MAX_TEXT];
-			size_t n = rd_left(&rd) < sizeof(line) - 40 ? rd_left(&rd) : sizeof(line) - 40;
-			int k = snprintf(line, sizeof(line), "%s%.*s", pfx, (int)n, (const char *)m->data + rd.off);
-			ctx_log_text(j->c, LOG_INFO, line, (size_t)k);
-		}
+		if (kind == EXEC_EV_STDERR && j->c)
+			log_stderr(j, (const char *)m->data + rd.off, rd_left(&rd));
 		fh_wake(j->fhs);
 		break;
 	case EXEC_EV_EXIT:
@@ -208,13 +224,14 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 		if (j->forget_on_start)
 			send_simple(r, j->cid, EXEC_FORGET, rjob, 0, false);
 		if (req)
-			fuse_reply_write(req, j->start_size);
+			wreply_ok(req, j->start_size);
 	}
 	job_maybe_free(j);
 }
 
 /* Starts j with the script data[0..size). */
-static void job_start(struct job *j, fuse_req_t req, const char *data, size_t size)
+static void job_start(struct job *j, fuse_req_t req, const char *data, size_t size,
+		      size_t reply)
 {
 	struct ctx *c = j->c;
 	struct daemon *d = c->d;
@@ -259,10 +276,10 @@ static void job_start(struct job *j, fuse_req_t req, const char *data, size_t si
 	j->state = JOB_STARTING;
 	j->t_start_us = loop_now_us();
 	j->start_req = req;
-	j->start_size = size;
+	j->start_size = reply;
 }
 
-void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size)
+void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size, size_t reply)
 {
 	if (c->state != CTX_CONNECTED) {
 		ctl_set_error(c, "exec", -EIO, "context is not connected");
@@ -278,10 +295,10 @@ void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size)
 	c->last = j;
 	if (old)
 		job_unlist(old);
-	job_start(j, req, data, size);
+	job_start(j, req, data, size, reply);
 }
 
-void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size)
+void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size, size_t reply)
 {
 	if (!j->c) {
 		fuse_reply_err(req, ENOENT);
@@ -292,7 +309,7 @@ void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size)
 		fuse_reply_err(req, EBUSY);
 		return;
 	}
-	job_start(j, req, data, size);
+	job_start(j, req, data, size, reply);
 }
 
 struct stdin_call {

@@ -15,11 +15,12 @@
 /* New job of context c; num 0 for exec jobs, else jobs/num is created.
  * NULL on ENOMEM. */
 struct job *job_new(struct ctx *c, uint32_t num);
-/* A write to exec: a new job that becomes c->last, started with the
- * written text as its sh -c script; replies to req once it started. */
-void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size);
-/* A write to jobs/N/cmd. EBUSY if the job was started already. */
-void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size);
+/* A command written to exec: a new job that becomes c->last, started
+ * with data[0..size) as its sh -c script; answers req (a write
+ * acknowledging reply bytes, or a flush: WREPLY_FLUSH) once it started. */
+void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size, size_t reply);
+/* The same for jobs/N/cmd. EBUSY if the job was started already. */
+void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size, size_t reply);
 /* A write to jobs/N/stdin: replies once the stub has written it. */
 void job_stdin(struct job *j, fuse_req_t req, const char *data, size_t size);
 /* The last stdin writer closed: EOF on the job's stdin. */

@@ -331,6 +331,41 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fh_read((struct fh *)(uintptr_t)fi->fh, req, size, off);
 }
 
+/* Runs a whole command written to a ctl, exec or cmd file. */
+static void dispatch(struct daemon *d, fuse_req_t req, struct node *n, const char *data,
+		     size_t len, size_t reply)
+{
+	switch (n->kind) {
+	case N_CTL:
+		ctl_write(d, req, n->ctx, NULL, data, len, reply);
+		break;
+	case N_JOB_CTL:
+		ctl_write(d, req, NULL, n->job, data, len, reply);
+		break;
+	case N_EXEC:
+		job_exec(n->ctx, req, data, len, reply);
+		break;
+	case N_JOB_CMD:
+		job_cmd(n->job, req, data, len, reply);
+		break;
+	default:
+		fuse_reply_err(req, EBADF);
+	}
+}
+
+static bool takes_commands(enum node_kind k)
+{
+	return k == N_CTL || k == N_JOB_CTL || k == N_EXEC || k == N_JOB_CMD;
+}
+
+/*
+ * A command is what one open file receives. stdio (bash's echo, printf,
+ * cat) writes a long text in full buffers, a multiple of 4 KiB each, then
+ * the rest: a write of a whole number of pages is kept until the next
+ * write, and any other write completes the command and runs it, so that
+ * its errors reach that write(2) (shells ignore errors of close). A text
+ * that ends exactly on a page boundary runs at close (flush).
+ */
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		     off_t off, struct fuse_file_info *fi)
 {
@@ -342,37 +377,66 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	switch (n->kind) {
-	case N_CTL:
-		ctl_write(d, req, n->ctx, NULL, buf, size);
-		break;
-	case N_JOB_CTL:
-		ctl_write(d, req, NULL, n->job, buf, size);
-		break;
-	case N_EXEC:
-		job_exec(n->ctx, req, buf, size);
-		break;
-	case N_JOB_CMD:
-		job_cmd(n->job, req, buf, size);
-		break;
-	case N_JOB_STDIN:
+	if (n->kind == N_JOB_STDIN) {
 		if (!f->job) {
 			fuse_reply_err(req, EPIPE);
-			break;
+			return;
 		}
 		f->wrote_stdin = true;
 		job_stdin(f->job, req, buf, size);
-		break;
-	default:
-		fuse_reply_err(req, EBADF);
+		return;
 	}
+	if (!takes_commands(n->kind)) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	bool more = size && size % 4096 == 0;
+	if (!more && !f->wlen) {
+		dispatch(d, req, n, buf, size, size);
+		return;
+	}
+	if (f->wlen + size > PROTO_MAX_CMD) {
+		free(f->wbuf);
+		f->wbuf = NULL;
+		f->wlen = 0;
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	char *nb = realloc(f->wbuf, f->wlen + size + 1);
+	if (!nb) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(nb + f->wlen, buf, size);
+	f->wbuf = nb;
+	f->wlen += size;
+	if (more) {
+		fuse_reply_write(req, size);
+		return;
+	}
+	char *cmd = f->wbuf;
+	size_t len = f->wlen;
+	f->wbuf = NULL;
+	f->wlen = 0;
+	dispatch(d, req, n, cmd, len, size);
+	free(cmd);
 }
 
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
+	struct node *n = live_node(req, ino);
+	if (!f->wlen || !n) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	/* A command that ended on a page boundary: run it now. */
+	char *cmd = f->wbuf;
+	size_t len = f->wlen;
+	f->wbuf = NULL;
+	f->wlen = 0;
+	dispatch(D(req), req, n, cmd, len, WREPLY_FLUSH);
+	free(cmd);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
