@@ -218,14 +218,25 @@ bg()   # COMMAND...
 	BG_LAST=$!
 }
 
+# PID and all its descendants, children first.
+descendants()   # PID
+{
+	local c
+	for c in $(ps -o pid= --ppid "$1"); do
+		descendants "$c"
+	done
+	echo "$1"
+}
+
 _cleanup()
 {
-	local rc=$? p
+	local rc=$? p pids=()
 	trap - ERR
 	set +e
 	for p in "${BG_PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null
+		pids+=($(descendants "$p"))
 	done
+	[ ${#pids[@]} = 0 ] || kill -9 "${pids[@]}" 2>/dev/null
 	wait 2>/dev/null
 	exit "$rc"
 }

@@ -278,3 +278,34 @@ test_blocked_stdin_writer_is_released_when_the_job_dies()
 	[ "$(cat "$T/w.rc")" != 0 ] || fail "the writer succeeded though nothing read its data"
 	echo "writer ended $el ms after the kill: $(cat "$T/w.err")"
 }
+
+test_rmdir_of_a_job_never_started_ends_its_waiting_readers()
+{
+	local a=${U}a j t0 r
+	connect "$a"
+	j=$(new_job "$a")
+	# Reads of a job not started yet wait (for its output, its exit)...
+	bg sh -c 'timeout 10 cat "$1" >/dev/null 2>&1; echo $? >"$2"' _ "$M/$a/jobs/$j/status" "$T/status.rc"
+	bg sh -c 'timeout 10 cat "$1" >/dev/null 2>&1; echo $? >"$2"' _ "$M/$a/jobs/$j/stdout" "$T/stdout.rc"
+	sleep 0.3
+	[ ! -e "$T/status.rc" ] && [ ! -e "$T/stdout.rc" ] || fail "reads of a job never started did not wait"
+	# ...and end when it is removed.
+	rmdir "$M/$a/jobs/$j"
+	t0=$(now_ms)
+	for r in status stdout; do
+		wait_until 3 "the $r reader of the removed job to end" test -s "$T/$r.rc"
+		[ "$(cat "$T/$r.rc")" != 124 ] || fail "the $r reader was still waiting 10 s later"
+	done
+	echo "readers ended $(( $(now_ms) - t0 )) ms after rmdir"
+}
+
+test_a_job_reads_from_any_offset_of_its_output()
+{
+	local a=${U}a j
+	connect "$a"
+	j=$(start_job "$a" 'seq 1 100000')
+	get "$M/$a/jobs/$j/status" >/dev/null
+	expect_eq "$(tail -c 13 "$M/$a/jobs/$j/stdout")" $'99999\n100000' "tail -c 13"
+	expect_eq "$(tail -n 2 "$M/$a/jobs/$j/stdout")" $'99999\n100000' "tail -n 2"
+	expect_eq "$(dd if="$M/$a/jobs/$j/stdout" bs=1 skip=100 count=10 2>/dev/null)" "$(seq 1 100000 | dd bs=1 skip=100 count=10 2>/dev/null)" "dd skip=100"
+}
