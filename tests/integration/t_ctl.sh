@@ -129,3 +129,33 @@ test_connect_timeout_option_is_accepted()
 	connect "${U}a" local timeout=20
 	expect_eq "$(field "$(get "$M/${U}a/info")" state)" connected "state"
 }
+
+test_malformed_control_input_never_hurts_the_daemon()
+{
+	local a=${U}a j i f
+	connect "$a"
+	j=$(new_job "$a")
+	# Structured garbage first: each must be refused with EINVAL.
+	expect_write_errno EINVAL "$M/ctl" "connect ${U}x local $(printf 'k%d=v ' $(seq 1 17))"
+	expect_write_errno EINVAL "$M/ctl" "connect $(seq -s ' ' 1 9)"
+	expect_write_errno EINVAL "$M/ctl" "connect ${U}x local a=1 word"
+	printf 'connect x\0y local\n' >"$M/ctl" 2>/dev/null && fail "a NUL byte in a ctl line was accepted"
+	expect_contains "$(get "$M/ctl")" "NUL byte" "reason for a NUL byte"
+	printf 'echo a\0b\n' >"$M/$a/exec" 2>/dev/null && fail "a NUL byte in exec was accepted"
+	# Then random bytes into the ctl files, many times. (Into exec only
+	# behind a NUL byte: random bytes must never run as a shell script.)
+	for i in $(seq 1 40); do
+		for f in ctl "$a/ctl" "$a/jobs/$j/ctl"; do
+			head -c $(( (i * 37) % 3000 + 1 )) /dev/urandom >"$M/$f" 2>/dev/null || true
+		done
+		{ printf '\0'; head -c $(( i * 50 )) /dev/urandom; } >"$M/$a/exec" 2>/dev/null &&
+			fail "exec took a command with a NUL byte"
+	done
+	alive "$DAEMON_PID" || fail "the daemon died"
+	expect_eq "$(field "$(get "$M/$a/info")" state)" connected "state of $a"
+	expect_write_ok "$M/$a/exec" 'echo still-here'
+	expect_eq "$(get "$M/$a/stdout")" still-here "stdout after the garbage"
+	# Anything random that happened to start a job or context is gone with
+	# the mount; the mount itself still takes commands.
+	connect "${U}z"
+}
