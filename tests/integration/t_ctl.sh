@@ -148,7 +148,8 @@ test_malformed_control_input_never_hurts_the_daemon()
 		for f in ctl "$a/ctl" "$a/jobs/$j/ctl"; do
 			head -c $(( (i * 37) % 3000 + 1 )) /dev/urandom >"$M/$f" 2>/dev/null || true
 		done
-		{ printf '\0'; head -c $(( i * 50 )) /dev/urandom; } >"$M/$a/exec" 2>/dev/null &&
+		{ printf '\0'; head -c $(( i * 50 )) /dev/urandom; } >"$T/garbage"
+		dd if="$T/garbage" of="$M/$a/exec" bs=1M 2>/dev/null &&
 			fail "exec took a command with a NUL byte"
 	done
 	alive "$DAEMON_PID" || fail "the daemon died"
