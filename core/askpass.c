@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -40,6 +41,23 @@ static int is_prompt(const char *t, size_t n)
 	/* U+FF1A FULLWIDTH COLON, as CJK locales write it */
 	return n >= 3 && (unsigned char)t[n - 3] == 0xef && (unsigned char)t[n - 2] == 0xbc &&
 	       (unsigned char)t[n - 1] == 0x9a;
+}
+
+/* After an answer: a complete line that says the password was wrong
+ * ("Authentication failed", "Sorry, try again.", "Permission denied",
+ * "incorrect password"). */
+static int refused(const char *t, size_t n)
+{
+	static const char *const words[] = { "fail", "sorry", "denied", "incorrect", NULL };
+	if (!n || (t[n - 1] != '\n' && t[n - 1] != '\r'))
+		return 0;
+	for (int w = 0; words[w]; w++) {
+		size_t wl = strlen(words[w]);
+		for (size_t i = 0; i + wl <= n; i++)
+			if (!strncasecmp(t + i, words[w], wl))
+				return 1;
+	}
+	return 0;
 }
 
 static void last_line(const struct askpass *a, char *out, size_t cap)
@@ -84,6 +102,11 @@ static void on_pty(struct loop *l, int fd, uint32_t events, void *arg)
 			a->len -= 256;
 		}
 		a->text[a->len++] = buf[i];
+	}
+	if (a->answered && refused(a->text, a->len)) {
+		/* doas and su say so and exit, without asking again. */
+		fail(a, "authentication failed: %s");
+		return;
 	}
 	if (!is_prompt(a->text, a->len))
 		return;
@@ -148,4 +171,9 @@ void askpass_free(struct askpass *a)
 int askpass_answered(const struct askpass *a)
 {
 	return a->answered;
+}
+
+void askpass_last_line(const struct askpass *a, char *out, size_t cap)
+{
+	last_line(a, out, cap);
 }

@@ -33,5 +33,7 @@ struct askpass *askpass_new(struct loop *l, int ptyfd, const char *password, int
 void askpass_free(struct askpass *a);
 /* Whether a password was sent (for messages). */
 int askpass_answered(const struct askpass *a);
+/* The last line the terminal showed (for the reason of a failure). */
+void askpass_last_line(const struct askpass *a, char *out, size_t cap);
 
 #endif

@@ -116,6 +116,18 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	struct svc_spawn *sp = q->sp;
 	req_unlink(&sp->booting, q);
 	q->boot = NULL;
+	if (err && q->ask) {
+		/* What the tool said on its terminal is the better reason. */
+		char line[200], text[PROTO_MAX_TEXT];
+		askpass_last_line(q->ask, line, sizeof(line));
+		if (line[0]) {
+			snprintf(text, sizeof(text), "%s: %s", why, line);
+			askpass_free(q->ask);
+			q->ask = NULL;
+			req_fail(q, err, text);
+			return;
+		}
+	}
 	askpass_free(q->ask);
 	q->ask = NULL;
 	if (err) {

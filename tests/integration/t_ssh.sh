@@ -349,3 +349,30 @@ test_chain_a_b_c_routes_through_b_to_a_host_only_b_reaches()
 	expect_eq "$(field "$(get "$M/$b/$c/info")" state)" disconnected "C's state"
 	wait_until 5 "C's stub to exit" bash -c "! kill -0 $(field "$ic" pid) 2>/dev/null"
 }
+
+test_doas_with_and_without_a_password()
+{
+	command -v doas >/dev/null || fail "doas is not installed (make deps installs opendoas)"
+	make_user "pw-$U-d"
+	local u1=$NEWUSER p1 bad
+	p1=$(secret p1 "pw-$U-d")
+	bad=$(secret bad "wrong")
+	# Our own doas.conf for the test, the machine's (if any) put back after.
+	if [ -e /etc/doas.conf ]; then
+		cp -p /etc/doas.conf "$T/doas.conf.saved"
+		TEARDOWN+=("cp -p '$T/doas.conf.saved' /etc/doas.conf")
+	else
+		TEARDOWN+=("rm -f /etc/doas.conf")
+	fi
+	printf 'permit nopass root as nobody\npermit %s as root\n' "$u1" > /etc/doas.conf
+	chmod 600 /etc/doas.conf
+	local a=${U}a n=${U}n m=${U}m r=${U}r x=${U}x
+	connect "$a"
+	connect "$a/$n" doas user=nobody
+	expect_eq "$(field "$(get "$M/$a/$n/info")" uid)" "$(id -u nobody)" "doas to nobody"
+	connect "$a/$m" su user="$u1"
+	connect "$a/$m/$r" doas password_file="$p1"
+	expect_eq "$(field "$(get "$M/$a/$m/$r/info")" uid)" 0 "doas with a password"
+	expect_write_errno EACCES "$M/$a/$m/ctl" "connect $x doas password_file=$bad"
+	expect_contains "$(get "$M/$a/$m/ctl")" "authentication failed" "ctl"
+}
