@@ -9,7 +9,8 @@
 # under `timeout`, then an unmount (fusermount3 -u, -uz as a last resort),
 # a wait for the daemon to exit and a check that nothing of that mount is
 # left: no process in the daemon's session (stubs, their jobs) and none
-# whose command line names this mount or its contexts.
+# whose command line names this test's contexts or temp dir (the mount,
+# the scratch dir and whatever helpers a test started there).
 # A test file may set opts_<test>="-o ..." for that test's mount.
 # Prints "ok NAME" or "FAIL NAME: reason" plus the captured output, then
 # "N passed, N failed"; exits 1 if any failed.
@@ -32,6 +33,19 @@ export MITOFS
 passed=0
 failed=0
 start=$SECONDS
+CUR_MNT=
+
+# Interrupted: leave no mount behind.
+on_signal()
+{
+	trap - INT TERM
+	if [ -n "$CUR_MNT" ]; then
+		fusermount3 -u "$CUR_MNT" 2>/dev/null || fusermount3 -uz "$CUR_MNT" 2>/dev/null
+	fi
+	echo "interrupted: $passed passed, $failed failed so far" >&2
+	exit 130
+}
+trap on_signal INT TERM
 
 # S with the characters special in an ERE escaped.
 ere_quote()   # S
@@ -98,6 +112,7 @@ run_one()   # FILE TEST
 	out=$tmp/out
 	mkdir "$mnt" "$tmp/scratch"
 	: >"$out"
+	CUR_MNT=$mnt
 	opts=$(bash -c 'source "$1" >/dev/null 2>&1; v=opts_$2; echo "${!v:-}"' _ "$file" "$name")
 	t0=$(date +%s%N)
 
@@ -132,7 +147,7 @@ run_one()   # FILE TEST
 		sleep 0.05
 	done
 	local left
-	local pat="mitofs:$u|$(ere_quote "$mnt")"
+	local pat="mitofs:$u|$(ere_quote "$tmp")/"
 	left=$(leftovers "${dpid:-none}" "$pat")
 	if [ -n "$left" ]; then
 		sleep 1 # the stubs' grace for their children: give it once more
@@ -163,6 +178,7 @@ run_one()   # FILE TEST
 	if ! is_mounted "$mnt"; then
 		rm -rf "$tmp"
 	fi
+	CUR_MNT=
 }
 
 for file in "$HERE"/t_*.sh; do
