@@ -47,7 +47,7 @@ all: $(B)/mitofs
 
 $(B)/%.o: %.c $(wildcard core/*.h fs/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(FUSE_CFLAGS) -Ifs -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(FUSE_CFLAGS) -Ifs -Istub -c $< -o $@
 
 $(B)/musl/%.o: %.c $(wildcard core/*.h stub/*.h)
 	@mkdir -p $(dir $@)
@@ -64,6 +64,11 @@ $(B)/mitofs-stub.gz: $(B)/mitofs-stub
 
 $(B)/stub_image.o: fs/stub_image.S $(B)/mitofs-stub.gz
 	$(CC) -c -DSTUB_GZ='"$(B)/mitofs-stub.gz"' $< -o $@
+
+# The stub linked dynamically with glibc, for valgrind only: memcheck
+# cannot follow malloc in the static musl build.
+$(B)/mitofs-stub-dyn: $(CORE_OBJ) $(STUB_SRC:%.c=$(B)/%.o)
+	$(CC) $(SAN) -o $@ $^ -lz
 
 $(B)/mitofs: $(CORE_OBJ) $(FS_OBJ) $(B)/stub_image.o
 	$(CC) $(SAN) -o $@ $^ $(FUSE_LIBS) $(SSH_LIBS) -lz -lpthread
@@ -85,7 +90,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit integration
 
-unit: $(UNIT_BIN) $(B)/mitofs
+unit: $(UNIT_BIN) $(B)/mitofs $(B)/mitofs-stub-dyn
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2; done
 
 integration: $(B)/mitofs

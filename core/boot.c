@@ -263,7 +263,10 @@ int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd)
 
 int boot_stub_startup(int argc, char **argv)
 {
-	if (argc >= 1 && argv[0] && strncmp(argv[0], BOOT_ARGV0, strlen(BOOT_ARGV0)) == 0)
+	/* The name alone (a debugger or valgrind passes a path). */
+	const char *base = argc >= 1 && argv[0] ? strrchr(argv[0], '/') : NULL;
+	base = base ? base + 1 : argc >= 1 ? argv[0] : NULL;
+	if (base && strncmp(base, BOOT_ARGV0, strlen(BOOT_ARGV0)) == 0)
 		return 0;
 	if (argc != 3)
 		return -EINVAL;

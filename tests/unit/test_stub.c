@@ -613,3 +613,83 @@ Test(stub, output_is_paused_while_the_parent_stream_is_full)
 	cr_expect_eq(M.out.len, 40000000);
 	cr_expect(maxrss < 12 * 1024, "stub RSS reached %ld kB", maxrss);
 }
+
+/* --- the stub under valgrind --- */
+
+/* The same master, but the stub runs under valgrind from a copy named
+ * "mitofs:vg" (as the first stage would name it), without a first stage:
+ * it says hello at once. It is the glibc build of the same sources
+ * (mitofs-stub-dyn): memcheck cannot see malloc in a static binary. */
+static void setup_valgrind(void)
+{
+	if (access("/usr/bin/valgrind", X_OK) != 0)
+		cr_skip_test("valgrind not installed");
+	memset(&M, 0, sizeof(M));
+	signal(SIGPIPE, SIG_IGN);
+	char self[PATH_MAX], src[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	cr_assert_gt(n, 0);
+	self[n] = 0;
+	snprintf(src, sizeof(src), "%s/../mitofs-stub-dyn", dirname(self));
+	char cmd[2 * PATH_MAX + 200];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/mitofs:vg'", src, private_home);
+	if (access(src, R_OK) != 0 || system(cmd) != 0)
+		cr_skip_test("no stub binary at %s", src);
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof(copy), "%s/mitofs:vg", private_home);
+	M.l = loop_new();
+	M.r = router_new(M.l, 0, &master_ops, NULL);
+	ids_master_init(&M.ids);
+	router_add_handler(M.r, HANDLE_FORWARD_LOG, on_log, NULL, 0);
+	router_add_handler(M.r, HANDLE_ALLOCATE_ID, on_alloc, NULL, 0);
+	cr_assert_eq(ids_master_alloc(&M.ids, 1, &M.id), 0);
+	char *argv[] = { "valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+			 "--errors-for-leak-kinds=definite", "--track-fds=no", copy, NULL };
+	int fd, ep[2];
+	pid_t pid;
+	cr_assert_eq(pipe2(ep, O_CLOEXEC), 0);
+	cr_assert_eq(boot_spawn_argv(argv, ep[1], NULL, &pid, &fd), 0);
+	close(ep[1]);
+	struct proto_config c;
+	memset(&c, 0, sizeof(c));
+	c.id = M.id;
+	c.nparents = 1;
+	snprintf(c.name, sizeof(c.name), "vg");
+	uint8_t none = 0;
+	cr_assert_not_null(boot_start(M.l, fd, ep[0], pid, &none, 1, &c, 60000, on_boot, NULL));
+	run_until(&M.booted, 60000);
+	cr_assert_eq(M.booted, 1);
+	cr_assert_eq(M.boot_err, 0, "%s", M.boot_why);
+	M.ev_handle = router_add_reply(M.r, M.id, on_event, NULL, ROUTER_PERSIST);
+}
+
+TestSuite(stub_valgrind, .init = setup_valgrind, .fini = teardown, .timeout = 120);
+
+Test(stub_valgrind, exec_sys_and_shutdown_run_clean_under_memcheck)
+{
+	struct buf b;
+	struct rd rd;
+	char text[256];
+	buf_init(&b);
+	proto_call_begin(&b, SVC_SYS, SYS_INFO);
+	cr_assert_eq(call_raw(M.id, &b, &rd, text, sizeof(text)), 0, "%s", text);
+	for (int i = 0; i < 3; i++) {
+		exec_start(M.id, "echo out; echo err >&2; exit 3", 0);
+		run_until(&M.exited, 30000);
+		cr_assert_eq(M.exited, 1);
+	}
+	/* A malformed call must be answered, not crash or leak. */
+	b.len = 0;
+	proto_call_begin(&b, SVC_EXEC, EXEC_START);
+	buf_put_u32(&b, 1000000);
+	cr_expect_neq(call_raw(M.id, &b, &rd, text, sizeof(text)), 0);
+	buf_free(&b);
+	/* EOF on its parent stream: the stub exits; memcheck's verdict is
+	 * its exit status (99 on any error or definite leak). */
+	router_close_child(M.r, M.id, "test over");
+	int st = 0;
+	pid_t pid = M.pid;
+	M.pid = 0;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "memcheck: status %d (99: errors)", st);
+}
