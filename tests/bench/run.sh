@@ -408,8 +408,12 @@ def mibs(us): return '%.0f MiB/s' % (64 / (us / 1e6))
 
 # row, title, key, fmt, peer label, goal text, goal(mitofs, peer) -> bool,
 # ratio(mitofs, peer) -> (value, text)
-faster = lambda m, p: (p / m, '%.1f× faster' % (p / m))
-smaller = lambda m, p: (p / m, '%.0f× smaller' % (p / m))
+def rtext(r, word):
+    if r < 1:
+        return '%.2f× (mitofs behind)' % r
+    return ('%.2f× %s' if r < 10 else '%.1f× %s') % (r, word)
+faster = lambda m, p: (p / m, rtext(p / m, 'faster'))
+smaller = lambda m, p: (p / m, rtext(p / m, 'smaller'))
 rows = [
     ('r1', '1. local context up + first call', ms, 'router.local() + call(os.getpid)',
      'mitofs ≥ 20× faster', lambda m, p: p / m >= 20, faster),
@@ -475,7 +479,8 @@ PYEOF
 	echo
 	cat "$WORK/table.md"
 } | tee "$BENCH_OUT"
-echo "bench: total $((SECONDS - t_start)) s; table also in $BENCH_OUT" >&2
+cp "$SAMPLES" "${BENCH_OUT%.md}.samples"
+echo "bench: total $((SECONDS - t_start)) s; table also in $BENCH_OUT, raw samples in ${BENCH_OUT%.md}.samples" >&2
 if [[ -s $WORK/leftovers ]]; then exit 3; fi
 if grep -q 'error ' "$SAMPLES"; then exit 2; fi
 exit 0
