@@ -82,11 +82,8 @@ test_tail_f_on_log_shows_a_new_context()
 {
 	local a=${U}a b=${U}b
 	connect "$a"
-	bg tail -n 0 -f "$M/log"
-	# tail -f writes to our stdout; send it to a file instead.
-	kill -9 "$BG_LAST"
-	bg sh -c 'exec tail -n 0 -f "$1" >"$2"' _ "$M/log" "$T/tail"
-	sleep 0.5
+	bg sh -c 'exec tail -n 0 -s 0.1 -f "$1" >"$2"' _ "$M/log" "$T/tail"
+	sleep 0.3
 	connect "$b"
 	wait_until 5 "'$b: connected' in tail -f of log" grep -q "^$b: connected" "$T/tail"
 	[[ $(cat "$T/tail") != *"$a: connected"* ]] || fail "tail -n 0 showed an old line: $(cat "$T/tail")"
