@@ -163,3 +163,42 @@ test_concurrent_connects_under_one_parent_all_come_up()
 		expect_eq "$(get "$M/$a/${U}n$i/stdout")" "n$i" "stdout of ${U}n$i"
 	done
 }
+
+test_reconnect_gives_a_new_stub_and_keeps_the_directory()
+{
+	local a=${U}a b=${U}b j i0 i1 p0 p1
+	connect "$a"
+	connect "$a/$b"
+	i0=$(get "$M/$a/info")
+	p0=$(field "$i0" pid)
+	j=$(start_job "$a" 'exec sleep 60')
+	expect_write_ok "$M/$a/ctl" reconnect
+	i1=$(get "$M/$a/info")
+	p1=$(field "$i1" pid)
+	expect_eq "$(field "$i1" state)" connected "state after reconnect"
+	[ "$(field "$i1" id)" != "$(field "$i0" id)" ] || fail "same id after reconnect"
+	[ "$p1" != "$p0" ] || fail "same stub pid after reconnect"
+	expect_eq "$(ps -o args= -p "$p1")" "mitofs:$a" "the new stub"
+	wait_until 3 "the old stub $p0 to exit" eval '! alive '"$p0"
+	# What ran on the old connection is lost; the new one works.
+	rd "$M/$a/jobs/$j/status" 3
+	expect_eq "$ERRNO" EIO "status of a job of the old connection"
+	expect_write_ok "$M/$a/exec" 'echo renewed'
+	expect_eq "$(get "$M/$a/stdout")" renewed "exec after reconnect"
+	# The child went with the old stub; it reconnects through the new one.
+	expect_eq "$(field "$(get "$M/$a/$b/info")" state)" disconnected "child state after its parent's reconnect"
+	expect_write_ok "$M/$a/ctl" "reconnect $b"
+	expect_eq "$(field "$(get "$M/$a/$b/info")" parent)" "$(field "$i1" id)" "child's parent id"
+	expect_write_ok "$M/$a/$b/exec" 'echo child-back'
+	expect_eq "$(get "$M/$a/$b/stdout")" child-back "exec on the reconnected child"
+	# From the root ctl, and after the stub was killed.
+	kill -9 "$(stub_pid "$a")"
+	wait_until 3 "$a to be disconnected" eval '[[ $(get "$M/$a/info") == *"state: disconnected"* ]]'
+	expect_write_ok "$M/ctl" "reconnect $a"
+	expect_eq "$(field "$(get "$M/$a/info")" state)" connected "state after reconnecting a killed context"
+	expect_write_ok "$M/$a/exec" 'echo again'
+	expect_eq "$(get "$M/$a/stdout")" again "exec after the second reconnect"
+	# Errors.
+	expect_write_errno ENOENT "$M/ctl" "reconnect ${U}nosuch"
+	expect_write_errno EINVAL "$M/ctl" "reconnect"
+}
