@@ -64,10 +64,19 @@ test_job_status_blocks_until_exit()
 	connect "$a"
 	j=$(start_job "$a" 'sleep 1.5; exit 5')
 	t0=$(now_ms)
+	# Many waiters on one status all wake.
+	local i
+	for i in $(seq 1 10); do
+		bg sh -c 'timeout 10 cat "$1" >"$2"' _ "$M/$a/jobs/$j/status" "$T/waiter$i"
+	done
 	expect_eq "$(get "$M/$a/jobs/$j/status" 10)" "exit 5" "status"
 	el=$(( $(now_ms) - t0 ))
 	(( el >= 1000 )) || fail "status returned after $el ms, before the job ended"
 	(( el < 5000 )) || fail "status returned $el ms after start (job takes 1.5 s)"
+	for i in $(seq 1 10); do
+		wait_until 3 "waiter $i" test -s "$T/waiter$i"
+		expect_eq "$(cat "$T/waiter$i")" "exit 5" "waiter $i"
+	done
 	# The exec file's status waits the same way.
 	expect_write_ok "$M/$a/exec" 'sleep 1; echo late'
 	t0=$(now_ms)
