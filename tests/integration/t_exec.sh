@@ -180,3 +180,28 @@ test_binary_output_and_input_are_byte_exact()
 	expect_eq "$(get "$M/$a/jobs/$j/status" 10)" "exit 0" "status"
 	expect_eq "$(timeout 10 sha256sum <"$M/$a/jobs/$j/stdout")" "$want" "sha256 of binary stdin through cat"
 }
+
+test_exec_over_a_running_job_leaves_nothing_unreachable()
+{
+	local a=${U}a pid
+	connect "$a"
+	expect_write_ok "$M/$a/exec" 'echo $$; exec sleep 60'
+	pid=$(timeout 5 head -n1 "$M/$a/stdout")
+	alive "$pid" || fail "first job ($pid) not running"
+	expect_write_ok "$M/$a/exec" 'echo second'
+	expect_eq "$(get "$M/$a/stdout")" second "stdout of the second exec"
+	# The first job can no longer be read, killed or waited for through
+	# exec/stdout/status: it must not run on (and fill the daemon's memory
+	# up to output_cap) unless it is still reachable somewhere under jobs/.
+	local i reachable=
+	for i in $(seq 1 60); do
+		alive "$pid" || return 0
+		sleep 0.05
+	done
+	for i in $(ls "$M/$a/jobs"); do
+		[ "$i" = new ] && continue
+		rd "$M/$a/jobs/$i/status" 0.2
+		[ "$ERRNO" = TIMEOUT ] && reachable=jobs/$i
+	done
+	[ -n "$reachable" ] || fail "the replaced job (pid $pid) runs on, reachable from nowhere in the tree"
+}
