@@ -167,6 +167,8 @@ struct daemon {
 	char *mountpoint;
 	struct fuse_buf fbuf;
 	bool exiting;
+	uint64_t last_output_us; /* job output arrived (for the idle trim) */
+	bool output_since_trim;
 };
 
 /* The answer a write (size: bytes to acknowledge) or a flush (size ==

@@ -148,6 +148,10 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 	switch (kind) {
 	case EXEC_EV_STDOUT:
 	case EXEC_EV_STDERR:
+		if (j->c) {
+			j->c->d->last_output_us = loop_now_us();
+			j->c->d->output_since_trim = true;
+		}
 		ring_append(kind == EXEC_EV_STDOUT ? j->out : j->err, m->data + rd.off, rd_left(&rd));
 		if (kind == EXEC_EV_STDERR && j->c)
 			log_stderr(j, (const char *)m->data + rd.off, rd_left(&rd));

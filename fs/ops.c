@@ -1,9 +1,10 @@
 /*
  * ops — the fuse_lowlevel_ops table of the control tree. Each op replies
  * exactly once, now or (reads that wait, writes that start something
- * remote) when the answer arrives on the loop. Attribute and entry
- * timeouts are 0: the tree changes under the kernel (contexts come and
- * go) and every file uses direct_io, so nothing is cached.
+ * remote) when the answer arrives on the loop. Contexts and jobs come and
+ * go under the kernel, so their directory entries are never cached; the
+ * fixed files inside are, and so are attributes that cannot change.
+ * Every file uses direct_io: data is never cached.
  * Not for: what a write does (ctl.c, jobs.c) or how reads wait (fh.c).
  */
 #include "ops.h"
@@ -93,6 +94,21 @@ static void fill_attr(struct daemon *d, struct node *n, struct stat *st)
 		st->st_size = (off_t)ring_end(n->ctx->log);
 }
 
+/* How long the kernel may keep a node's attributes: what never changes
+ * (modes, owners, the size of a control file) for long; sizes that grow
+ * (job output, logs) and finished-or-not status never. */
+static double attr_timeout(enum node_kind k)
+{
+	switch (k) {
+	case N_STDOUT: case N_STDERR: case N_STATUS: case N_LOG:
+		return 0;
+	case N_ROOT: case N_CTXDIR: case N_JOBSDIR: case N_JOBDIR:
+		return 1; /* only their mtime moves */
+	default:
+		return 3600;
+	}
+}
+
 static struct node *live_node(fuse_req_t req, fuse_ino_t ino)
 {
 	struct node *n = tree_get(&D(req)->tree, ino);
@@ -117,6 +133,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * may be cached. Contexts and jobs themselves come and go (timeout 0). */
 	if (n->kind != N_CTXDIR && n->kind != N_JOBDIR)
 		e.entry_timeout = 3600;
+	e.attr_timeout = attr_timeout(n->kind);
 	if (fuse_reply_entry(req, &e) == 0)
 		n->nlookup++;
 }
@@ -151,7 +168,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	struct stat st;
 	fill_attr(D(req), n, &st);
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, n->removed ? 0 : attr_timeout(n->kind));
 }
 
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -230,12 +247,14 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * that take commands: libfuse 3.14 has no field for that flag, so the
  * kernel's open reply is built here. Without it the kernel serialises
  * writes to one inode, and 50 `echo connect ... > ctl` would run one by one. */
-static void reply_open(fuse_req_t req, struct fuse_file_info *fi, bool parallel_writes)
+static void reply_open(fuse_req_t req, struct fuse_file_info *fi, bool writes)
 {
 	struct fuse_open_out out;
 	memset(&out, 0, sizeof(out));
 	out.fh = fi->fh;
-	out.open_flags = FOPEN_DIRECT_IO | (parallel_writes ? FOPEN_PARALLEL_DIRECT_WRITES : 0);
+	/* A reader has nothing to flush at close: no FLUSH request for it. */
+	out.open_flags = FOPEN_DIRECT_IO |
+			 (writes ? FOPEN_PARALLEL_DIRECT_WRITES : FOPEN_NOFLUSH);
 	struct iovec iov = { &out, sizeof(out) };
 	if (fuse_reply_iov(req, &iov, 1) != 0)
 		fh_free((struct fh *)(uintptr_t)fi->fh);
@@ -321,7 +340,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)f;
-	reply_open(req, fi, m & 0200);
+	reply_open(req, fi, acc != O_RDONLY);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -301,6 +301,47 @@ static void in_cb(struct loop *l, int fd, uint32_t events, void *arg)
 
 /* --- the job process --- */
 
+/*
+ * A command that sh would run as one simple command with literal words
+ * (no quoting, expansion, redirection, operator, assignment or builtin
+ * whose meaning differs from the program of the same name) is run
+ * directly: the same result without a shell to start. Splits a copy of
+ * cmd in buf into argv; returns the word count, or 0 for "use sh -c".
+ */
+static int simple_argv(const char *cmd, char *buf, size_t cap, char **argv, int max)
+{
+	static const char *const shell_words[] = {
+		".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do",
+		"done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export",
+		"fc", "fg", "fi", "for", "getopts", "hash", "if", "in", "jobs", "local",
+		"read", "readonly", "return", "set", "shift", "then", "times", "trap",
+		"type", "ulimit", "umask", "unalias", "unset", "until", "wait", "while", NULL,
+	};
+	size_t n = strlen(cmd);
+	if (n == 0 || n >= cap)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)cmd[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("_-./,:+=@%^ \t", c)))
+			return 0;
+	}
+	memcpy(buf, cmd, n + 1);
+	int argc = 0;
+	for (char *save = NULL, *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (argc == max - 1)
+			return 0;
+		argv[argc++] = w;
+	}
+	argv[argc] = NULL;
+	if (!argc || strchr(argv[0], '='))
+		return 0;
+	for (int i = 0; shell_words[i]; i++)
+		if (!strcmp(argv[0], shell_words[i]))
+			return 0;
+	return argc;
+}
+
 static void __attribute__((noreturn))
 job_child(const char *cmd, int in, int out, int err, pid_t parent)
 {
@@ -311,6 +352,9 @@ job_child(const char *cmd, int in, int out, int err, pid_t parent)
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(127);
 	boot_child_prepare();
+	char buf[1024], *argv[33];
+	if (simple_argv(cmd, buf, sizeof(buf), argv, 33))
+		execvp(argv[0], argv); /* not found: sh says so, as always */
 	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 	dprintf(2, "mitofs: exec /bin/sh: %s\n", strerror(errno));
 	_exit(127);
