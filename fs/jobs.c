@@ -297,8 +297,16 @@ void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size, size
 	}
 	struct job *old = c->last;
 	c->last = j;
-	if (old)
+	if (old && (old->state == JOB_RUNNING || old->state == JOB_STARTING) &&
+	    !tree_add_job_dir(&c->d->tree, (old->num = c->next_job, old))) {
+		/* Still running: it stays reachable (and killable) as jobs/N. */
+		c->next_job++;
+		old->next = c->jobs;
+		c->jobs = old;
+		ctx_log(c, LOG_INFO, "exec: the previous job still runs, as jobs/%u", old->num);
+	} else if (old) {
 		job_unlist(old);
+	}
 	job_start(j, req, data, size, reply);
 }
 
@@ -459,9 +467,14 @@ int job_remove(struct job *j)
 			*pp = j->next;
 			break;
 		}
-	if (j->state == JOB_RUNNING) {
+	if (j->state != JOB_DONE) {
+		/* Readers waiting on it (even one never started) end now. */
 		snprintf(j->why, sizeof(j->why), "job removed");
-		job_finish(j, r);
+		j->how = -1;
+		if (j->state != JOB_STARTING)
+			job_finish(j, r);
+		else
+			fh_wake(j->fhs);
 	}
 	job_unlist(j);
 	return 0;
