@@ -1,0 +1,81 @@
+/*
+ * fsproto — the fs service's calls and the file attributes they carry
+ * (docs/protocol.md, "fs service"). Paths are absolute on the target;
+ * open files are stub-side handles (u32). Errors come back in the reply
+ * envelope as Linux errno numbers, whatever the target (fsproto_errno
+ * maps them on the way in).
+ * Not for: the daemon's inode table or caches (fs/remotefs.c), nor the
+ * stub's service (stub/svc_fs.c).
+ */
+#ifndef MITOFS_FSPROTO_H
+#define MITOFS_FSPROTO_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+
+/* Ops of SVC_FS; arguments -> reply body (after the envelope).
+ *   str = u32 length + bytes; attr = struct fs_attr, 88 bytes. */
+enum proto_fs_op {
+	FS_LSTAT = 1,   /* str path -> attr */
+	FS_READDIR,     /* str path -> u32 n, n x (str name, attr) */
+	FS_OPEN,        /* str path, u32 flags, u32 mode -> u32 fh, attr (O_CREAT, O_EXCL... honoured) */
+	FS_READ,        /* u32 fh, u64 off, u32 size -> blob (short at EOF) */
+	FS_WRITE,       /* u32 fh, u64 off, blob -> u32 written */
+	FS_CLOSE,       /* u32 fh -> (error of close) */
+	FS_FSYNC,       /* u32 fh, u8 datasync -> */
+	FS_FTRUNCATE,   /* u32 fh, u64 size -> */
+	FS_TRUNCATE,    /* str path, u64 size -> */
+	FS_MKDIR,       /* str path, u32 mode -> attr */
+	FS_RMDIR,       /* str path -> */
+	FS_UNLINK,      /* str path -> */
+	FS_RENAME,      /* str from, str to, u32 flags (RENAME_NOREPLACE 1, RENAME_EXCHANGE 2) -> */
+	FS_SYMLINK,     /* str target, str path -> attr */
+	FS_READLINK,    /* str path -> str target */
+	FS_LINK,        /* str from, str to -> attr */
+	FS_CHMOD,       /* str path, u32 mode -> attr */
+	FS_CHOWN,       /* str path, u32 uid, u32 gid (0xffffffff: unchanged) -> attr */
+	FS_UTIMENS,     /* str path, s64 a_sec, u32 a_nsec, s64 m_sec, u32 m_nsec -> attr
+			 * (nsec UTIME_NOW / UTIME_OMIT as on Linux) */
+	FS_STATFS,      /* str path -> u64 bsize, frsize, blocks, bfree, bavail, files,
+			 * ffree, favail, fsid, flag, namemax */
+	FS_ACCESS,      /* str path, u32 mask (R_OK 4, W_OK 2, X_OK 1, F_OK 0) -> */
+	FS_MKNOD,       /* str path, u32 mode, u64 rdev -> attr */
+	FS_GETXATTR,    /* str path, str name, u32 size -> u32 length, blob (empty when size is 0) */
+	FS_SETXATTR,    /* str path, str name, blob value, u32 flags -> */
+	FS_LISTXATTR,   /* str path, u32 size -> u32 length, blob (names, NUL-separated) */
+	FS_REMOVEXATTR, /* str path, str name -> */
+	FS_READFILE,    /* str path, u32 max -> attr, blob: a small file in one call */
+	FS_FSTAT,       /* u32 fh -> attr */
+};
+
+#define FS_ATTR_LEN 88
+#define FS_MAX_IO   (1u << 20)   /* largest read or write in one call */
+#define FS_MAX_PATH 4096
+
+struct fs_attr {
+	uint64_t ino;
+	uint32_t mode, nlink, uid, gid;
+	uint64_t rdev, size, blocks;
+	uint32_t blksize;
+	int64_t atime, mtime, ctime;
+	uint32_t atime_ns, mtime_ns, ctime_ns;
+};
+
+void fs_attr_from_stat(struct fs_attr *a, const struct stat *st);
+void fs_attr_to_stat(const struct fs_attr *a, struct stat *st);
+int fs_attr_put(struct buf *b, const struct fs_attr *a);
+/* 0 or -EBADMSG. */
+int fs_attr_get(struct rd *r, struct fs_attr *a);
+
+/* A path argument: absolute, no NUL, at most FS_MAX_PATH. Returns a new
+ * string (caller frees) or NULL with *err set (-EBADMSG, -ENAMETOOLONG,
+ * -EINVAL for a relative path, -ENOMEM). */
+char *fs_path_get(struct rd *r, int *err);
+
+/* The local errno for a wire errno (the wire speaks Linux numbers; on
+ * Linux this is the identity, kept in one place for other targets). */
+int fsproto_errno(uint32_t wire);
+
+#endif
