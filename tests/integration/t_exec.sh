@@ -205,3 +205,31 @@ test_exec_over_a_running_job_leaves_nothing_unreachable()
 	done
 	[ -n "$reachable" ] || fail "the replaced job (pid $pid) runs on, reachable from nowhere in the tree"
 }
+
+test_simple_commands_behave_exactly_as_under_sh_c()
+{
+	local a=${U}a cmd o1 o2 s1 s2 e1 e2
+	connect "$a"
+	mkdir "$T/d"
+	printf 'echo from-a-script\n' >"$T/d/noshebang"
+	chmod +x "$T/d/noshebang"
+	: >"$T/d/notexec"
+	# Commands a stub may run without a shell must give what sh -c gives.
+	local cmds=(
+		"true" "false" "seq 1 3" "printf %s,%s: a b" "expr 1 + 2" "test -d /"
+		"test -f /" "pwd" "id -u" "basename /a/b.c .c" "ls -d /"
+		"nosuchcmd-xyz" "/etc" "cat /nonexistent" "dd if=/dev/zero bs=3 count=2"
+		"$T/d/noshebang" "$T/d/notexec" "sleep 0.1" "uname   -m" "kill -l 9"
+	)
+	for cmd in "${cmds[@]}"; do
+		expect_write_ok "$M/$a/exec" "$cmd"
+		s1=$(get "$M/$a/status") o1=$(get "$M/$a/stdout" | od -c) e1=$(get "$M/$a/stderr")
+		expect_write_ok "$M/$a/exec" "sh -c '$cmd'"
+		s2=$(get "$M/$a/status") o2=$(get "$M/$a/stdout" | od -c) e2=$(get "$M/$a/stderr")
+		expect_eq "$s1" "$s2" "status of '$cmd' (vs sh -c)"
+		expect_eq "$o1" "$o2" "stdout of '$cmd' (vs sh -c)"
+		if [[ -z $e1 && -n $e2 || -n $e1 && -z $e2 ]]; then
+			fail "stderr of '$cmd': '$e1' vs sh -c: '$e2'"
+		fi
+	done
+}
