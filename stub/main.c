@@ -34,6 +34,7 @@
 #include "svc.h"
 #include "guard.h"
 #include "svc_exec.h"
+#include "svc_fs.h"
 #include "svc_spawn.h"
 #include "svc_sys.h"
 
@@ -47,6 +48,7 @@ struct stub {
 	struct proto_config cfg;
 	struct svc_exec *exec;
 	struct svc_spawn *spawn;
+	struct svc_fs *fs;
 	int errfd;             /* read end of the pipe that is our fd 2 */
 	size_t linelen;
 	char line[STUB_LINE_MAX];
@@ -203,6 +205,8 @@ static void on_route_lost(struct router *r, uint32_t id, const char *why, void *
 	struct stub *st = arg;
 	if (st->exec)
 		svc_exec_route_lost(st->exec, id);
+	if (st->fs)
+		svc_fs_route_lost(st->fs, id);
 }
 
 static void on_parent_lost(struct router *r, const char *why, void *arg)
@@ -251,6 +255,9 @@ static void on_call(struct router *r, const struct msg *m, void *arg)
 	case SVC_SPAWN:
 		svc_spawn_call(st->spawn, m, op, &rd);
 		break;
+	case SVC_FS:
+		svc_fs_call(st->fs, m, op, &rd);
+		break;
 	default:
 		svc_reply_errf(r, q, ENOSYS, "no service %u in this context", svc);
 		break;
@@ -282,7 +289,8 @@ static int stub_start(struct stub *st)
 	st->parent = NULL; /* the router's now */
 	st->exec = svc_exec_new(st->r);
 	st->spawn = svc_spawn_new(st->r, c);
-	if (!st->exec || !st->spawn)
+	st->fs = svc_fs_new(st->r);
+	if (!st->exec || !st->spawn || !st->fs)
 		return -ENOMEM;
 	if ((rc = router_add_handler(st->r, HANDLE_CALL_SERVICE, on_call, st, ROUTER_PARENT_ONLY)) < 0 ||
 	    (rc = router_add_handler(st->r, HANDLE_SHUTDOWN, on_shutdown, st, ROUTER_PARENT_ONLY)) < 0)
@@ -372,6 +380,7 @@ int main(int argc, char **argv)
 		st.rc = 1;
 out:
 	log_setup(NULL, NULL, LOG_ERROR);
+	svc_fs_free(st.fs);
 	svc_spawn_free(st.spawn);
 	svc_exec_free(st.exec);
 	router_free(st.r);

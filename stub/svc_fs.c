@@ -1,0 +1,924 @@
+/*
+ * svc_fs — the fs service: each op of core/fsproto.h as the syscalls a
+ * local program would make, answered at once (the stub blocks for the
+ * length of one syscall, as a local program would).
+ *
+ * For: paths (absolute, bounded, checked by fs_path_get), open-file
+ * handles owned by the context that opened them (closed when its route is
+ * lost, and when the stub ends), replies bounded by FS_MAX_IO and
+ * FRAME_MAX_LEN. Files that could block the stub forever (FIFOs, sockets,
+ * character devices) are opened non-blocking and stay so: a read with
+ * nothing to read is EAGAIN, never a stub that stops answering.
+ * Not for: caching, inode numbers or permissions policy (the daemon's),
+ * nor deciding who may call (CALL_SERVICE is parent-only in the router).
+ */
+#include "svc_fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fsproto.h"
+#include "log.h"
+#include "map.h"
+#include "proto.h"
+#include "router.h"
+#include "svc.h"
+
+#define FS_XATTR_NAME_MAX 255      /* XATTR_NAME_MAX */
+#define FS_XATTR_SIZE_MAX (1u << 16) /* XATTR_SIZE_MAX and XATTR_LIST_MAX */
+#define FS_READFILE_FIRST (1u << 16) /* first buffer when the size is unknown */
+#define FS_RENAME_FLAGS   3u         /* RENAME_NOREPLACE | RENAME_EXCHANGE */
+#define FS_MODE_MAX       0177777u   /* S_IFMT and the permission bits */
+
+struct fh {
+	int fd;
+	uint32_t owner; /* context that opened it */
+};
+
+struct svc_fs {
+	struct router *r;
+	struct map fhs;   /* handle -> struct fh */
+	uint32_t next_fh; /* monotonic; 0 once exhausted (never reused) */
+};
+
+/* One call being answered. */
+struct call {
+	struct svc_fs *f;
+	uint32_t caller;
+	struct rd *a;
+	const char *op;  /* name for error texts */
+	char *p1, *p2;   /* owned: path (or name) arguments, shown in error texts */
+	uint32_t fh;     /* handle argument, shown when has_fh */
+	bool has_fh;
+	bool parsed;     /* every argument read: errors now come from syscalls */
+	const char *why; /* static reason for an argument refused, or NULL */
+	uint32_t opened; /* handle opened by this call, closed if undeliverable */
+	struct buf out;  /* the reply: envelope, then the body */
+};
+
+/* --- open flags on the wire --- */
+
+/* The wire carries the asm-generic (x86-64, arm64's differ) open flag
+ * numbers; each is translated, so a stub built where they differ reads
+ * them right. */
+static const struct {
+	uint32_t wire;
+	int local;
+} open_flag_map[] = {
+	{ 00000100u, O_CREAT },     { 00000200u, O_EXCL },
+	{ 00001000u, O_TRUNC },     { 00002000u, O_APPEND },
+	{ 00004000u, O_NONBLOCK },  { 00010000u, O_DSYNC },
+	{ 00040000u, O_DIRECT },    { 00200000u, O_DIRECTORY },
+	{ 00400000u, O_NOFOLLOW },  { 01000000u, O_NOATIME },
+	{ 04000000u, O_SYNC & ~O_DSYNC },
+};
+/* Bits a kernel or FUSE may pass along that mean nothing here: O_NOCTTY,
+ * FASYNC, O_LARGEFILE, O_CLOEXEC (always set), __FMODE_EXEC. */
+#define OPEN_WIRE_IGNORED (00000400u | 00020000u | 00100000u | 02000000u | 00000040u)
+
+/* Local open flags for wire flags w. 0, or -EINVAL for O_PATH, O_TMPFILE,
+ * an access mode of 3 or any unknown bit. */
+static int open_flags_local(uint32_t w, int *out)
+{
+	int fl = (int)(w & 3u);
+	if (fl == 3)
+		return -EINVAL;
+	w &= ~3u & ~OPEN_WIRE_IGNORED;
+	for (size_t i = 0; i < sizeof(open_flag_map) / sizeof(open_flag_map[0]); i++)
+		if (w & open_flag_map[i].wire) {
+			fl |= open_flag_map[i].local;
+			w &= ~open_flag_map[i].wire;
+		}
+	*out = fl;
+	return w ? -EINVAL : 0;
+}
+
+/* We open with O_NONBLOCK so that a FIFO cannot block the stub in
+ * open(); files where it means nothing get the caller's choice back,
+ * the others (FIFO, socket, char device) keep it. 0 or -errno. */
+static int fd_settle(int fd, const struct stat *st, bool want_nonblock)
+{
+	if (want_nonblock || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) || S_ISBLK(st->st_mode)))
+		return 0;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* --- handles --- */
+
+static void fh_close(struct svc_fs *f, uint32_t id)
+{
+	struct fh *h = map_del(&f->fhs, id);
+	if (!h)
+		return;
+	close(h->fd);
+	free(h);
+}
+
+/* The handle argument of c, if the caller owns it. */
+static struct fh *fh_get(const struct call *c)
+{
+	struct fh *h = map_get(&c->f->fhs, c->fh);
+	return h && h->owner == c->caller ? h : NULL;
+}
+
+/* Takes fd into the table for c's caller; on failure fd is closed.
+ * The new handle number, or 0 with *err set. */
+static uint32_t fh_add(struct call *c, int fd, int *err)
+{
+	struct svc_fs *f = c->f;
+	struct fh *h = malloc(sizeof(*h));
+	uint32_t id = f->next_fh;
+	if (!h || map_put(&f->fhs, id, h) < 0) {
+		free(h);
+		close(fd);
+		*err = -ENOMEM;
+		return 0;
+	}
+	h->fd = fd;
+	h->owner = c->caller;
+	f->next_fh++; /* wraps to 0: no more handles, never a reused one */
+	return id;
+}
+
+/* --- argument readers --- */
+
+static int arg_path(struct call *c, char **slot)
+{
+	int err = 0;
+	*slot = fs_path_get(c->a, &err);
+	if (*slot)
+		return 0;
+	if (err == -EINVAL)
+		c->why = "path is not absolute";
+	else if (err == -ENAMETOOLONG)
+		c->why = "path longer than FS_MAX_PATH";
+	return err;
+}
+
+/* A string that is not a path (symlink target, xattr name): up to max
+ * bytes, no NUL. Too long reads as tl_err. */
+static int arg_str(struct call *c, char **slot, size_t max, int tl_err)
+{
+	int rc = rd_str(c->a, slot, max);
+	return rc == -ERANGE ? tl_err : rc;
+}
+
+static int arg_fh(struct call *c)
+{
+	if (rd_u32(c->a, &c->fh))
+		return -EBADMSG;
+	c->has_fh = true;
+	return 0;
+}
+
+static int args_end(struct call *c)
+{
+	if (rd_end(c->a)) {
+		c->why = "trailing bytes after the arguments";
+		return -EBADMSG;
+	}
+	c->parsed = true;
+	return 0;
+}
+
+static int bad(struct call *c, int err, const char *why)
+{
+	c->why = why;
+	return err;
+}
+
+/* --- reply bodies --- */
+
+static int put_stat(struct buf *b, const struct stat *st)
+{
+	struct fs_attr a;
+	fs_attr_from_stat(&a, st);
+	return fs_attr_put(b, &a);
+}
+
+/* The attributes of path itself (not a symlink's target). */
+static int put_lstat(struct call *c, const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return -errno;
+	return put_stat(&c->out, &st);
+}
+
+/* Reads up to n bytes at off, looping over short reads until EOF; on a
+ * pipe, socket or tty (ESPIPE) one read() where it stands. The count
+ * (an error after some bytes waits for the next call) or -errno. */
+static ssize_t read_at(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = pread(fd, p + got, n - got, (off_t)(off + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == ESPIPE && got == 0) {
+			do
+				k = read(fd, p, n);
+			while (k < 0 && errno == EINTR);
+			return k < 0 ? -errno : k;
+		}
+		if (k < 0)
+			return got ? (ssize_t)got : -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+/* Writes n bytes at off (where it stands on a pipe), looping over short
+ * writes. The count (short only after an error) or -errno. */
+static ssize_t write_at(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	size_t done = 0;
+	bool stream = false;
+	do {
+		ssize_t k = stream ? write(fd, p + done, n - done)
+				   : pwrite(fd, p + done, n - done, (off_t)(off + done));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == ESPIPE && !stream) {
+			stream = true;
+			continue;
+		}
+		if (k < 0)
+			return done ? (ssize_t)done : -errno;
+		if (k == 0)
+			break;
+		done += (size_t)k;
+	} while (done < n);
+	return (ssize_t)done;
+}
+
+/* --- ops: paths --- */
+
+static int op_lstat(struct call *c)
+{
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+		return rc;
+	return put_lstat(c, c->p1);
+}
+
+static int op_readdir(struct call *c)
+{
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+		return rc;
+	int fd = open(c->p1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	size_t at = c->out.len;
+	uint32_t n = 0;
+	if ((rc = buf_put_u32(&c->out, 0)))
+		goto out;
+	for (;;) {
+		errno = 0;
+		struct dirent *e = readdir(d);
+		if (!e) {
+			rc = -errno;
+			break;
+		}
+		const char *nm = e->d_name;
+		if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* removed since readdir saw it */
+			/* A directory we may read but not search: what readdir knows. */
+			memset(&st, 0, sizeof(st));
+			st.st_ino = e->d_ino;
+			st.st_mode = DTTOIF(e->d_type);
+		}
+		if ((rc = buf_put_str(&c->out, nm)) || (rc = put_stat(&c->out, &st)))
+			break;
+		n++;
+		if (c->out.len > FRAME_MAX_LEN) {
+			rc = bad(c, -EFBIG, "directory too large for one reply (over 32 MiB of entries)");
+			break;
+		}
+	}
+	if (!rc)
+		be32_put(c->out.data + at, n);
+out:
+	closedir(d);
+	return rc;
+}
+
+static int op_truncate(struct call *c)
+{
+	uint64_t size;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u64(c->a, &size))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (size > INT64_MAX)
+		return bad(c, -EINVAL, "size out of range");
+	return truncate(c->p1, (off_t)size) < 0 ? -errno : 0;
+}
+
+/* MKDIR, CHMOD: path, u32 mode -> attr. */
+static int op_path_mode(struct call *c, bool is_mkdir)
+{
+	uint32_t mode;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u32(c->a, &mode))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (mode > FS_MODE_MAX)
+		return bad(c, -EINVAL, "mode out of range");
+	mode &= 07777; /* a file type (as FUSE's setattr passes it) is ignored */
+	rc = is_mkdir ? mkdir(c->p1, (mode_t)mode) : fchmodat(AT_FDCWD, c->p1, (mode_t)mode, 0);
+	return rc < 0 ? -errno : put_lstat(c, c->p1);
+}
+
+static int op_mkdir(struct call *c) { return op_path_mode(c, true); }
+static int op_chmod(struct call *c) { return op_path_mode(c, false); }
+
+static int op_rmdir(struct call *c)
+{
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+		return rc;
+	return rmdir(c->p1) < 0 ? -errno : 0;
+}
+
+static int op_unlink(struct call *c)
+{
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+		return rc;
+	return unlink(c->p1) < 0 ? -errno : 0;
+}
+
+static int op_rename(struct call *c)
+{
+	uint32_t flags;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) || (rc = arg_path(c, &c->p2)))
+		return rc;
+	if (rd_u32(c->a, &flags))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (flags & ~FS_RENAME_FLAGS)
+		return bad(c, -EINVAL, "unknown rename flags");
+	if (!flags)
+		rc = rename(c->p1, c->p2);
+	else
+		rc = (int)syscall(SYS_renameat2, AT_FDCWD, c->p1, AT_FDCWD, c->p2, flags);
+	return rc < 0 ? -errno : 0;
+}
+
+static int op_symlink(struct call *c)
+{
+	int rc;
+	/* The target is stored as given: relative ones too. */
+	if ((rc = arg_str(c, &c->p1, FS_MAX_PATH, -ENAMETOOLONG)) || (rc = arg_path(c, &c->p2)) ||
+	    (rc = args_end(c)))
+		return rc;
+	return symlink(c->p1, c->p2) < 0 ? -errno : put_lstat(c, c->p2);
+}
+
+static int op_readlink(struct call *c)
+{
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+		return rc;
+	char *t = malloc(FS_MAX_PATH);
+	if (!t)
+		return -ENOMEM;
+	ssize_t n = readlink(c->p1, t, FS_MAX_PATH);
+	if (n < 0)
+		rc = -errno;
+	else if (n == FS_MAX_PATH)
+		rc = -ENAMETOOLONG;
+	else
+		rc = buf_put_blob(&c->out, t, (size_t)n);
+	free(t);
+	return rc;
+}
+
+static int op_link(struct call *c)
+{
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) || (rc = arg_path(c, &c->p2)) || (rc = args_end(c)))
+		return rc;
+	return link(c->p1, c->p2) < 0 ? -errno : put_lstat(c, c->p2);
+}
+
+static int op_chown(struct call *c)
+{
+	uint32_t uid, gid;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u32(c->a, &uid) || rd_u32(c->a, &gid))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	/* 0xffffffff is (uid_t)-1: unchanged, as lchown takes it. */
+	return lchown(c->p1, (uid_t)uid, (gid_t)gid) < 0 ? -errno : put_lstat(c, c->p1);
+}
+
+static bool nsec_ok(uint32_t ns)
+{
+	return ns < 1000000000u || ns == (uint32_t)UTIME_NOW || ns == (uint32_t)UTIME_OMIT;
+}
+
+static int op_utimens(struct call *c)
+{
+	uint64_t as, ms;
+	uint32_t an, mn;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u64(c->a, &as) || rd_u32(c->a, &an) || rd_u64(c->a, &ms) || rd_u32(c->a, &mn))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (!nsec_ok(an) || !nsec_ok(mn))
+		return bad(c, -EINVAL, "nanoseconds out of range");
+	struct timespec ts[2] = {
+		{ .tv_sec = (time_t)(int64_t)as, .tv_nsec = (long)an },
+		{ .tv_sec = (time_t)(int64_t)ms, .tv_nsec = (long)mn },
+	};
+	if (utimensat(AT_FDCWD, c->p1, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return put_lstat(c, c->p1);
+}
+
+static int op_statfs(struct call *c)
+{
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+		return rc;
+	struct statvfs s;
+	if (statvfs(c->p1, &s) < 0)
+		return -errno;
+	uint64_t v[] = { s.f_bsize, s.f_frsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files,
+			 s.f_ffree, s.f_favail, s.f_fsid, s.f_flag, s.f_namemax };
+	for (size_t i = 0; !rc && i < sizeof(v) / sizeof(v[0]); i++)
+		rc = buf_put_u64(&c->out, v[i]);
+	return rc;
+}
+
+static int op_access(struct call *c)
+{
+	uint32_t mask;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u32(c->a, &mask))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (mask & ~7u)
+		return bad(c, -EINVAL, "unknown access mask bits");
+	return faccessat(AT_FDCWD, c->p1, (int)mask, 0) < 0 ? -errno : 0;
+}
+
+static int op_mknod(struct call *c)
+{
+	uint32_t mode;
+	uint64_t rdev;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u32(c->a, &mode) || rd_u64(c->a, &rdev))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (mode > FS_MODE_MAX)
+		return bad(c, -EINVAL, "mode out of range");
+	return mknod(c->p1, (mode_t)mode, (dev_t)rdev) < 0 ? -errno : put_lstat(c, c->p1);
+}
+
+/* --- ops: extended attributes --- */
+
+/* GETXATTR and LISTXATTR reply u32 length, blob: with size 0 the length
+ * the value would need and an empty blob; else the value (ERANGE when
+ * it does not fit in size). */
+static int put_xattr(struct call *c, uint32_t size, bool list)
+{
+	if (size > FS_XATTR_SIZE_MAX)
+		size = FS_XATTR_SIZE_MAX; /* no value is larger */
+	char *v = size ? malloc(size) : NULL;
+	if (size && !v)
+		return -ENOMEM;
+	ssize_t n = list ? llistxattr(c->p1, v, size) : lgetxattr(c->p1, c->p2, v, size);
+	int rc = n < 0 ? -errno : buf_put_u32(&c->out, (uint32_t)n);
+	if (!rc)
+		rc = buf_put_blob(&c->out, v, size ? (size_t)n : 0);
+	free(v);
+	return rc;
+}
+
+static int op_getxattr(struct call *c)
+{
+	uint32_t size;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) ||
+	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)))
+		return rc;
+	if (rd_u32(c->a, &size))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	return put_xattr(c, size, false);
+}
+
+static int op_listxattr(struct call *c)
+{
+	uint32_t size;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u32(c->a, &size))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	return put_xattr(c, size, true);
+}
+
+static int op_setxattr(struct call *c)
+{
+	const uint8_t *v;
+	size_t n;
+	uint32_t flags;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) ||
+	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)))
+		return rc;
+	if (rd_blob(c->a, &v, &n) || rd_u32(c->a, &flags))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (flags & ~(uint32_t)(XATTR_CREATE | XATTR_REPLACE))
+		return bad(c, -EINVAL, "unknown xattr flags");
+	if (n > FS_XATTR_SIZE_MAX)
+		return -E2BIG;
+	return lsetxattr(c->p1, c->p2, v, n, (int)flags) < 0 ? -errno : 0;
+}
+
+static int op_removexattr(struct call *c)
+{
+	int rc;
+	if ((rc = arg_path(c, &c->p1)) ||
+	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)) || (rc = args_end(c)))
+		return rc;
+	return lremovexattr(c->p1, c->p2) < 0 ? -errno : 0;
+}
+
+/* --- ops: whole files and handles --- */
+
+static int op_readfile(struct call *c)
+{
+	uint32_t max;
+	int rc;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u32(c->a, &max))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (max > FS_MAX_IO)
+		max = FS_MAX_IO;
+	/* Follows symlinks, as cat does; attr is the file read. */
+	int fd = open(c->p1, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	rc = fstat(fd, &st) < 0 ? -errno : fd_settle(fd, &st, false);
+	if (!rc && S_ISDIR(st.st_mode))
+		rc = -EISDIR;
+	if (rc || (rc = put_stat(&c->out, &st)))
+		goto out;
+	size_t at = c->out.len, got = 0;
+	if ((rc = buf_put_u32(&c->out, 0)))
+		goto out;
+	/* st_size is a hint only: /proc files say 0, files grow. One byte
+	 * more than it says lets the read that sees EOF fit. */
+	size_t room = S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < max
+		? (size_t)st.st_size + 1 : (max < FS_READFILE_FIRST ? max : FS_READFILE_FIRST);
+	while (got < max) {
+		if (got == room)
+			room = room < max / 2 ? room * 2 : max;
+		if ((rc = buf_reserve(&c->out, room - got)))
+			goto out;
+		ssize_t k = read(fd, c->out.data + c->out.len, room - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			if (!got)
+				rc = -errno;
+			break;
+		}
+		if (k == 0)
+			break;
+		c->out.len += (size_t)k;
+		got += (size_t)k;
+	}
+	if (!rc)
+		be32_put(c->out.data + at, (uint32_t)got);
+out:
+	close(fd);
+	return rc;
+}
+
+static int op_open(struct call *c)
+{
+	uint32_t wflags, mode;
+	int rc, flags;
+	if ((rc = arg_path(c, &c->p1)))
+		return rc;
+	if (rd_u32(c->a, &wflags) || rd_u32(c->a, &mode))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	if (open_flags_local(wflags, &flags) < 0)
+		return bad(c, -EINVAL, "unknown or unsupported open flags");
+	if (mode > FS_MODE_MAX)
+		return bad(c, -EINVAL, "mode out of range");
+	if (c->f->fhs.used >= SVC_FS_MAX_HANDLES)
+		return bad(c, -EMFILE, "too many open handles in this context");
+	if (!c->f->next_fh)
+		return bad(c, -EMFILE, "handle numbers exhausted");
+	int fd = open(c->p1, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, (mode_t)(mode & 07777));
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	rc = fstat(fd, &st) < 0 ? -errno : fd_settle(fd, &st, flags & O_NONBLOCK);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	uint32_t id = fh_add(c, fd, &rc);
+	if (!id)
+		return rc;
+	c->opened = id;
+	if ((rc = buf_put_u32(&c->out, id)))
+		return rc;
+	return put_stat(&c->out, &st);
+}
+
+static int op_read(struct call *c)
+{
+	uint64_t off;
+	uint32_t size;
+	int rc;
+	if (arg_fh(c) || rd_u64(c->a, &off) || rd_u32(c->a, &size))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	struct fh *h = fh_get(c);
+	if (!h)
+		return -EBADF;
+	if (off > INT64_MAX)
+		return bad(c, -EINVAL, "offset out of range");
+	if (size > FS_MAX_IO)
+		size = FS_MAX_IO;
+	size_t at = c->out.len;
+	if ((rc = buf_put_u32(&c->out, 0)) || (rc = buf_reserve(&c->out, size)))
+		return rc;
+	ssize_t n = read_at(h->fd, c->out.data + c->out.len, size, off);
+	if (n < 0)
+		return (int)n;
+	be32_put(c->out.data + at, (uint32_t)n);
+	c->out.len += (size_t)n;
+	return 0;
+}
+
+static int op_write(struct call *c)
+{
+	uint64_t off;
+	const uint8_t *p;
+	size_t n;
+	int rc;
+	if (arg_fh(c) || rd_u64(c->a, &off) || rd_blob(c->a, &p, &n))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	struct fh *h = fh_get(c);
+	if (!h)
+		return -EBADF;
+	if (off > INT64_MAX)
+		return bad(c, -EINVAL, "offset out of range");
+	if (n > FS_MAX_IO)
+		n = FS_MAX_IO; /* the count tells the caller where to go on */
+	ssize_t w = write_at(h->fd, p, n, off);
+	return w < 0 ? (int)w : buf_put_u32(&c->out, (uint32_t)w);
+}
+
+static int op_close(struct call *c)
+{
+	int rc;
+	if ((rc = arg_fh(c)) || (rc = args_end(c)))
+		return rc;
+	struct fh *h = fh_get(c);
+	if (!h)
+		return -EBADF;
+	map_del(&c->f->fhs, c->fh);
+	/* Closed whatever close says (EINTR included); its error is news. */
+	rc = close(h->fd) < 0 && errno != EINTR ? -errno : 0;
+	free(h);
+	return rc;
+}
+
+static int op_fsync(struct call *c)
+{
+	uint8_t datasync;
+	int rc;
+	if (arg_fh(c) || rd_u8(c->a, &datasync))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	struct fh *h = fh_get(c);
+	if (!h)
+		return -EBADF;
+	if (datasync > 1)
+		return bad(c, -EINVAL, "datasync is not 0 or 1");
+	return (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
+}
+
+static int op_ftruncate(struct call *c)
+{
+	uint64_t size;
+	int rc;
+	if (arg_fh(c) || rd_u64(c->a, &size))
+		return -EBADMSG;
+	if ((rc = args_end(c)))
+		return rc;
+	struct fh *h = fh_get(c);
+	if (!h)
+		return -EBADF;
+	if (size > INT64_MAX)
+		return bad(c, -EINVAL, "size out of range");
+	return ftruncate(h->fd, (off_t)size) < 0 ? -errno : 0;
+}
+
+static int op_fstat(struct call *c)
+{
+	int rc;
+	if ((rc = arg_fh(c)) || (rc = args_end(c)))
+		return rc;
+	struct fh *h = fh_get(c);
+	if (!h)
+		return -EBADF;
+	struct stat st;
+	if (fstat(h->fd, &st) < 0)
+		return -errno;
+	return put_stat(&c->out, &st);
+}
+
+/* --- dispatch --- */
+
+typedef int fs_op_fn(struct call *c);
+
+static const struct {
+	const char *name;
+	fs_op_fn *fn;
+} fs_ops[] = {
+	[FS_LSTAT] = { "lstat", op_lstat },
+	[FS_READDIR] = { "readdir", op_readdir },
+	[FS_OPEN] = { "open", op_open },
+	[FS_READ] = { "read", op_read },
+	[FS_WRITE] = { "write", op_write },
+	[FS_CLOSE] = { "close", op_close },
+	[FS_FSYNC] = { "fsync", op_fsync },
+	[FS_FTRUNCATE] = { "ftruncate", op_ftruncate },
+	[FS_TRUNCATE] = { "truncate", op_truncate },
+	[FS_MKDIR] = { "mkdir", op_mkdir },
+	[FS_RMDIR] = { "rmdir", op_rmdir },
+	[FS_UNLINK] = { "unlink", op_unlink },
+	[FS_RENAME] = { "rename", op_rename },
+	[FS_SYMLINK] = { "symlink", op_symlink },
+	[FS_READLINK] = { "readlink", op_readlink },
+	[FS_LINK] = { "link", op_link },
+	[FS_CHMOD] = { "chmod", op_chmod },
+	[FS_CHOWN] = { "chown", op_chown },
+	[FS_UTIMENS] = { "utimens", op_utimens },
+	[FS_STATFS] = { "statfs", op_statfs },
+	[FS_ACCESS] = { "access", op_access },
+	[FS_MKNOD] = { "mknod", op_mknod },
+	[FS_GETXATTR] = { "getxattr", op_getxattr },
+	[FS_SETXATTR] = { "setxattr", op_setxattr },
+	[FS_LISTXATTR] = { "listxattr", op_listxattr },
+	[FS_REMOVEXATTR] = { "removexattr", op_removexattr },
+	[FS_READFILE] = { "readfile", op_readfile },
+	[FS_FSTAT] = { "fstat", op_fstat },
+};
+
+/* "fs OP(ARGS): reason", ARGS being the paths or the handle. */
+static void reply_err(struct call *c, const struct msg *m, int err)
+{
+	struct router *r = c->f->r;
+	struct svc_req q = svc_req_of(m);
+	const char *why = c->why ? c->why : !c->parsed && err == EBADMSG ? "malformed arguments"
+									  : strerror(err);
+	if (!c->parsed && err == EBADMSG)
+		log_warn("fs %s: malformed call from %u: %s", c->op, m->src_id, why);
+	if (c->p1 && c->p2)
+		svc_reply_errf(r, q, err, "fs %s(%s, %s): %s", c->op, c->p1, c->p2, why);
+	else if (c->p1)
+		svc_reply_errf(r, q, err, "fs %s(%s): %s", c->op, c->p1, why);
+	else if (c->has_fh)
+		svc_reply_errf(r, q, err, "fs %s(fh %u): %s", c->op, c->fh, why);
+	else
+		svc_reply_errf(r, q, err, "fs %s: %s", c->op, why);
+}
+
+void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *args)
+{
+	if (op >= sizeof(fs_ops) / sizeof(fs_ops[0]) || !fs_ops[op].fn) {
+		svc_reply_errf(f->r, svc_req_of(m), ENOSYS, "fs: unknown op %u", op);
+		return;
+	}
+	struct call c = { .f = f, .caller = m->src_id, .a = args, .op = fs_ops[op].name };
+	buf_init(&c.out);
+	int rc = proto_reply_ok(&c.out);
+	if (!rc)
+		rc = fs_ops[op].fn(&c);
+	if (!rc && c.out.len > FRAME_MAX_LEN)
+		rc = bad(&c, -EFBIG, "reply larger than one frame");
+	if (rc) {
+		reply_err(&c, m, -rc);
+	} else if ((rc = router_reply(f->r, m, c.out.data, c.out.len)) < 0) {
+		log_warn("fs %s: reply to %u lost: %s", c.op, m->src_id, strerror(-rc));
+	}
+	/* A handle nobody can learn of is closed now, not at route loss. */
+	if (c.opened && (rc || !m->reply_to))
+		fh_close(f, c.opened);
+	buf_free(&c.out);
+	free(c.p1);
+	free(c.p2);
+}
+
+/* --- lifetime --- */
+
+struct svc_fs *svc_fs_new(struct router *r)
+{
+	struct svc_fs *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->r = r;
+	f->next_fh = 1;
+	map_init(&f->fhs);
+	return f;
+}
+
+void svc_fs_route_lost(struct svc_fs *f, uint32_t id)
+{
+	size_t pos = 0, n = 0;
+	uint64_t key;
+	void *v;
+	while (map_next(&f->fhs, &pos, &key, &v))
+		if (((struct fh *)v)->owner == id) {
+			fh_close(f, (uint32_t)key); /* deleting the current entry is safe */
+			n++;
+		}
+	if (n)
+		log_info("fs: caller %u lost, closed its %zu open files", id, n);
+}
+
+void svc_fs_free(struct svc_fs *f)
+{
+	if (!f)
+		return;
+	size_t pos = 0;
+	uint64_t key;
+	void *v;
+	while (map_next(&f->fhs, &pos, &key, &v))
+		fh_close(f, (uint32_t)key);
+	map_free(&f->fhs);
+	free(f);
+}
