@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "method.h"
+#include "remotefs.h"
 #include "ring.h"
 #include "router.h"
 #include "stream.h"
@@ -114,6 +115,7 @@ static struct ctx *ctx_new(struct ctx *parent, const char *name, const char *met
 
 static void ctx_free(struct ctx *c)
 {
+	remotefs_ctx_gone(c->d->rfs, c);
 	fh_detach_all(&c->fhs);
 	keepalive_stop(c);
 	proto_kv_free(c->info, c->ninfo);

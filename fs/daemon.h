@@ -26,6 +26,7 @@
 struct loop;
 struct router;
 struct ring;
+struct remotefs;
 struct boot_job;
 struct loop_timer;
 struct ctx;
@@ -41,6 +42,7 @@ enum node_kind {
 	N_INFO, N_EXEC, N_STDOUT, N_STDERR, N_STATUS, /* last job's files */
 	N_JOBSDIR, N_JOBS_NEW,
 	N_JOBDIR, N_JOB_CMD, N_JOB_STDIN, N_JOB_CTL, /* N_STDOUT etc. reused */
+	N_FSDIR,                   /* NAME/fs: its inode belongs to remotefs */
 };
 
 struct node {
@@ -168,6 +170,8 @@ struct daemon {
 	struct fuse_buf fbuf;
 	bool exiting;
 	uint64_t last_output_us; /* job output arrived (for the idle trim) */
+	struct remotefs *rfs;  /* the fs/ subtrees */
+	double attr_timeout;   /* fs/ entry and attribute cache, seconds */
 	bool output_since_trim;
 };
 

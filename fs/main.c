@@ -8,6 +8,7 @@
  *     -o output_cap=SIZE   bytes kept per job stream (default 256M)
  *     -o log_cap=SIZE      bytes kept per log (default 1M)
  *     -o connect_timeout=S seconds for a connect (default 30)
+ *     -o attr_timeout=S    fs/ entries and attributes cached (default 1)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "ops.h"
+#include "remotefs.h"
 #include "router.h"
 
 extern const uint8_t mitofs_stub_gz[];
@@ -32,7 +34,8 @@ extern const uint8_t mitofs_stub_gz_end[];
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,log_cap=SIZE,connect_timeout=SECONDS] MOUNTPOINT\n");
+	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,log_cap=SIZE,connect_timeout=SECONDS,"
+		   "attr_timeout=SECONDS] MOUNTPOINT\n");
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -63,6 +66,14 @@ static int parse_opts(struct daemon *d, char *opts)
 			continue;
 		if (v && !strcmp(o, "log_cap") && !parse_size(v, &d->log_cap))
 			continue;
+		if (v && !strcmp(o, "attr_timeout")) {
+			char *end;
+			double t = strtod(v, &end);
+			if (end != v && !*end && t >= 0 && t <= 3600) {
+				d->attr_timeout = t;
+				continue;
+			}
+		}
 		if (v && !strcmp(o, "connect_timeout") && atoi(v) > 0) {
 			d->connect_timeout_ms = atoi(v) * 1000;
 			continue;
@@ -173,6 +184,7 @@ int main(int argc, char **argv)
 	d.output_cap = 256u << 20;
 	d.log_cap = 1u << 20;
 	d.connect_timeout_ms = 30000;
+	d.attr_timeout = 1.0;
 	bool foreground = false;
 	int opt;
 	while ((opt = getopt(argc, argv, "fdho:")) != -1) {
@@ -239,7 +251,8 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	d.loop = loop_new();
 	d.router = d.loop ? router_new(d.loop, 0, &router_ops, &d) : NULL;
-	if (!d.router || ctx_daemon_init(&d) || tree_init(&d.tree, &d.root)) {
+	if (!d.router || ctx_daemon_init(&d) || tree_init(&d.tree, &d.root) ||
+	    !(d.rfs = remotefs_new(&d))) {
 		fprintf(stderr, "mitofs: out of memory\n");
 		goto out;
 	}
@@ -313,6 +326,7 @@ out:
 	fuse_opt_free_args(&args);
 	if (d.router)
 		router_free(d.router);
+	remotefs_free(d.rfs);
 	tree_free(&d.tree);
 	free(d.fbuf.mem);
 	loop_free(d.loop);

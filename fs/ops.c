@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "ctl.h"
 #include "ctx.h"
 #include "fh.h"
 #include "jobs.h"
+#include "remotefs.h"
 #include "ring.h"
 
 static const char README_TEXT[] =
@@ -41,15 +43,26 @@ static const char README_TEXT[] =
 
 static struct daemon *D(fuse_req_t req) { return fuse_req_userdata(req); }
 
+/* Requests on fs/ nodes go to remotefs; the rest is the control tree. */
+#define REMOTE(ino) remotefs_owns(D(req)->rfs, (ino))
+#define TO_REMOTE(op, ino, ...)                 \
+	do {                                    \
+		if (REMOTE(ino)) {              \
+			remotefs_ops.op(__VA_ARGS__); \
+			return;                 \
+		}                               \
+	} while (0)
+
 static bool is_dir(enum node_kind k)
 {
 	return k == N_ROOT || k == N_CTXDIR || k == N_JOBSDIR || k == N_JOBDIR;
 }
+/* (N_FSDIR is a directory too, but all its operations are remotefs's.) */
 
 static mode_t mode_of(enum node_kind k)
 {
 	switch (k) {
-	case N_ROOT: case N_CTXDIR: case N_JOBSDIR: case N_JOBDIR:
+	case N_ROOT: case N_CTXDIR: case N_JOBSDIR: case N_JOBDIR: case N_FSDIR:
 		return S_IFDIR | 0700;
 	case N_CTL: case N_JOB_CTL:
 		return S_IFREG | 0600;
@@ -109,6 +122,14 @@ static double attr_timeout(enum node_kind k)
 	}
 }
 
+static double entry_timeout(const struct node *n)
+{
+	/* The files of a directory never change while it exists, and a
+	 * context or job directory made again is a new inode: their entries
+	 * may be cached. Contexts and jobs themselves come and go (timeout 0). */
+	return n->kind != N_CTXDIR && n->kind != N_JOBDIR ? 3600 : 0;
+}
+
 static struct node *live_node(fuse_req_t req, fuse_ino_t ino)
 {
 	struct node *n = tree_get(&D(req)->tree, ino);
@@ -117,6 +138,7 @@ static struct node *live_node(fuse_req_t req, fuse_ino_t ino)
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	TO_REMOTE(lookup, parent, req, parent, name);
 	struct daemon *d = D(req);
 	struct node *p = live_node(req, parent);
 	struct node *n = p ? tree_find(p, name) : NULL;
@@ -124,15 +146,15 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	if (n->kind == N_FSDIR) {
+		remotefs_lookup_root(d->rfs, req, n->ctx, n->ino);
+		return;
+	}
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));
 	e.ino = n->ino;
 	fill_attr(d, n, &e.attr);
-	/* The files of a directory never change while it exists, and a
-	 * context or job directory made again is a new inode: their entries
-	 * may be cached. Contexts and jobs themselves come and go (timeout 0). */
-	if (n->kind != N_CTXDIR && n->kind != N_JOBDIR)
-		e.entry_timeout = 3600;
+	e.entry_timeout = entry_timeout(n);
 	e.attr_timeout = attr_timeout(n->kind);
 	if (fuse_reply_entry(req, &e) == 0)
 		n->nlookup++;
@@ -140,6 +162,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	TO_REMOTE(forget, ino, req, ino, nlookup);
 	struct daemon *d = D(req);
 	struct node *n = tree_get(&d->tree, ino);
 	if (n)
@@ -151,6 +174,10 @@ static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 {
 	struct daemon *d = D(req);
 	for (size_t i = 0; i < count; i++) {
+		if (REMOTE(fd[i].ino)) {
+			remotefs_forget(d->rfs, fd[i].ino, fd[i].nlookup);
+			continue;
+		}
 		struct node *n = tree_get(&d->tree, fd[i].ino);
 		if (n)
 			tree_forget(&d->tree, n, fd[i].nlookup);
@@ -160,6 +187,7 @@ static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	TO_REMOTE(getattr, ino, req, ino, fi);
 	(void)fi;
 	struct node *n = tree_get(&D(req)->tree, ino);
 	if (!n) {
@@ -174,6 +202,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	TO_REMOTE(setattr, ino, req, ino, attr, to_set, fi);
 	(void)attr;
 	struct node *n = live_node(req, ino);
 	if (!n) {
@@ -194,10 +223,9 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	fs_getattr(req, ino, fi);
 }
 
-static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+static void readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	(void)fi;
+	struct daemon *d = D(req);
 	struct node *dir = live_node(req, ino);
 	if (!dir || !is_dir(dir->kind)) {
 		fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
@@ -210,37 +238,157 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	size_t used = 0;
 	off_t i = 0;
-	struct stat st = { 0 };
 	struct node *c = dir->children;
 	/* Entry i: 0 ".", 1 "..", then the children in order. */
 	for (;; i++) {
 		const char *name;
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		struct node *counted = NULL;
 		if (i == 0) {
 			name = ".";
-			st.st_ino = dir->ino;
-			st.st_mode = S_IFDIR;
+			e.attr.st_ino = dir->ino;
+			e.attr.st_mode = S_IFDIR;
 		} else if (i == 1) {
 			name = "..";
-			st.st_ino = dir->parent ? dir->parent->ino : dir->ino;
-			st.st_mode = S_IFDIR;
+			e.attr.st_ino = dir->parent ? dir->parent->ino : dir->ino;
+			e.attr.st_mode = S_IFDIR;
 		} else {
 			if (i > 2)
 				c = c ? c->next : NULL;
 			if (!c)
 				break;
 			name = c->name;
-			st.st_ino = c->ino;
-			st.st_mode = mode_of(c->kind);
+			fill_attr(d, c, &e.attr);
+			/* fs/ is looked up on its own (it lives in remotefs):
+			 * a plus entry without an inode is a plain name. */
+			if (plus && c->kind != N_FSDIR) {
+				e.ino = c->ino;
+				e.attr_timeout = attr_timeout(c->kind);
+				e.entry_timeout = entry_timeout(c);
+				counted = c;
+			}
 		}
 		if (i < off)
 			continue;
-		size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
+		size_t need = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1)
+				   : fuse_add_direntry(req, buf + used, size - used, name, &e.attr, i + 1);
 		if (need > size - used)
 			break;
 		used += need;
+		if (counted)
+			counted->nlookup++;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	TO_REMOTE(readdir, ino, req, ino, size, off, fi);
+	readdir_any(req, ino, size, off, false);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	TO_REMOTE(readdirplus, ino, req, ino, size, off, fi);
+	readdir_any(req, ino, size, off, true);
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	TO_REMOTE(opendir, ino, req, ino, fi);
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	TO_REMOTE(releasedir, ino, req, ino, fi);
+	fuse_reply_err(req, 0);
+}
+
+/* Operations only fs/ has: the control tree refuses them plainly. */
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	TO_REMOTE(readlink, ino, req, ino);
+	fuse_reply_err(req, EINVAL);
+}
+
+static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t p, const char *name)
+{
+	TO_REMOTE(symlink, p, req, target, p, name);
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *name)
+{
+	if (REMOTE(ino) != REMOTE(np)) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
+	TO_REMOTE(link, ino, req, ino, np, name);
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	TO_REMOTE(fsync, ino, req, ino, datasync, fi);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	TO_REMOTE(statfs, ino, req, ino);
+	struct statvfs st = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255 };
+	fuse_reply_statfs(req, &st);
+}
+
+static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	TO_REMOTE(access, ino, req, ino, mask);
+	(void)mask;
+	fuse_reply_err(req, 0); /* default_permissions checked the modes */
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	TO_REMOTE(getxattr, ino, req, ino, name, size);
+	fuse_reply_err(req, ENODATA);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	TO_REMOTE(listxattr, ino, req, ino, size);
+	if (size == 0)
+		fuse_reply_xattr(req, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
+static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	TO_REMOTE(setxattr, ino, req, ino, name, value, size, flags);
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	TO_REMOTE(removexattr, ino, req, ino, name);
+	fuse_reply_err(req, ENODATA);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* fs/ reads stream: let the kernel read ahead in large requests. */
+	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus: ls -l in one trip */
 }
 
 /* Replies to open with direct_io, and parallel direct writes on files
@@ -268,6 +416,7 @@ static char *dup_text(const char *s, size_t *len)
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	TO_REMOTE(open, ino, req, ino, fi);
 	struct daemon *d = D(req);
 	struct node *n = live_node(req, ino);
 	if (!n) {
@@ -346,6 +495,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	TO_REMOTE(read, ino, req, ino, size, off, fi);
 	(void)ino;
 	fh_read((struct fh *)(uintptr_t)fi->fh, req, size, off);
 }
@@ -388,6 +538,7 @@ static bool takes_commands(enum node_kind k)
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		     off_t off, struct fuse_file_info *fi)
 {
+	TO_REMOTE(write, ino, req, ino, buf, size, off, fi);
 	(void)off;
 	struct daemon *d = D(req);
 	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
@@ -443,6 +594,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	TO_REMOTE(flush, ino, req, ino, fi);
 	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
 	struct node *n = live_node(req, ino);
 	if (!f->wlen || !n) {
@@ -460,6 +612,7 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	TO_REMOTE(release, ino, req, ino, fi);
 	(void)ino;
 	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
 	/* Closing a stdin that was opened for writing is the job's EOF. */
@@ -478,6 +631,7 @@ static void fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 
 static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	TO_REMOTE(rmdir, parent, req, parent, name);
 	struct node *p = live_node(req, parent);
 	struct node *n = p ? tree_find(p, name) : NULL;
 	if (!n)
@@ -492,18 +646,21 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void fs_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
 {
+	TO_REMOTE(mkdir, p, req, p, name, mode);
 	(void)p; (void)name; (void)mode;
 	fuse_reply_err(req, EPERM);
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)
 {
+	TO_REMOTE(mknod, p, req, p, name, mode, rdev);
 	(void)p; (void)name; (void)mode; (void)rdev;
 	fuse_reply_err(req, EPERM);
 }
 
 static void fs_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
 {
+	TO_REMOTE(unlink, p, req, p, name);
 	(void)p; (void)name;
 	fuse_reply_err(req, EPERM);
 }
@@ -511,6 +668,7 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
 static void fs_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
+	TO_REMOTE(create, p, req, p, name, mode, fi);
 	(void)p; (void)name; (void)mode; (void)fi;
 	fuse_reply_err(req, EPERM);
 }
@@ -518,11 +676,30 @@ static void fs_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mod
 static void fs_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 		      const char *nname, unsigned int flags)
 {
+	if (REMOTE(p) != REMOTE(np)) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
+	TO_REMOTE(rename, p, req, p, name, np, nname, flags);
 	(void)p; (void)name; (void)np; (void)nname; (void)flags;
 	fuse_reply_err(req, EPERM);
 }
 
 const struct fuse_lowlevel_ops mitofs_ops = {
+	.init = fs_init,
+	.readdirplus = fs_readdirplus,
+	.opendir = fs_opendir,
+	.releasedir = fs_releasedir,
+	.readlink = fs_readlink,
+	.symlink = fs_symlink,
+	.link = fs_link,
+	.fsync = fs_fsync,
+	.statfs = fs_statfs,
+	.access = fs_access,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.setxattr = fs_setxattr,
+	.removexattr = fs_removexattr,
 	.lookup = fs_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,

@@ -147,7 +147,8 @@ int tree_add_ctx_dir(struct tree *t, struct ctx *c)
 		if (!tree_add(t, dir, files[i].name, files[i].kind, c, NULL))
 			goto fail;
 	struct node *jobs = tree_add(t, dir, "jobs", N_JOBSDIR, c, NULL);
-	if (!jobs || !tree_add(t, jobs, "new", N_JOBS_NEW, c, NULL))
+	if (!jobs || !tree_add(t, jobs, "new", N_JOBS_NEW, c, NULL) ||
+	    !tree_add(t, dir, "fs", N_FSDIR, c, NULL))
 		goto fail;
 	return 0;
 fail:

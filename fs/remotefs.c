@@ -1,0 +1,459 @@
+/*
+ * remotefs — the fs/ subtree of every context (remotefs.h): a table of
+ * remote nodes (parent + name, so a rename moves one record), calls to
+ * the stub's fs service, and the FUSE answers built from their replies.
+ * Not for: the control tree (ops.c) or the stub's side (stub/svc_fs.c).
+ */
+#include "remotefs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "ctx.h"
+#include "fsproto.h"
+#include "log.h"
+#include "map.h"
+#include "remotefs_int.h"
+#include "router.h"
+
+/* --- nodes --- */
+
+struct rnode *node_get(struct remotefs *rf, fuse_ino_t ino)
+{
+	return map_get(&rf->nodes, ino);
+}
+
+struct rnode *node_new(struct remotefs *rf, struct ctx *c, struct rnode *parent,
+			      const char *name, uint64_t ino)
+{
+	struct rnode *n = calloc(1, sizeof(*n));
+	if (!n || !(n->name = strdup(name))) {
+		free(n);
+		return NULL;
+	}
+	n->ino = ino ? ino : rf->d->tree.next_ino++;
+	n->c = c;
+	n->parent = parent;
+	if (map_put(&rf->nodes, n->ino, n)) {
+		free(n->name);
+		free(n);
+		return NULL;
+	}
+	if (parent) {
+		n->next = parent->children;
+		parent->children = n;
+	}
+	return n;
+}
+
+void node_unlink(struct rnode *n)
+{
+	if (!n->parent)
+		return;
+	for (struct rnode **pp = &n->parent->children; *pp; pp = &(*pp)->next)
+		if (*pp == n) {
+			*pp = n->next;
+			break;
+		}
+	n->parent = NULL;
+	n->next = NULL;
+}
+
+void node_free(struct remotefs *rf, struct rnode *n)
+{
+	node_unlink(n);
+	/* Children the kernel still knows keep living, without a parent:
+	 * their path is gone, so calls on them fail with ENOENT. */
+	for (struct rnode *ch = n->children, *next; ch; ch = next) {
+		next = ch->next;
+		ch->parent = NULL;
+		ch->next = NULL;
+	}
+	map_del(&rf->nodes, n->ino);
+	free(n->name);
+	free(n);
+}
+
+struct rnode *child_named(struct rnode *dir, const char *name)
+{
+	for (struct rnode *ch = dir->children; ch; ch = ch->next)
+		if (!strcmp(ch->name, name))
+			return ch;
+	return NULL;
+}
+
+/* The node for dir/name, made if needed (its lookup count untouched). */
+struct rnode *child_get(struct remotefs *rf, struct rnode *dir, const char *name)
+{
+	struct rnode *n = child_named(dir, name);
+	return n ? n : node_new(rf, dir->c, dir, name, 0);
+}
+
+/* "/a/b" for a node; -ENOENT when it lost its place (removed above it). */
+int node_path(const struct rnode *n, char *out, size_t cap)
+{
+	const struct rnode *chain[256];
+	int depth = 0;
+	for (const struct rnode *p = n; p->parent; p = p->parent) {
+		if (depth == 256)
+			return -ENAMETOOLONG;
+		chain[depth++] = p;
+		if (!p->parent->parent && p->parent->name[0])
+			return -ENOENT;
+	}
+	if (n->parent == NULL && n->name[0])
+		return -ENOENT; /* detached */
+	size_t off = 0;
+	out[0] = 0;
+	if (depth == 0) {
+		if (cap < 2)
+			return -ENAMETOOLONG;
+		strcpy(out, "/");
+		return 0;
+	}
+	for (int i = depth - 1; i >= 0; i--) {
+		size_t l = strlen(chain[i]->name);
+		if (off + 1 + l + 1 > cap)
+			return -ENAMETOOLONG;
+		out[off++] = '/';
+		memcpy(out + off, chain[i]->name, l);
+		off += l;
+		out[off] = 0;
+	}
+	return 0;
+}
+
+/* --- calls --- */
+
+void call_free(struct rcall *k)
+{
+	free(k->name);
+	free(k);
+}
+
+static void on_interrupt(fuse_req_t req, void *arg)
+{
+	struct rcall *k = arg;
+	if (k->req == req) {
+		k->req = NULL; /* the late reply is dropped */
+		fuse_reply_err(req, EINTR);
+	}
+}
+
+static void on_reply(struct router *r, const struct msg *m, void *arg);
+
+/* Sends b (a finished CALL_SERVICE payload) to the context of k->node. */
+void call_send(struct rcall *k, struct buf *b)
+{
+	struct rnode *n = k->node;
+	struct router *r = k->rf->d->router;
+	int err = 0;
+	if (!n->c || n->c->state != CTX_CONNECTED) {
+		err = EIO;
+	} else {
+		uint32_t h = router_add_reply(r, n->c->id, on_reply, k, 0);
+		if (!h)
+			err = ENOMEM;
+		else if (router_send_to(r, n->c->id, HANDLE_CALL_SERVICE, h, b->data, b->len)) {
+			router_del_handler(r, h);
+			err = EIO;
+		}
+	}
+	buf_free(b);
+	if (err) {
+		if (k->req)
+			fuse_reply_err(k->req, err);
+		call_free(k);
+		return;
+	}
+	if (k->req)
+		fuse_req_interrupt_func(k->req, on_interrupt, k);
+}
+
+/* Starts a call on node n: the payload begins with the op and, when
+ * path is true, the node's path (or dir/name when name is given). */
+struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rnode *n,
+				const char *name, struct buf *b, bool path)
+{
+	struct rcall *k = calloc(1, sizeof(*k));
+	if (!k) {
+		fuse_reply_err(req, ENOMEM);
+		return NULL;
+	}
+	k->rf = rf;
+	k->req = req;
+	k->op = op;
+	k->node = n;
+	buf_init(b);
+	int rc = proto_call_begin(b, SVC_FS, (uint16_t)op);
+	if (!rc && path) {
+		char p[FS_MAX_PATH + 1];
+		rc = node_path(n, p, sizeof(p));
+		if (!rc && name) {
+			size_t l = strlen(p);
+			if (l + 1 + strlen(name) > FS_MAX_PATH)
+				rc = -ENAMETOOLONG;
+			else
+				snprintf(p + l, sizeof(p) - l, "%s%s", l > 1 ? "/" : "", name);
+		}
+		rc = rc ? rc : buf_put_str(b, p);
+	}
+	if (rc) {
+		buf_free(b);
+		fuse_reply_err(req, -rc);
+		free(k);
+		return NULL;
+	}
+	if (name && !(k->name = strdup(name))) {
+		buf_free(b);
+		fuse_reply_err(req, ENOMEM);
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
+		       const struct fs_attr *a)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	fs_attr_to_stat(a, &e->attr);
+	e->attr.st_ino = n->ino;
+	e->attr_timeout = rf->timeout;
+	e->entry_timeout = rf->timeout;
+}
+
+/* Answers k->req with an entry for k->parent/k->name (lookup, create...). */
+static void reply_entry(struct rcall *k, const struct fs_attr *a)
+{
+	struct rnode *n = k->parent ? child_get(k->rf, k->parent, k->name) : k->node;
+	if (!n) {
+		fuse_reply_err(k->req, ENOMEM);
+		return;
+	}
+	struct fuse_entry_param e;
+	fill_entry(k->rf, &e, n, a);
+	if (fuse_reply_entry(k->req, &e) == 0)
+		n->nlookup++;
+}
+
+static void reply_attr(struct rcall *k, const struct fs_attr *a)
+{
+	struct stat st;
+	fs_attr_to_stat(a, &st);
+	st.st_ino = k->node->ino;
+	fuse_reply_attr(k->req, &st, k->rf->timeout);
+}
+
+
+static void on_reply(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct rcall *k = arg;
+	struct rd rd;
+	uint32_t err = 0;
+	const char *text = "";
+	size_t tlen = 0;
+	int e = 0;
+	rd_init(&rd, m->data, m->len);
+	if (router_msg_is_dead(m))
+		e = EIO;
+	else if (proto_reply_read(&rd, &err, &text, &tlen))
+		e = EIO;
+	else if (err)
+		e = fsproto_errno(err);
+	if (k->op == FS_WRITE) {
+		uint32_t n = 0;
+		if (!e && (rd_u32(&rd, &n) || n != k->size))
+			e = e ? e : EIO; /* a short write is an error (disk full) */
+		file_write_acked(k, e);
+		return;
+	}
+	if (k->op == FS_CLOSE) { /* release: nobody to answer */
+		call_free(k);
+		return;
+	}
+	if (!k->req) { /* interrupted */
+		if (k->op == FS_OPEN && !e && k->file)
+			free(k->file); /* the stub's handle dies with its owner's calls */
+		call_free(k);
+		return;
+	}
+	fuse_req_t req = k->req;
+	if (e) {
+		if (k->op == FS_OPEN)
+			free(k->file);
+		fuse_reply_err(req, e);
+		call_free(k);
+		return;
+	}
+	struct fs_attr a;
+	switch (k->op) {
+	case FS_LSTAT:
+		if (fs_attr_get(&rd, &a) || rd_end(&rd))
+			goto bad;
+		if (k->parent)
+			reply_entry(k, &a);
+		else
+			reply_attr(k, &a);
+		break;
+	case FS_MKDIR:
+	case FS_SYMLINK:
+	case FS_LINK:
+	case FS_MKNOD:
+		if (fs_attr_get(&rd, &a) || rd_end(&rd))
+			goto bad;
+		reply_entry(k, &a);
+		break;
+	case FS_CHMOD:
+	case FS_CHOWN:
+	case FS_UTIMENS:
+	case FS_TRUNCATE:
+	case FS_FTRUNCATE:
+		if (k->pending_set) {
+			setattr_next(k);
+			return;
+		}
+		if (k->op != FS_TRUNCATE && k->op != FS_FTRUNCATE) {
+			if (fs_attr_get(&rd, &a) || rd_end(&rd))
+				goto bad;
+			reply_attr(k, &a);
+			break;
+		}
+		/* truncate answers no attributes: ask for them */
+		k->op = FS_LSTAT;
+		{
+			struct buf b;
+			struct rcall *k2 = call_begin(k->rf, req, FS_LSTAT, k->node, NULL, &b, true);
+			if (k2)
+				call_send(k2, &b);
+		}
+		call_free(k);
+		return;
+	case FS_OPEN: {
+		struct rfile *f = k->file;
+		if (rd_u32(&rd, &f->fh) || fs_attr_get(&rd, &a) || rd_end(&rd)) {
+			free(f);
+			goto bad;
+		}
+		k->fi.fh = (uintptr_t)f;
+		if (k->parent) { /* create */
+			struct rnode *n = child_get(k->rf, k->parent, k->name);
+			if (!n) {
+				free(f);
+				fuse_reply_err(req, ENOMEM);
+				break;
+			}
+			f->n = n;
+			struct fuse_entry_param en;
+			fill_entry(k->rf, &en, n, &a);
+			if (fuse_reply_create(req, &en, &k->fi) == 0)
+				n->nlookup++;
+		} else {
+			fuse_reply_open(req, &k->fi);
+		}
+		break;
+	}
+	case FS_READ: {
+		const uint8_t *p;
+		size_t n;
+		if (rd_blob(&rd, &p, &n) || rd_end(&rd) || n > k->size)
+			goto bad;
+		fuse_reply_buf(req, (const char *)p, n);
+		break;
+	}
+	case FS_READLINK: {
+		char *t = NULL;
+		if (rd_str(&rd, &t, FS_MAX_PATH) || rd_end(&rd)) {
+			free(t);
+			goto bad;
+		}
+		fuse_reply_readlink(req, t);
+		free(t);
+		break;
+	}
+	case FS_STATFS: {
+		uint64_t v[11];
+		for (int i = 0; i < 11; i++)
+			if (rd_u64(&rd, &v[i]))
+				goto bad;
+		if (rd_end(&rd))
+			goto bad;
+		struct statvfs s = {
+			.f_bsize = v[0], .f_frsize = v[1], .f_blocks = v[2], .f_bfree = v[3],
+			.f_bavail = v[4], .f_files = v[5], .f_ffree = v[6], .f_favail = v[7],
+			.f_fsid = v[8], .f_flag = v[9], .f_namemax = v[10],
+		};
+		fuse_reply_statfs(req, &s);
+		break;
+	}
+	case FS_GETXATTR:
+	case FS_LISTXATTR: {
+		uint32_t len;
+		const uint8_t *p;
+		size_t n;
+		if (rd_u32(&rd, &len) || rd_blob(&rd, &p, &n) || rd_end(&rd))
+			goto bad;
+		if (k->size == 0)
+			fuse_reply_xattr(req, len);
+		else if (n > k->size)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, (const char *)p, n);
+		break;
+	}
+	case FS_READDIR: {
+		struct rdir *dir = calloc(1, sizeof(*dir));
+		const uint8_t *rest = m->data + rd.off;
+		size_t left = rd_left(&rd);
+		uint32_t count;
+		if (!dir || rd_u32(&rd, &count)) {
+			free(dir);
+			goto bad;
+		}
+		dir->count = count;
+		buf_init(&dir->entries);
+		if (buf_put_bytes(&dir->entries, rest + 4, left - 4)) {
+			free(dir);
+			fuse_reply_err(req, ENOMEM);
+			break;
+		}
+		k->fi.fh = (uintptr_t)dir;
+		fuse_reply_open(req, &k->fi);
+		break;
+	}
+	default: /* rmdir, unlink, rename, fsync, access, setxattr, removexattr */
+		if (k->op == FS_RENAME && k->name) {
+			/* Move our record too, so the inode keeps its name. */
+			struct rnode *from = k->node, *to = k->parent;
+			char *newname = k->name;
+			struct rnode *victim = child_named(to, newname);
+			if (victim && victim != from) {
+				node_unlink(victim); /* replaced: its path is gone */
+			}
+			node_unlink(from);
+			free(from->name);
+			from->name = newname;
+			k->name = NULL;
+			from->parent = to;
+			from->next = to->children;
+			to->children = from;
+		} else if ((k->op == FS_UNLINK || k->op == FS_RMDIR) && k->name) {
+			struct rnode *gone = child_named(k->node, k->name);
+			if (gone)
+				node_unlink(gone);
+		}
+		fuse_reply_err(req, 0);
+	}
+	call_free(k);
+	return;
+bad:
+	log_warn("fs: malformed reply to op %d from %u", k->op, m->src_id);
+	fuse_reply_err(req, EIO);
+	call_free(k);
+}

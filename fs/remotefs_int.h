@@ -1,0 +1,90 @@
+/*
+ * remotefs_int — what remotefs.c (nodes, calls, replies) and
+ * remotefs_ops.c (the FUSE operations) share. Not a public API.
+ */
+#ifndef MITOFS_REMOTEFS_INT_H
+#define MITOFS_REMOTEFS_INT_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "fsproto.h"
+#include "map.h"
+#include "remotefs.h"
+
+#define WRITE_WINDOW (16u << 20) /* unacknowledged write bytes per file */
+
+struct rnode {
+	uint64_t ino;
+	struct ctx *c;          /* NULL once the context is gone */
+	struct rnode *parent;   /* NULL for a context's "/" */
+	char *name;
+	struct rnode *children, *next; /* known entries, for stable inodes */
+	uint64_t nlookup;
+};
+
+struct remotefs {
+	struct daemon *d;
+	struct map nodes;       /* ino -> rnode */
+	double timeout;         /* entry and attribute cache, seconds */
+};
+
+/* An open remote file. */
+struct rfile {
+	struct remotefs *rf;
+	struct rnode *n;
+	uint32_t fh;            /* the stub's handle */
+	uint32_t cid;           /* context id the handle belongs to */
+	uint64_t inflight;      /* write bytes sent, not yet acknowledged */
+	int err;                /* a write error not yet reported */
+	fuse_req_t waiter;      /* a write or flush waiting for the window */
+	size_t waiter_size;     /* its size (WREPLY_FLUSH for a flush) */
+	bool releasing;
+};
+
+/* A directory being listed: its entries fetched at opendir. */
+struct rdir {
+	struct buf entries;     /* n x (str name, attr) as the stub sent them */
+	uint32_t count;
+};
+
+/* One call to the stub and the FUSE request it answers. */
+struct rcall {
+	struct remotefs *rf;
+	fuse_req_t req;         /* NULL once answered (interrupt) */
+	int op;
+	struct rnode *node;     /* the node the call is about */
+	struct rnode *parent;   /* lookup, create, mkdir...: where the new entry goes */
+	char *name;
+	struct rfile *file;     /* open, create, write */
+	struct fuse_file_info fi;
+	size_t size;            /* write: bytes of this call */
+	int pending_set;        /* setattr: steps still to send */
+	struct stat set;        /* setattr: the wanted values */
+	int to_set;
+};
+
+struct rnode *node_get(struct remotefs *rf, fuse_ino_t ino);
+struct rnode *node_new(struct remotefs *rf, struct ctx *c, struct rnode *parent,
+		       const char *name, uint64_t ino);
+void node_free(struct remotefs *rf, struct rnode *n);
+void node_unlink(struct rnode *n);
+struct rnode *child_named(struct rnode *dir, const char *name);
+struct rnode *child_get(struct remotefs *rf, struct rnode *dir, const char *name);
+int node_path(const struct rnode *n, char *out, size_t cap);
+
+/* A call: call_begin builds the payload head (op, path of n, or of n/name)
+ * and the record; the caller appends arguments and call_send sends it. On
+ * failure both answer req themselves and return NULL / free. */
+struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rnode *n,
+			 const char *name, struct buf *b, bool path);
+void call_send(struct rcall *k, struct buf *b);
+void call_free(struct rcall *k);
+void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
+		const struct fs_attr *a);
+/* setattr's next step (remotefs_ops.c), write acknowledgements. */
+void setattr_next(struct rcall *k);
+void file_write_acked(struct rcall *k, int err);
+
+#endif

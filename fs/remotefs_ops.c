@@ -1,0 +1,834 @@
+/*
+ * remotefs_ops — the FUSE operations of the fs/ subtree: each one turns
+ * into one call (or, for setattr, a short chain) to the stub's fs
+ * service; remotefs.c answers when the reply comes. Writes are pipelined:
+ * answered at once while less than WRITE_WINDOW bytes are unacknowledged,
+ * their errors kept for the next write, flush, fsync or close.
+ * Not for: the control tree (ops.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "log.h"
+#include "remotefs_int.h"
+
+static struct remotefs *RF(fuse_req_t req)
+{
+	struct daemon *d = fuse_req_userdata(req);
+	return d->rfs;
+}
+
+/* The node for ino, or an answered ENOENT/ESTALE. */
+static struct rnode *want(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rnode *n = node_get(RF(req), ino);
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+/* One-path calls: op on n (or n/name), arguments appended by the caller. */
+#define BEGIN(op, n, name)                                                       \
+	struct buf b;                                                            \
+	struct rcall *k = call_begin(RF(req), req, (op), (n), (name), &b, true); \
+	if (!k)                                                                  \
+		return
+
+/* --- the tree --- */
+
+void remotefs_lookup_root(struct remotefs *rf, fuse_req_t req, struct ctx *c, uint64_t ino)
+{
+	struct rnode *n = node_get(rf, ino);
+	if (!n && !(n = node_new(rf, c, NULL, "", ino))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n->c = c;
+	struct buf b;
+	struct rcall *k = call_begin(rf, req, FS_LSTAT, n, NULL, &b, true);
+	if (k)
+		call_send(k, &b);
+}
+
+static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct rnode *p = want(req, parent);
+	if (!p)
+		return;
+	if (strlen(name) > 255) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	BEGIN(FS_LSTAT, p, name);
+	k->parent = p;
+	call_send(k, &b);
+}
+
+void remotefs_forget(struct remotefs *rf, fuse_ino_t ino, uint64_t count)
+{
+	struct rnode *n = node_get(rf, ino);
+	if (!n)
+		return;
+	n->nlookup = count > n->nlookup ? 0 : n->nlookup - count;
+	if (n->nlookup == 0 && !n->children)
+		node_free(rf, n);
+}
+
+static void rfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	remotefs_forget(RF(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void rfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *fd)
+{
+	for (size_t i = 0; i < count; i++)
+		remotefs_forget(RF(req), fd[i].ino, fd[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_LSTAT, n, NULL);
+	call_send(k, &b);
+}
+
+enum { SET_SIZE = 1, SET_MODE = 2, SET_OWNER = 4, SET_TIMES = 8 };
+
+/* Sends the next step of a setattr; the last step's reply answers. */
+void setattr_next(struct rcall *k)
+{
+	struct buf b;
+	int step = k->pending_set & SET_SIZE ? SET_SIZE : k->pending_set & SET_MODE ? SET_MODE
+		   : k->pending_set & SET_OWNER ? SET_OWNER : SET_TIMES;
+	k->pending_set &= ~step;
+	struct rfile *f = k->file;
+	int op = step == SET_SIZE ? (f ? FS_FTRUNCATE : FS_TRUNCATE)
+		 : step == SET_MODE ? FS_CHMOD : step == SET_OWNER ? FS_CHOWN : FS_UTIMENS;
+	buf_init(&b);
+	int rc = proto_call_begin(&b, SVC_FS, (uint16_t)op);
+	if (op == FS_FTRUNCATE) {
+		rc = rc ? rc : buf_put_u32(&b, f->fh);
+	} else {
+		char p[FS_MAX_PATH + 1];
+		rc = rc ? rc : node_path(k->node, p, sizeof(p));
+		rc = rc ? rc : buf_put_str(&b, p);
+	}
+	const struct stat *s = &k->set;
+	switch (step) {
+	case SET_SIZE:
+		rc = rc ? rc : buf_put_u64(&b, (uint64_t)s->st_size);
+		break;
+	case SET_MODE:
+		rc = rc ? rc : buf_put_u32(&b, s->st_mode & 07777);
+		break;
+	case SET_OWNER:
+		rc = rc ? rc : buf_put_u32(&b, k->to_set & FUSE_SET_ATTR_UID ? s->st_uid : 0xffffffffu);
+		rc = rc ? rc : buf_put_u32(&b, k->to_set & FUSE_SET_ATTR_GID ? s->st_gid : 0xffffffffu);
+		break;
+	default: {
+		long an = k->to_set & FUSE_SET_ATTR_ATIME_NOW ? UTIME_NOW
+			  : k->to_set & FUSE_SET_ATTR_ATIME ? s->st_atim.tv_nsec : UTIME_OMIT;
+		long mn = k->to_set & FUSE_SET_ATTR_MTIME_NOW ? UTIME_NOW
+			  : k->to_set & FUSE_SET_ATTR_MTIME ? s->st_mtim.tv_nsec : UTIME_OMIT;
+		rc = rc ? rc : buf_put_u64(&b, (uint64_t)s->st_atim.tv_sec);
+		rc = rc ? rc : buf_put_u32(&b, (uint32_t)an);
+		rc = rc ? rc : buf_put_u64(&b, (uint64_t)s->st_mtim.tv_sec);
+		rc = rc ? rc : buf_put_u32(&b, (uint32_t)mn);
+	}
+	}
+	if (rc) {
+		buf_free(&b);
+		if (k->req)
+			fuse_reply_err(k->req, -rc);
+		call_free(k);
+		return;
+	}
+	k->op = op;
+	call_send(k, &b);
+}
+
+static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			struct fuse_file_info *fi)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	struct rcall *k = calloc(1, sizeof(*k));
+	if (!k) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	k->rf = RF(req);
+	k->req = req;
+	k->node = n;
+	k->set = *attr;
+	k->to_set = to_set;
+	k->file = fi && fi->fh ? (struct rfile *)(uintptr_t)fi->fh : NULL;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		k->pending_set |= SET_SIZE;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		k->pending_set |= SET_MODE;
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		k->pending_set |= SET_OWNER;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+		      FUSE_SET_ATTR_MTIME_NOW))
+		k->pending_set |= SET_TIMES;
+	if (!k->pending_set) { /* ctime alone: nothing to change, say how it is */
+		free(k);
+		rfs_getattr(req, ino, fi);
+		return;
+	}
+	setattr_next(k);
+}
+
+/* --- directories --- */
+
+static void rfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_READDIR, n, NULL);
+	k->fi = *fi;
+	call_send(k, &b);
+}
+
+static void rfs_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			    struct fuse_file_info *fi, bool plus)
+{
+	struct remotefs *rf = RF(req);
+	struct rnode *dir = node_get(rf, ino);
+	struct rdir *rd = (struct rdir *)(uintptr_t)fi->fh;
+	if (!dir || !rd) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	struct rd r;
+	rd_init(&r, rd->entries.data, rd->entries.len);
+	/* Entry i: 0 ".", 1 "..", then the stub's entries in order. */
+	for (uint32_t i = 0; i < rd->count + 2; i++) {
+		char *name = NULL;
+		struct fs_attr a;
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		if (i >= 2) {
+			if (rd_str(&r, &name, 255) || fs_attr_get(&r, &a)) {
+				free(name);
+				break;
+			}
+		}
+		if ((off_t)i < off) {
+			free(name);
+			continue;
+		}
+		struct rnode *n = NULL;
+		if (i < 2) {
+			e.ino = i == 0 || !dir->parent ? dir->ino : dir->parent->ino;
+			e.attr.st_ino = e.ino;
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			n = plus ? child_get(rf, dir, name) : child_named(dir, name);
+			fill_entry(rf, &e, n ? n : dir, &a);
+			if (!n) {
+				e.ino = 0;
+				e.attr.st_ino = a.ino; /* plain readdir: the remote number */
+			}
+		}
+		size_t need = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
+							    i == 0 ? "." : i == 1 ? ".." : name, &e, i + 1)
+				   : fuse_add_direntry(req, buf + used, size - used,
+						       i == 0 ? "." : i == 1 ? ".." : name, &e.attr, i + 1);
+		free(name);
+		if (need > size - used)
+			break;
+		used += need;
+		if (plus && n)
+			n->nlookup++;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi)
+{
+	rfs_readdir_any(req, ino, size, off, fi, false);
+}
+
+static void rfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			    struct fuse_file_info *fi)
+{
+	rfs_readdir_any(req, ino, size, off, fi, true);
+}
+
+static void rfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rdir *rd = (struct rdir *)(uintptr_t)fi->fh;
+	if (rd) {
+		buf_free(&rd->entries);
+		free(rd);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void new_entry(fuse_req_t req, int op, fuse_ino_t parent, const char *name,
+		      uint32_t mode, uint64_t rdev)
+{
+	struct rnode *p = want(req, parent);
+	if (!p)
+		return;
+	BEGIN(op, p, name);
+	k->parent = p;
+	int rc = buf_put_u32(&b, mode);
+	if (op == FS_MKNOD)
+		rc = rc ? rc : buf_put_u64(&b, rdev);
+	if (rc) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+static void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	new_entry(req, FS_MKDIR, parent, name, mode, 0);
+}
+
+static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      dev_t rdev)
+{
+	new_entry(req, FS_MKNOD, parent, name, mode, rdev);
+}
+
+static void remove_entry(fuse_req_t req, int op, fuse_ino_t parent, const char *name)
+{
+	struct rnode *p = want(req, parent);
+	if (!p)
+		return;
+	BEGIN(op, p, name);
+	call_send(k, &b); /* on success remotefs.c drops p/name from the table */
+}
+
+static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, FS_UNLINK, parent, name);
+}
+
+static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, FS_RMDIR, parent, name);
+}
+
+static void rfs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct rnode *p = want(req, parent);
+	if (!p)
+		return;
+	struct buf b;
+	struct rcall *k = call_begin(RF(req), req, FS_SYMLINK, p, name, &b, false);
+	if (!k)
+		return;
+	char path[FS_MAX_PATH + 1];
+	int rc = node_path(p, path, sizeof(path));
+	size_t l = strlen(path);
+	if (!rc && l + 1 + strlen(name) > FS_MAX_PATH)
+		rc = -ENAMETOOLONG;
+	if (!rc)
+		snprintf(path + l, sizeof(path) - l, "%s%s", l > 1 ? "/" : "", name);
+	rc = rc ? rc : buf_put_str(&b, target);
+	rc = rc ? rc : buf_put_str(&b, path);
+	if (rc) {
+		buf_free(&b);
+		fuse_reply_err(req, -rc);
+		call_free(k);
+		return;
+	}
+	k->parent = p;
+	call_send(k, &b);
+}
+
+/* "/dir/name" of dir p. */
+static int child_path(struct rnode *p, const char *name, char *out, size_t cap)
+{
+	int rc = node_path(p, out, cap);
+	if (rc)
+		return rc;
+	size_t l = strlen(out);
+	if (l + 1 + strlen(name) >= cap)
+		return -ENAMETOOLONG;
+	snprintf(out + l, cap - l, "%s%s", l > 1 ? "/" : "", name);
+	return 0;
+}
+
+static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		       const char *newname, unsigned int flags)
+{
+	struct remotefs *rf = RF(req);
+	struct rnode *p = want(req, parent), *np = p ? want(req, newparent) : NULL;
+	if (!np)
+		return;
+	if (p->c != np->c) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
+	struct rnode *from = child_get(rf, p, name);
+	struct buf b;
+	struct rcall *k = from ? call_begin(rf, req, FS_RENAME, from, newname, &b, false) : NULL;
+	if (!from) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (!k)
+		return;
+	char a[FS_MAX_PATH + 1], z[FS_MAX_PATH + 1];
+	int rc = child_path(p, name, a, sizeof(a));
+	rc = rc ? rc : child_path(np, newname, z, sizeof(z));
+	rc = rc ? rc : buf_put_str(&b, a);
+	rc = rc ? rc : buf_put_str(&b, z);
+	rc = rc ? rc : buf_put_u32(&b, flags);
+	if (rc) {
+		buf_free(&b);
+		fuse_reply_err(req, -rc);
+		call_free(k);
+		return;
+	}
+	k->parent = np;
+	call_send(k, &b);
+}
+
+static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct rnode *n = want(req, ino), *np = n ? want(req, newparent) : NULL;
+	if (!np)
+		return;
+	struct buf b;
+	struct rcall *k = call_begin(RF(req), req, FS_LINK, n, newname, &b, false);
+	if (!k)
+		return;
+	char a[FS_MAX_PATH + 1], z[FS_MAX_PATH + 1];
+	int rc = node_path(n, a, sizeof(a));
+	rc = rc ? rc : child_path(np, newname, z, sizeof(z));
+	rc = rc ? rc : buf_put_str(&b, a);
+	rc = rc ? rc : buf_put_str(&b, z);
+	if (rc) {
+		buf_free(&b);
+		fuse_reply_err(req, -rc);
+		call_free(k);
+		return;
+	}
+	k->parent = np;
+	call_send(k, &b);
+}
+
+static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_READLINK, n, NULL);
+	call_send(k, &b);
+}
+
+static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_STATFS, n, NULL);
+	call_send(k, &b);
+}
+
+static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_ACCESS, n, NULL);
+	if (buf_put_u32(&b, (uint32_t)mask)) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+/* --- xattrs --- */
+
+static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_GETXATTR, n, NULL);
+	k->size = size;
+	if (buf_put_str(&b, name) || buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size))) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_LISTXATTR, n, NULL);
+	k->size = size;
+	if (buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size))) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			 size_t size, int flags)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_SETXATTR, n, NULL);
+	if (buf_put_str(&b, name) || buf_put_blob(&b, value, size) || buf_put_u32(&b, (uint32_t)flags)) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	BEGIN(FS_REMOVEXATTR, n, NULL);
+	if (buf_put_str(&b, name)) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+/* --- files --- */
+
+static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mode,
+		     struct fuse_file_info *fi, bool create)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	struct rfile *f = calloc(1, sizeof(*f));
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	BEGIN(FS_OPEN, n, create ? name : NULL);
+	f->rf = RF(req);
+	f->n = n;
+	f->cid = n->c ? n->c->id : 0;
+	k->file = f;
+	k->fi = *fi;
+	if (create)
+		k->parent = n;
+	int flags = fi->flags & ~(O_NOCTTY);
+	if (create)
+		flags |= O_CREAT;
+	if (buf_put_u32(&b, (uint32_t)flags) || buf_put_u32(&b, mode)) {
+		buf_free(&b);
+		free(f);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	open_any(req, ino, NULL, 0, fi, false);
+}
+
+static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	open_any(req, parent, name, mode, fi, true);
+}
+
+static struct rcall *file_call(fuse_req_t req, struct rfile *f, int op, struct buf *b)
+{
+	struct rcall *k = calloc(1, sizeof(*k));
+	if (!k) {
+		if (req)
+			fuse_reply_err(req, ENOMEM);
+		return NULL;
+	}
+	k->rf = f->rf;
+	k->req = req;
+	k->op = op;
+	k->node = f->n;
+	k->file = f;
+	buf_init(b);
+	if (proto_call_begin(b, SVC_FS, (uint16_t)op) || buf_put_u32(b, f->fh)) {
+		buf_free(b);
+		if (req)
+			fuse_reply_err(req, ENOMEM);
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	struct buf b;
+	struct rcall *k = file_call(req, f, FS_READ, &b);
+	if (!k)
+		return;
+	k->size = size > FS_MAX_IO ? FS_MAX_IO : size;
+	if (buf_put_u64(&b, (uint64_t)off) || buf_put_u32(&b, (uint32_t)k->size)) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+static void file_maybe_free(struct rfile *f)
+{
+	if (f->releasing && f->inflight == 0)
+		free(f);
+}
+
+/* Answers what waited for the window or for all acks. */
+static void file_wake(struct rfile *f)
+{
+	if (!f->waiter)
+		return;
+	bool flush = f->waiter_size == WREPLY_FLUSH;
+	if (flush ? f->inflight != 0 : f->inflight > WRITE_WINDOW)
+		return;
+	fuse_req_t req = f->waiter;
+	f->waiter = NULL;
+	if (f->err) {
+		fuse_reply_err(req, f->err);
+		f->err = 0;
+	} else {
+		wreply_ok(req, f->waiter_size);
+	}
+}
+
+void file_write_acked(struct rcall *k, int err)
+{
+	struct rfile *f = k->file;
+	f->inflight -= k->size;
+	if (err && !f->err)
+		f->err = err;
+	call_free(k);
+	file_wake(f);
+	file_maybe_free(f);
+}
+
+static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (f->err) { /* an earlier write failed: say it now */
+		fuse_reply_err(req, f->err);
+		f->err = 0;
+		return;
+	}
+	if (size > FS_MAX_IO)
+		size = FS_MAX_IO;
+	struct buf b;
+	struct rcall *k = file_call(NULL, f, FS_WRITE, &b);
+	if (!k || buf_put_u64(&b, (uint64_t)off) || buf_put_blob(&b, data, size)) {
+		if (k) {
+			buf_free(&b);
+			call_free(k);
+		}
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	k->size = size;
+	f->inflight += size;
+	struct rnode *n = f->n;
+	if (!n->c || n->c->state != CTX_CONNECTED || n->c->id != f->cid) {
+		buf_free(&b);
+		f->inflight -= size;
+		call_free(k);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	call_send(k, &b);
+	/* Answered now while the window has room: many writes in flight. */
+	if (f->inflight <= WRITE_WINDOW || f->waiter) {
+		fuse_reply_write(req, size);
+	} else {
+		f->waiter = req;
+		f->waiter_size = size;
+	}
+}
+
+static void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (f->waiter) { /* cannot happen: the kernel waits for the write */
+		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	f->waiter = req;
+	f->waiter_size = WREPLY_FLUSH;
+	file_wake(f);
+}
+
+static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (f->err) {
+		fuse_reply_err(req, f->err);
+		f->err = 0;
+		return;
+	}
+	/* Ordered after the writes on the same stream: the stub has done
+	 * them when it syncs. */
+	struct buf b;
+	struct rcall *k = file_call(req, f, FS_FSYNC, &b);
+	if (!k)
+		return;
+	if (buf_put_u8(&b, datasync ? 1 : 0)) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	struct rnode *n = f->n;
+	if (n->c && n->c->state == CTX_CONNECTED && n->c->id == f->cid) {
+		struct buf b;
+		struct rcall *k = file_call(NULL, f, FS_CLOSE, &b);
+		if (k) {
+			k->file = NULL;
+			call_send(k, &b);
+		}
+	}
+	f->releasing = true;
+	file_maybe_free(f);
+	fuse_reply_err(req, 0);
+}
+
+/* --- the module --- */
+
+struct remotefs *remotefs_new(struct daemon *d)
+{
+	struct remotefs *rf = calloc(1, sizeof(*rf));
+	if (!rf)
+		return NULL;
+	rf->d = d;
+	rf->timeout = d->attr_timeout;
+	map_init(&rf->nodes);
+	return rf;
+}
+
+void remotefs_free(struct remotefs *rf)
+{
+	if (!rf)
+		return;
+	size_t pos = 0;
+	void *v;
+	while (map_next(&rf->nodes, &pos, NULL, &v)) {
+		struct rnode *n = v;
+		free(n->name);
+		free(n);
+	}
+	map_free(&rf->nodes);
+	free(rf);
+}
+
+int remotefs_owns(const struct remotefs *rf, fuse_ino_t ino)
+{
+	return rf && map_get(&rf->nodes, ino) != NULL;
+}
+
+void remotefs_ctx_gone(struct remotefs *rf, struct ctx *c)
+{
+	size_t pos = 0;
+	void *v;
+	while (map_next(&rf->nodes, &pos, NULL, &v)) {
+		struct rnode *n = v;
+		if (n->c == c)
+			n->c = NULL;
+	}
+}
+
+const struct fuse_lowlevel_ops remotefs_ops = {
+	.lookup = rfs_lookup,
+	.forget = rfs_forget,
+	.forget_multi = rfs_forget_multi,
+	.getattr = rfs_getattr,
+	.setattr = rfs_setattr,
+	.readlink = rfs_readlink,
+	.mknod = rfs_mknod,
+	.mkdir = rfs_mkdir,
+	.unlink = rfs_unlink,
+	.rmdir = rfs_rmdir,
+	.symlink = rfs_symlink,
+	.rename = rfs_rename,
+	.link = rfs_link,
+	.open = rfs_open,
+	.read = rfs_read,
+	.write = rfs_write,
+	.flush = rfs_flush,
+	.release = rfs_release,
+	.fsync = rfs_fsync,
+	.opendir = rfs_opendir,
+	.readdir = rfs_readdir,
+	.readdirplus = rfs_readdirplus,
+	.releasedir = rfs_releasedir,
+	.statfs = rfs_statfs,
+	.setxattr = rfs_setxattr,
+	.getxattr = rfs_getxattr,
+	.listxattr = rfs_listxattr,
+	.removexattr = rfs_removexattr,
+	.access = rfs_access,
+	.create = rfs_create,
+};
