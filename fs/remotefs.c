@@ -297,7 +297,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 	case FS_LSTAT:
 		if (fs_attr_get(&rd, &a) || rd_end(&rd))
 			goto bad;
-		if (k->parent)
+		if (k->entry)
 			reply_entry(k, &a);
 		else
 			reply_attr(k, &a);
@@ -342,6 +342,10 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			goto bad;
 		}
 		k->fi.fh = (uintptr_t)f;
+		/* /proc and /sys files say size 0 and have content: read them
+		 * past their size, without the page cache. */
+		if (S_ISREG(a.mode) && a.size == 0 && !k->parent)
+			k->fi.direct_io = 1;
 		if (k->parent) { /* create */
 			struct rnode *n = child_get(k->rf, k->parent, k->name);
 			if (!n) {

@@ -56,6 +56,7 @@ struct rcall {
 	int op;
 	struct rnode *node;     /* the node the call is about */
 	struct rnode *parent;   /* lookup, create, mkdir...: where the new entry goes */
+	bool entry;             /* answer with an entry (a lookup) */
 	char *name;
 	struct rfile *file;     /* open, create, write */
 	struct fuse_file_info fi;

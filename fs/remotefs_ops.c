@@ -50,8 +50,10 @@ void remotefs_lookup_root(struct remotefs *rf, fuse_req_t req, struct ctx *c, ui
 	n->c = c;
 	struct buf b;
 	struct rcall *k = call_begin(rf, req, FS_LSTAT, n, NULL, &b, true);
-	if (k)
+	if (k) {
+		k->entry = true;
 		call_send(k, &b);
+	}
 }
 
 static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -65,6 +67,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	BEGIN(FS_LSTAT, p, name);
 	k->parent = p;
+	k->entry = true;
 	call_send(k, &b);
 }
 
