@@ -88,4 +88,15 @@ void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n
 void setattr_next(struct rcall *k);
 void file_write_acked(struct rcall *k, int err);
 
+/* The file operations (remotefs_io.c), for the table in remotefs_ops.c. */
+void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		struct fuse_file_info *fi);
+void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+	       struct fuse_file_info *fi);
+void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
 #endif

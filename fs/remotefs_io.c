@@ -1,0 +1,253 @@
+/*
+ * remotefs_io — open files of the fs/ subtree: open and create, reads,
+ * pipelined writes whose errors come back at the next write, flush,
+ * fsync or close, and release. Not for: names and attributes
+ * (remotefs_ops.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "remotefs_int.h"
+
+static struct remotefs *RF(fuse_req_t req)
+{
+	struct daemon *d = fuse_req_userdata(req);
+	return d->rfs;
+}
+
+/* The node for ino, or an answered ESTALE. */
+static struct rnode *want(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rnode *n = node_get(RF(req), ino);
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+#define BEGIN(op, n, name)                                                       \
+	struct buf b;                                                            \
+	struct rcall *k = call_begin(RF(req), req, (op), (n), (name), &b, true); \
+	if (!k)                                                                  \
+		return
+
+static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mode,
+		     struct fuse_file_info *fi, bool create)
+{
+	struct rnode *n = want(req, ino);
+	if (!n)
+		return;
+	struct rfile *f = calloc(1, sizeof(*f));
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	BEGIN(FS_OPEN, n, create ? name : NULL);
+	f->rf = RF(req);
+	f->n = n;
+	f->cid = n->c ? n->c->id : 0;
+	k->file = f;
+	k->fi = *fi;
+	if (create)
+		k->parent = n;
+	int flags = fi->flags & ~(O_NOCTTY);
+	if (create)
+		flags |= O_CREAT;
+	if (buf_put_u32(&b, (uint32_t)flags) || buf_put_u32(&b, mode)) {
+		buf_free(&b);
+		free(f);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	open_any(req, ino, NULL, 0, fi, false);
+}
+
+void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	open_any(req, parent, name, mode, fi, true);
+}
+
+static struct rcall *file_call(fuse_req_t req, struct rfile *f, int op, struct buf *b)
+{
+	struct rcall *k = calloc(1, sizeof(*k));
+	if (!k) {
+		if (req)
+			fuse_reply_err(req, ENOMEM);
+		return NULL;
+	}
+	k->rf = f->rf;
+	k->req = req;
+	k->op = op;
+	k->node = f->n;
+	k->file = f;
+	buf_init(b);
+	if (proto_call_begin(b, SVC_FS, (uint16_t)op) || buf_put_u32(b, f->fh)) {
+		buf_free(b);
+		if (req)
+			fuse_reply_err(req, ENOMEM);
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	struct buf b;
+	struct rcall *k = file_call(req, f, FS_READ, &b);
+	if (!k)
+		return;
+	k->size = size > FS_MAX_IO ? FS_MAX_IO : size;
+	if (buf_put_u64(&b, (uint64_t)off) || buf_put_u32(&b, (uint32_t)k->size)) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+static void file_maybe_free(struct rfile *f)
+{
+	if (f->releasing && f->inflight == 0)
+		free(f);
+}
+
+/* Answers what waited for the window or for all acks. */
+static void file_wake(struct rfile *f)
+{
+	if (!f->waiter)
+		return;
+	bool flush = f->waiter_size == WREPLY_FLUSH;
+	if (flush ? f->inflight != 0 : f->inflight > WRITE_WINDOW)
+		return;
+	fuse_req_t req = f->waiter;
+	f->waiter = NULL;
+	if (f->err) {
+		fuse_reply_err(req, f->err);
+		f->err = 0;
+	} else {
+		wreply_ok(req, f->waiter_size);
+	}
+}
+
+void file_write_acked(struct rcall *k, int err)
+{
+	struct rfile *f = k->file;
+	f->inflight -= k->size;
+	if (err && !f->err)
+		f->err = err;
+	call_free(k);
+	file_wake(f);
+	file_maybe_free(f);
+}
+
+void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (f->err) { /* an earlier write failed: say it now */
+		fuse_reply_err(req, f->err);
+		f->err = 0;
+		return;
+	}
+	if (size > FS_MAX_IO)
+		size = FS_MAX_IO;
+	struct buf b;
+	struct rcall *k = file_call(NULL, f, FS_WRITE, &b);
+	if (!k || buf_put_u64(&b, (uint64_t)off) || buf_put_blob(&b, data, size)) {
+		if (k) {
+			buf_free(&b);
+			call_free(k);
+		}
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	k->size = size;
+	f->inflight += size;
+	struct rnode *n = f->n;
+	if (!n->c || n->c->state != CTX_CONNECTED || n->c->id != f->cid) {
+		buf_free(&b);
+		f->inflight -= size;
+		call_free(k);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	call_send(k, &b);
+	/* Answered now while the window has room: many writes in flight. */
+	if (f->inflight <= WRITE_WINDOW || f->waiter) {
+		fuse_reply_write(req, size);
+	} else {
+		f->waiter = req;
+		f->waiter_size = size;
+	}
+}
+
+void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (f->waiter) { /* cannot happen: the kernel waits for the write */
+		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	f->waiter = req;
+	f->waiter_size = WREPLY_FLUSH;
+	file_wake(f);
+}
+
+void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (f->err) {
+		fuse_reply_err(req, f->err);
+		f->err = 0;
+		return;
+	}
+	/* Ordered after the writes on the same stream: the stub has done
+	 * them when it syncs. */
+	struct buf b;
+	struct rcall *k = file_call(req, f, FS_FSYNC, &b);
+	if (!k)
+		return;
+	if (buf_put_u8(&b, datasync ? 1 : 0)) {
+		buf_free(&b);
+		fuse_reply_err(req, ENOMEM);
+		call_free(k);
+		return;
+	}
+	call_send(k, &b);
+}
+
+void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	struct rnode *n = f->n;
+	if (n->c && n->c->state == CTX_CONNECTED && n->c->id == f->cid) {
+		struct buf b;
+		struct rcall *k = file_call(NULL, f, FS_CLOSE, &b);
+		if (k) {
+			k->file = NULL;
+			call_send(k, &b);
+		}
+	}
+	f->releasing = true;
+	file_maybe_free(f);
+	fuse_reply_err(req, 0);
+}
+
