@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -38,6 +38,7 @@
 #define FS_READFILE_FIRST (1u << 16) /* first buffer when the size is unknown */
 #define FS_RENAME_FLAGS   3u         /* RENAME_NOREPLACE | RENAME_EXCHANGE */
 #define FS_MODE_MAX       0177777u   /* S_IFMT and the permission bits */
+#define FS_ST_VALID       0x20       /* statfs f_flags: the flags are meaningful */
 
 struct fh {
 	int fd;
@@ -477,16 +478,20 @@ static int op_utimens(struct call *c)
 	return put_lstat(c, c->p1);
 }
 
+/* statfs(2) rather than statvfs(3): musl's statvfs keeps half of f_fsid
+ * and leaves ST_VALID in f_flag; the wire has what glibc's gives. */
 static int op_statfs(struct call *c)
 {
 	int rc;
 	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
 		return rc;
-	struct statvfs s;
-	if (statvfs(c->p1, &s) < 0)
+	struct statfs s;
+	if (statfs(c->p1, &s) < 0)
 		return -errno;
-	uint64_t v[] = { s.f_bsize, s.f_frsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files,
-			 s.f_ffree, s.f_favail, s.f_fsid, s.f_flag, s.f_namemax };
+	uint64_t fsid = (uint32_t)s.f_fsid.__val[0] | (uint64_t)(uint32_t)s.f_fsid.__val[1] << 32;
+	uint64_t flag = s.f_flags & FS_ST_VALID ? (uint64_t)s.f_flags & ~(uint64_t)FS_ST_VALID : 0;
+	uint64_t v[] = { s.f_bsize, s.f_frsize ? s.f_frsize : s.f_bsize, s.f_blocks, s.f_bfree,
+			 s.f_bavail, s.f_files, s.f_ffree, s.f_ffree, fsid, flag, s.f_namelen };
 	for (size_t i = 0; !rc && i < sizeof(v) / sizeof(v[0]); i++)
 		rc = buf_put_u64(&c->out, v[i]);
 	return rc;
