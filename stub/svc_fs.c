@@ -127,13 +127,6 @@ static void fh_close(struct svc_fs *f, uint32_t id)
 	free(h);
 }
 
-/* The handle argument of c, if the caller owns it. */
-static struct fh *fh_get(const struct call *c)
-{
-	struct fh *h = map_get(&c->f->fhs, c->fh);
-	return h && h->owner == c->caller ? h : NULL;
-}
-
 /* Takes fd into the table for c's caller; on failure fd is closed.
  * The new handle number, or 0 with *err set. */
 static uint32_t fh_add(struct call *c, int fd, int *err)
@@ -198,6 +191,30 @@ static int bad(struct call *c, int err, const char *why)
 {
 	c->why = why;
 	return err;
+}
+
+/* The common shapes: a path alone; a path and a u32; a handle alone. */
+static int args_path(struct call *c)
+{
+	int rc = arg_path(c, &c->p1);
+	return rc ? rc : args_end(c);
+}
+
+static int args_path_u32(struct call *c, uint32_t *v)
+{
+	int rc = arg_path(c, &c->p1);
+	if (!rc && rd_u32(c->a, v))
+		rc = -EBADMSG;
+	return rc ? rc : args_end(c);
+}
+
+/* After the arguments: the handle argument, if the caller owns it. */
+static int fh_find(const struct call *c, struct fh **h)
+{
+	*h = map_get(&c->f->fhs, c->fh);
+	if (*h && (*h)->owner == c->caller)
+		return 0;
+	return -EBADF;
 }
 
 /* --- reply bodies --- */
@@ -271,16 +288,14 @@ static ssize_t write_at(int fd, const uint8_t *p, size_t n, uint64_t off)
 
 static int op_lstat(struct call *c)
 {
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
-		return rc;
-	return put_lstat(c, c->p1);
+	int rc = args_path(c);
+	return rc ? rc : put_lstat(c, c->p1);
 }
 
 static int op_readdir(struct call *c)
 {
 	int rc;
-	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+	if ((rc = args_path(c)))
 		return rc;
 	int fd = open(c->p1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -349,11 +364,7 @@ static int op_path_mode(struct call *c, bool is_mkdir)
 {
 	uint32_t mode;
 	int rc;
-	if ((rc = arg_path(c, &c->p1)))
-		return rc;
-	if (rd_u32(c->a, &mode))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
+	if ((rc = args_path_u32(c, &mode)))
 		return rc;
 	if (mode > FS_MODE_MAX)
 		return bad(c, -EINVAL, "mode out of range");
@@ -367,18 +378,14 @@ static int op_chmod(struct call *c) { return op_path_mode(c, false); }
 
 static int op_rmdir(struct call *c)
 {
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
-		return rc;
-	return rmdir(c->p1) < 0 ? -errno : 0;
+	int rc = args_path(c);
+	return rc ? rc : rmdir(c->p1) < 0 ? -errno : 0;
 }
 
 static int op_unlink(struct call *c)
 {
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
-		return rc;
-	return unlink(c->p1) < 0 ? -errno : 0;
+	int rc = args_path(c);
+	return rc ? rc : unlink(c->p1) < 0 ? -errno : 0;
 }
 
 static int op_rename(struct call *c)
@@ -413,7 +420,7 @@ static int op_symlink(struct call *c)
 static int op_readlink(struct call *c)
 {
 	int rc;
-	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+	if ((rc = args_path(c)))
 		return rc;
 	char *t = malloc(FS_MAX_PATH);
 	if (!t)
@@ -483,7 +490,7 @@ static int op_utimens(struct call *c)
 static int op_statfs(struct call *c)
 {
 	int rc;
-	if ((rc = arg_path(c, &c->p1)) || (rc = args_end(c)))
+	if ((rc = args_path(c)))
 		return rc;
 	struct statfs s;
 	if (statfs(c->p1, &s) < 0)
@@ -501,11 +508,7 @@ static int op_access(struct call *c)
 {
 	uint32_t mask;
 	int rc;
-	if ((rc = arg_path(c, &c->p1)))
-		return rc;
-	if (rd_u32(c->a, &mask))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
+	if ((rc = args_path_u32(c, &mask)))
 		return rc;
 	if (mask & ~7u)
 		return bad(c, -EINVAL, "unknown access mask bits");
@@ -565,14 +568,8 @@ static int op_getxattr(struct call *c)
 static int op_listxattr(struct call *c)
 {
 	uint32_t size;
-	int rc;
-	if ((rc = arg_path(c, &c->p1)))
-		return rc;
-	if (rd_u32(c->a, &size))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	return put_xattr(c, size, true);
+	int rc = args_path_u32(c, &size);
+	return rc ? rc : put_xattr(c, size, true);
 }
 
 static int op_setxattr(struct call *c)
@@ -610,11 +607,7 @@ static int op_readfile(struct call *c)
 {
 	uint32_t max;
 	int rc;
-	if ((rc = arg_path(c, &c->p1)))
-		return rc;
-	if (rd_u32(c->a, &max))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
+	if ((rc = args_path_u32(c, &max)))
 		return rc;
 	if (max > FS_MAX_IO)
 		max = FS_MAX_IO;
@@ -705,9 +698,9 @@ static int op_read(struct call *c)
 		return -EBADMSG;
 	if ((rc = args_end(c)))
 		return rc;
-	struct fh *h = fh_get(c);
-	if (!h)
-		return -EBADF;
+	struct fh *h;
+	if ((rc = fh_find(c, &h)))
+		return rc;
 	if (off > INT64_MAX)
 		return bad(c, -EINVAL, "offset out of range");
 	if (size > FS_MAX_IO)
@@ -733,9 +726,9 @@ static int op_write(struct call *c)
 		return -EBADMSG;
 	if ((rc = args_end(c)))
 		return rc;
-	struct fh *h = fh_get(c);
-	if (!h)
-		return -EBADF;
+	struct fh *h;
+	if ((rc = fh_find(c, &h)))
+		return rc;
 	if (off > INT64_MAX)
 		return bad(c, -EINVAL, "offset out of range");
 	if (n > FS_MAX_IO)
@@ -749,9 +742,9 @@ static int op_close(struct call *c)
 	int rc;
 	if ((rc = arg_fh(c)) || (rc = args_end(c)))
 		return rc;
-	struct fh *h = fh_get(c);
-	if (!h)
-		return -EBADF;
+	struct fh *h;
+	if ((rc = fh_find(c, &h)))
+		return rc;
 	map_del(&c->f->fhs, c->fh);
 	/* Closed whatever close says (EINTR included); its error is news. */
 	rc = close(h->fd) < 0 && errno != EINTR ? -errno : 0;
@@ -767,9 +760,9 @@ static int op_fsync(struct call *c)
 		return -EBADMSG;
 	if ((rc = args_end(c)))
 		return rc;
-	struct fh *h = fh_get(c);
-	if (!h)
-		return -EBADF;
+	struct fh *h;
+	if ((rc = fh_find(c, &h)))
+		return rc;
 	if (datasync > 1)
 		return bad(c, -EINVAL, "datasync is not 0 or 1");
 	return (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
@@ -783,9 +776,9 @@ static int op_ftruncate(struct call *c)
 		return -EBADMSG;
 	if ((rc = args_end(c)))
 		return rc;
-	struct fh *h = fh_get(c);
-	if (!h)
-		return -EBADF;
+	struct fh *h;
+	if ((rc = fh_find(c, &h)))
+		return rc;
 	if (size > INT64_MAX)
 		return bad(c, -EINVAL, "size out of range");
 	return ftruncate(h->fd, (off_t)size) < 0 ? -errno : 0;
@@ -796,9 +789,9 @@ static int op_fstat(struct call *c)
 	int rc;
 	if ((rc = arg_fh(c)) || (rc = args_end(c)))
 		return rc;
-	struct fh *h = fh_get(c);
-	if (!h)
-		return -EBADF;
+	struct fh *h;
+	if ((rc = fh_find(c, &h)))
+		return rc;
 	struct stat st;
 	if (fstat(h->fd, &st) < 0)
 		return -errno;
