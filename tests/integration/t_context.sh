@@ -202,3 +202,28 @@ test_reconnect_gives_a_new_stub_and_keeps_the_directory()
 	expect_write_errno ENOENT "$M/ctl" "reconnect ${U}nosuch"
 	expect_write_errno EINVAL "$M/ctl" "reconnect"
 }
+
+test_idle_stubs_exit_promptly_on_disconnect_and_unmount()
+{
+	local a=${U}a b=${U}b pa pb t0 el
+	connect "$a"
+	connect "$b"
+	pa=$(stub_pid "$a")
+	pb=$(stub_pid "$b")
+	# Each ran a job, finished now: nothing is left to wait for at shutdown.
+	expect_write_ok "$M/$a/exec" 'echo done'
+	expect_write_ok "$M/$b/exec" 'echo done'
+	get "$M/$a/status" >/dev/null
+	get "$M/$b/status" >/dev/null
+	t0=$(now_ms)
+	expect_write_ok "$M/ctl" "disconnect $a"
+	while alive "$pa" && (( $(now_ms) - t0 < 5000 )); do sleep 0.02; done
+	el=$(( $(now_ms) - t0 ))
+	(( el < 700 )) || fail "idle stub of $a took $el ms to exit after disconnect"
+	t0=$(now_ms)
+	fusermount3 -u "$M"
+	while alive "$DAEMON_PID" && (( $(now_ms) - t0 < 5000 )); do sleep 0.02; done
+	el=$(( $(now_ms) - t0 ))
+	alive "$pb" && fail "stub of $b still running after the daemon exited"
+	(( el < 700 )) || fail "daemon took $el ms to exit after unmount with one idle context"
+}
