@@ -107,13 +107,16 @@ errno_name()
 	esac
 }
 
-# Writes TEXT (one write(2), newline added) to FILE; sets ERRNO to OK or
-# the errno name, ERRTEXT to the shell's message. Never fails itself.
+# Writes TEXT and a newline to FILE in one write(2) (bash's own echo and
+# printf write a multi-line text line by line; cat writes it whole); sets
+# ERRNO to OK or the errno name, ERRTEXT to the message. Never fails itself.
 wr()   # FILE TEXT
 {
-	local out
-	out=$( { printf '%s\n' "$2" >"$1"; } 2>&1 ) && ERRNO=OK || ERRNO=$(errno_name "$out")
+	local out tmp=$T/.wr.$BASHPID
+	printf '%s\n' "$2" >"$tmp"
+	out=$( { cat "$tmp" >"$1"; } 2>&1 ) && ERRNO=OK || ERRNO=$(errno_name "$out")
 	ERRTEXT=$out
+	rm -f "$tmp"
 }
 
 expect_write_errno()   # ERRNO FILE TEXT
