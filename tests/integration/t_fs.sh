@@ -25,7 +25,9 @@ _cleanup()
 
 # A context (local by default) and a real directory to work in; sets
 # C (the context's path under the mount), F (its fs/), R (the real
-# directory, empty) and V (R through the mount).
+# directory, empty) and V (R through the mount). V itself is not looked
+# up here: a test that compares attributes prepares R first, so that
+# nothing it compares was cached before a change made on the real path.
 fs_ctx()   # [METHOD [k=v...]]
 {
 	C=${U}l
@@ -34,7 +36,7 @@ fs_ctx()   # [METHOD [k=v...]]
 	R=$T/r
 	mkdir -p "$R"
 	V=$F$R
-	[ -d "$V" ] || fail "$R is not a directory through $C/fs"
+	[ -d "$F/tmp" ] || fail "no /tmp through $C/fs"
 }
 
 # A private sshd on loopback (sets P, K), then an ssh context to it as
@@ -210,7 +212,7 @@ test_fs_create_with_o_excl_on_an_existing_file_is_eexist()
 		'os.open(A[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)' "$V/f"
 	local out
 	out=$( { set -C; echo x > "$V/f"; } 2>&1 ) && fail "set -C overwrote an existing file"
-	expect_contains "$out" "exists" "set -C"
+	expect_contains "$out" "cannot overwrite existing file" "set -C"
 	expect_eq "$(cat "$R/f")" there "the file is untouched"
 	expect_py_errno OK "O_CREAT|O_EXCL on a new name" \
 		'os.close(os.open(A[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))' "$V/new"
@@ -368,6 +370,11 @@ test_fs_hard_link_shares_the_file_and_counts_two()
 	expect_eq "$(stat -c %i "$R/a")" "$(stat -c %i "$R/b")" "one real inode"
 	expect_eq "$(stat -c %h "$V/b")" 2 "nlink of the new name through the mount"
 	expect_eq "$(stat -c %h "$V/a")" 2 "nlink of the old name through the mount"
+	expect_eq "$(stat -c %i "$V/b")" "$(stat -c %i "$V/a")" "the two names are one inode through the mount"
+	# Made on the real path: one inode too, once both names are looked up.
+	echo other > "$R/c"
+	ln "$R/c" "$R/d"
+	expect_eq "$(stat -c %i "$V/d")" "$(stat -c %i "$V/c")" "a real hard link is one inode through the mount"
 	echo more >> "$V/b"
 	expect_eq "$(cat "$V/a")" $'shared\nmore' "written through one name, read through the other"
 	rm "$V/a"
@@ -795,7 +802,7 @@ test_fs_a_git_repository_made_inside_fs_commits_and_logs()
 	expect_eq "$(timeout 20 "${g[@]}" -C "$V/repo" log --format=%s)" $'second commit\nfirst commit' "git log through the mount"
 	expect_eq "$("${g[@]}" -C "$R/repo" log --format=%s)" $'second commit\nfirst commit' "git log on the real path"
 	expect_eq "$("${g[@]}" -C "$R/repo" rev-parse HEAD)" "$(timeout 20 "${g[@]}" -C "$V/repo" rev-parse HEAD)" "HEAD"
-	timeout 20 "${g[@]}" -C "$R/repo" fsck --strict -q || fail "git fsck on the real path"
+	timeout 20 "${g[@]}" -C "$R/repo" fsck --strict 2>&1 || fail "git fsck on the real path"
 	expect_eq "$(timeout 20 "${g[@]}" -C "$V/repo" status --porcelain)" "" "a clean tree through the mount"
 	# A clone into fs/ and a gc (packs, renames, unlinks, hard links).
 	timeout 20 "${g[@]}" clone -q "$R/repo" "$V/clone"
@@ -843,7 +850,8 @@ test_fs_proc_files_read_whole_though_they_say_size_zero()
 	pid=$(stub_pid "$C")
 	expect_eq "$(awk '$1 == "Pid:" { print $2 }' <<<"$st")" "$pid" "fs/proc/self/status is the stub's"
 	expect_contains "$(get "$F/proc/cpuinfo")" "processor" "fs/proc/cpuinfo"
-	expect_eq "$(get "$F/proc/cpuinfo" | wc -l)" "$(wc -l < /proc/cpuinfo)" "cpuinfo lines"
+	expect_eq "$(get "$F/proc/cpuinfo" | grep -c '^processor')" "$(grep -c '^processor' /proc/cpuinfo)" "cpuinfo's processors"
+	expect_eq "$(get "$F/proc/version")" "$(cat /proc/version)" "fs/proc/version"
 	expect_eq "$(get "$F/proc/$pid/cmdline" | tr '\0' ' ')" "$(tr '\0' ' ' < "/proc/$pid/cmdline")" "the stub's cmdline"
 	expect_contains "$(get "$F/proc/mounts")" "$M" "fs/proc/mounts names this mount"
 	# A /proc file larger than one read, and one in /sys.
@@ -930,7 +938,7 @@ test_fs_a_context_killed_during_a_read_gives_eio_within_seconds()
 	truncate -s 64G "$R/huge"
 	local pid
 	pid=$(stub_pid "$C")
-	bg bash -c "exec cat '$V/huge' > /dev/null 2> '$T/cat.err'; echo \$? > '$T/cat.rc'"
+	bg bash -c "cat '$V/huge' > /dev/null 2> '$T/cat.err'; echo \$? > '$T/cat.rc'"
 	local reader=$BG_LAST
 	# A second reader, blocked between calls on a descriptor opened before.
 	bg python3 -c '
@@ -1074,7 +1082,7 @@ test_fs_ssh_16mib_and_a_tar_round_trip_and_the_session_dying_gives_eio()
 	local pid sess
 	pid=$(stub_pid "$C")
 	sess=$(ps -o ppid= -p "$pid" | tr -d ' ')
-	bg bash -c "exec cat '$V/huge' > /dev/null 2> '$T/cat.err'; echo \$? > '$T/cat.rc'"
+	bg bash -c "cat '$V/huge' > /dev/null 2> '$T/cat.err'; echo \$? > '$T/cat.rc'"
 	sleep 0.5
 	alive "$BG_LAST" || fail "cat ended before the kill: $(cat "$T/cat.err" 2>/dev/null)"
 	local t0
