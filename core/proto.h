@@ -38,7 +38,7 @@
 
 /* Limits on fields we accept from a peer. */
 #define PROTO_MAX_NAME  255
-#define PROTO_MAX_CMD   (256u << 10)
+#define PROTO_MAX_CMD   ((128u << 10) - 1) /* sh -c takes one argument: Linux caps it at 128 KiB */
 #define PROTO_MAX_TEXT  4096
 #define PROTO_MAX_KV    64
 

@@ -368,6 +368,9 @@ void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *
 		connect_done(c, -(err == EPROTO ? EIO : err), why);
 		return;
 	}
+	/* Network hops compress both ways (the stub was told in its CONFIG). */
+	if (!strcmp(c->method, "ssh"))
+		stream_set_compress(s, true);
 	int rc = router_add_child(d->router, s, c->id);
 	if (rc) {
 		stream_free(s);
@@ -663,7 +666,10 @@ char *ctx_info_text(struct ctx *c, size_t *len)
 			fprintf(f, "%s: %s\n", keys[i], v);
 	}
 	fprintf(f, "rtt_us: %" PRIu64 "\n", c->state == CTX_CONNECTING ? 0 : c->rtt_us);
-	struct stream *st = c->state == CTX_CONNECTED ? router_stream_for(d->router, c->id) : NULL;
+	/* Byte counts are a stream's: shown for the contexts that have one of
+	 * their own (those the daemon reaches directly). */
+	struct stream *st = c->state == CTX_CONNECTED && c->parent == &d->root
+				    ? router_stream_for(d->router, c->id) : NULL;
 	if (st) {
 		struct stream_stats ss;
 		stream_get_stats(st, &ss);

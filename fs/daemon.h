@@ -83,6 +83,7 @@ struct fh {
 	char *snap;            /* fixed content taken at open (info, stats...) */
 	size_t snaplen;
 	bool wrote_stdin;
+	int oflags;            /* open(2) flags: O_NONBLOCK makes reads not wait */
 	/* ctl/exec/cmd: what stdio wrote in full buffers, waiting for the
 	 * rest of the command (see ops.c fs_write) */
 	char *wbuf;
@@ -109,6 +110,7 @@ struct job {
 	fuse_req_t start_req;  /* the write of cmd/exec waiting for start */
 	size_t start_size;
 	bool forget_on_start;  /* removed while starting */
+	int stdin_writers;     /* open writers of jobs/N/stdin: EOF when the last closes */
 	char lasterr[256];     /* last ctl error, read back from jobs/N/ctl */
 	struct job *next;      /* in the context's list */
 	uint64_t t_start_us, t_end_us;

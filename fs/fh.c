@@ -7,6 +7,7 @@
 #include "fh.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,10 @@ static void on_interrupt(fuse_req_t req, void *arg)
 
 static void park(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
+	if (f->oflags & O_NONBLOCK) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
 	if (f->pending) {
 		/* One waiting read per open file; a second one at once is a
 		 * caller sharing the descriptor between threads. */
@@ -156,9 +161,22 @@ void fh_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 		uint64_t real = (uint64_t)((int64_t)off + f->delta);
 		if (real < ring_start(r)) {
 			/* The ring wrapped past this reader: say so once, then
-			 * go on from the oldest line kept. */
+			 * go on from the first whole line kept. */
 			size_t n = sizeof(LOG_GAP) - 1 < size ? sizeof(LOG_GAP) - 1 : size;
-			f->delta = (int64_t)ring_start(r) - ((int64_t)off + (int64_t)n);
+			uint64_t from = ring_start(r);
+			struct iovec iov[MAX_IOV];
+			size_t got;
+			int cnt = ring_iov(r, from, 64 << 10, iov, MAX_IOV, &got);
+			for (int i = 0, done = 0; i < cnt && !done; i++) {
+				const char *nl = memchr(iov[i].iov_base, '\n', iov[i].iov_len);
+				if (nl) {
+					from += (uint64_t)(nl - (const char *)iov[i].iov_base) + 1;
+					done = 1;
+				} else {
+					from += iov[i].iov_len;
+				}
+			}
+			f->delta = (int64_t)from - ((int64_t)off + (int64_t)n);
 			f->next_off = (uint64_t)off + n;
 			fuse_reply_buf(req, LOG_GAP, n);
 		} else if (real < ring_end(r)) {

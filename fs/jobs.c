@@ -225,6 +225,9 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 		j->pid = pid;
 		if (j->state == JOB_STARTING)
 			j->state = JOB_RUNNING;
+		/* An exec job has no stdin file: reading stdin is EOF at once. */
+		if (j->num == 0)
+			job_stdin_close(j);
 		if (j->forget_on_start)
 			send_simple(r, j->cid, EXEC_FORGET, rjob, 0, false);
 		if (req)
@@ -242,16 +245,18 @@ static void job_start(struct job *j, fuse_req_t req, const char *data, size_t si
 	size_t n = size;
 	while (n && (data[n - 1] == '\n' || data[n - 1] == '\r'))
 		n--;
-	if (n == 0 || n > PROTO_MAX_CMD || memchr(data, 0, n)) {
-		ctl_set_error(c, "exec", -EINVAL, n ? "command has a NUL byte or is too long"
-						   : "empty command");
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (c->state != CTX_CONNECTED) {
-		ctl_set_error(c, "exec", -EIO, c->state == CTX_CONNECTING ? "context is connecting"
-									  : "context is disconnected");
-		fuse_reply_err(req, EIO);
+	const char *bad = job_bad_command(data, size);
+	if (bad || c->state != CTX_CONNECTED) {
+		int e = bad ? EINVAL : EIO;
+		if (!bad)
+			bad = c->state == CTX_CONNECTING ? "context is connecting" : "context is disconnected";
+		ctl_set_error(c, "exec", -e, bad);
+		/* It will never run: readers of its status learn so. */
+		j->state = JOB_DONE;
+		j->how = -1;
+		snprintf(j->why, sizeof(j->why), "%s", bad);
+		fh_wake(j->fhs);
+		fuse_reply_err(req, e);
 		return;
 	}
 	struct buf b;
@@ -283,11 +288,27 @@ static void job_start(struct job *j, fuse_req_t req, const char *data, size_t si
 	j->start_size = reply;
 }
 
+const char *job_bad_command(const char *data, size_t size)
+{
+	size_t n = size;
+	while (n && (data[n - 1] == '\n' || data[n - 1] == '\r' || data[n - 1] == ' ' ||
+		     data[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return "empty command";
+	if (n > PROTO_MAX_CMD)
+		return "command longer than 128 KiB";
+	if (memchr(data, 0, n))
+		return "command has a NUL byte";
+	return NULL;
+}
+
 void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size, size_t reply)
 {
-	if (c->state != CTX_CONNECTED) {
-		ctl_set_error(c, "exec", -EIO, "context is not connected");
-		fuse_reply_err(req, EIO);
+	const char *bad = job_bad_command(data, size);
+	if (bad || c->state != CTX_CONNECTED) {
+		ctl_set_error(c, "exec", bad ? -EINVAL : -EIO, bad ? bad : "context is not connected");
+		fuse_reply_err(req, bad ? EINVAL : EIO);
 		return;
 	}
 	struct job *j = job_new(c, 0);
@@ -319,6 +340,13 @@ void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size, size_
 	if (j->state != JOB_NEW) {
 		snprintf(j->lasterr, sizeof(j->lasterr), "cmd: job was started already\n");
 		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	const char *bad = job_bad_command(data, size);
+	if (bad) { /* the job stays new: cmd can be written again */
+		snprintf(j->lasterr, sizeof(j->lasterr), "cmd: %s\n", bad);
+		ctl_set_error(j->c, "cmd", -EINVAL, bad);
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
 	job_start(j, req, data, size, reply);

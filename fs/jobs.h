@@ -21,6 +21,9 @@ struct job *job_new(struct ctx *c, uint32_t num);
 void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size, size_t reply);
 /* The same for jobs/N/cmd. EBUSY if the job was started already. */
 void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size, size_t reply);
+/* Why data[0..size) cannot be a command (empty, too long, a NUL byte),
+ * or NULL when it can. */
+const char *job_bad_command(const char *data, size_t size);
 /* A write to jobs/N/stdin: replies once the stub has written it. */
 void job_stdin(struct job *j, fuse_req_t req, const char *data, size_t size);
 /* The last stdin writer closed: EOF on the job's stdin. */

@@ -74,9 +74,13 @@ static int parse_opts(struct daemon *d, char *opts)
 				continue;
 			}
 		}
-		if (v && !strcmp(o, "connect_timeout") && atoi(v) > 0) {
-			d->connect_timeout_ms = atoi(v) * 1000;
-			continue;
+		if (v && !strcmp(o, "connect_timeout")) {
+			char *end;
+			long t = strtol(v, &end, 10);
+			if (end != v && !*end && t > 0 && t <= 3600) {
+				d->connect_timeout_ms = (int)t * 1000;
+				continue;
+			}
 		}
 		fprintf(stderr, "mitofs: bad option '%s%s%s'\n", o, v ? "=" : "", v ? v : "");
 		return -EINVAL;

@@ -472,6 +472,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	case N_STATUS:
 	case N_JOB_STDIN:
 		fh_attach_job(f, job_of(n));
+		if (n->kind == N_JOB_STDIN && f->job)
+			f->job->stdin_writers++;
 		break;
 	case N_LOG:
 		fh_attach_ctx(f, n->ctx);
@@ -488,6 +490,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, err);
 		return;
 	}
+	f->oflags = fi->flags;
 	fi->fh = (uintptr_t)f;
 	reply_open(req, fi, acc != O_RDONLY);
 }
@@ -528,13 +531,33 @@ static bool takes_commands(enum node_kind k)
 }
 
 /*
- * A command is what one open file receives. stdio (bash's echo, printf,
- * cat) writes a long text in full buffers, a multiple of 4 KiB each, then
- * the rest: a write of a whole number of pages is kept until the next
- * write, and any other write completes the command and runs it, so that
- * its errors reach that write(2) (shells ignore errors of close). A text
- * that ends exactly on a page boundary runs at close (flush).
+ * What a write means:
+ *  - exec and jobs/N/cmd: everything one open file receives is one script
+ *    (bash's echo and printf write a line, or 4 KiB, per write(2)); it
+ *    starts when the file is closed, and close returns once it has
+ *    started. A write to a context that cannot run it fails at once.
+ *  - ctl: each complete line is a command, run as its write arrives so
+ *    that its error reaches that write(2) (shells ignore errors of close);
+ *    stdio writes long text in full 4 KiB buffers, so a write of a whole
+ *    number of pages is kept until the rest of its line comes.
  */
+static int keep(struct fh *f, const char *buf, size_t size, size_t cap)
+{
+	if (f->wlen + size > cap) {
+		free(f->wbuf);
+		f->wbuf = NULL;
+		f->wlen = 0;
+		return -E2BIG;
+	}
+	char *nb = realloc(f->wbuf, f->wlen + size + 1);
+	if (!nb)
+		return -ENOMEM;
+	memcpy(nb + f->wlen, buf, size);
+	f->wbuf = nb;
+	f->wlen += size;
+	return 0;
+}
+
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		     off_t off, struct fuse_file_info *fi)
 {
@@ -560,26 +583,44 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, EBADF);
 		return;
 	}
+	int rc;
+	if (n->kind == N_EXEC || n->kind == N_JOB_CMD) {
+		struct ctx *c = n->ctx;
+		if (n->kind == N_JOB_CMD && n->job && n->job->state != JOB_NEW) {
+			snprintf(n->job->lasterr, sizeof(n->job->lasterr),
+				 "cmd: job was started already\n");
+			fuse_reply_err(req, EBUSY);
+			return;
+		}
+		if (memchr(buf, 0, size)) {
+			ctl_set_error(c, "exec", -EINVAL, "command has a NUL byte");
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		if (c->state != CTX_CONNECTED) {
+			ctl_set_error(c, "exec", -EIO, "context is not connected");
+			fuse_reply_err(req, EIO);
+			return;
+		}
+		rc = keep(f, buf, size, PROTO_MAX_CMD);
+		if (rc == -E2BIG)
+			ctl_set_error(c, "exec", rc, "a script is at most 128 KiB: feed longer ones "
+				      "to `sh -s` through jobs/N/stdin");
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
 	bool more = size && size % 4096 == 0;
 	if (!more && !f->wlen) {
 		dispatch(d, req, n, buf, size, size);
 		return;
 	}
-	if (f->wlen + size > PROTO_MAX_CMD) {
-		free(f->wbuf);
-		f->wbuf = NULL;
-		f->wlen = 0;
-		fuse_reply_err(req, EFBIG);
+	if ((rc = keep(f, buf, size, CTL_MAX_LINE * 16))) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
-	char *nb = realloc(f->wbuf, f->wlen + size + 1);
-	if (!nb) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	memcpy(nb + f->wlen, buf, size);
-	f->wbuf = nb;
-	f->wlen += size;
 	if (more) {
 		fuse_reply_write(req, size);
 		return;
@@ -601,7 +642,8 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	/* A command that ended on a page boundary: run it now. */
+	/* The script written to exec or cmd, or a ctl line that ended on a
+	 * page boundary: run it now; close returns when it has started. */
 	char *cmd = f->wbuf;
 	size_t len = f->wlen;
 	f->wbuf = NULL;
@@ -615,8 +657,8 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	TO_REMOTE(release, ino, req, ino, fi);
 	(void)ino;
 	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
-	/* Closing a stdin that was opened for writing is the job's EOF. */
-	if (f->kind == N_JOB_STDIN && f->job && (fi->flags & O_ACCMODE) != O_RDONLY)
+	/* The last writer of a job's stdin closing is the job's EOF. */
+	if (f->kind == N_JOB_STDIN && f->job && --f->job->stdin_writers == 0)
 		job_stdin_close(f->job);
 	fh_free(f);
 	fuse_reply_err(req, 0);

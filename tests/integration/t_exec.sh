@@ -65,12 +65,37 @@ test_exec_status_before_any_command_fails_not_hangs()
 	expect_eq "$OUT" "" "stdout before any exec"
 }
 
-test_exec_empty_command_is_EINVAL()
+test_exec_empty_command_is_refused_at_close()
 {
 	local a=${U}a
 	connect "$a"
-	expect_write_errno EINVAL "$M/$a/exec" ""
+	# A script starts at close (it may come in many writes); an empty one
+	# fails there: close(2) gets EINVAL, which shells do not report, so
+	# ctl says why and no job appears.
+	python3 -c '
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.write(fd, b"\n")
+try:
+    os.close(fd)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.EINVAL else 3)
+sys.exit(4)' "$M/$a/exec" || fail "close after an empty script did not fail with EINVAL (rc $?)"
 	expect_contains "$(get "$M/$a/ctl")" "empty command" "ctl after an empty exec"
+	rd "$M/$a/status" 2
+	expect_eq "$ERRNO" ENODATA "status with no job"
+}
+
+test_exec_script_written_line_by_line_runs_as_one_job()
+{
+	local a=${U}a
+	connect "$a"
+	# bash's printf writes one line per write(2): still one script.
+	printf 'echo one\necho two\nexit 5\n' > "$M/$a/exec"
+	expect_eq "$(get "$M/$a/stdout" | tr '\n' ' ')" "one two " "stdout"
+	expect_eq "$(get "$M/$a/status")" "exit 5" "status"
+	ls "$M/$a/jobs" | grep -qv '^new$' && fail "the lines became separate jobs: $(ls "$M/$a/jobs")"
+	return 0
 }
 
 test_ls_l_of_finished_job_shows_exact_sizes()
