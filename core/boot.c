@@ -118,7 +118,10 @@ int boot_stage_line(char *out, size_t cap, size_t image_len, const char *tag, co
 		"(this build has " BOOT_ARCH ")\" >&2;exit 1;}&&");
 	put(&l, "printf " PROTO_NEED "&&head -c %zu|gzip -dc>\"$d/s\"&&chmod 700 \"$d/s\"&&", image_len);
 	if (tag) {
-		put(&l, "if [ -n \"$f\" ]&&mv -f \"$d/s\" \"$f\"&&rmdir \"$d\";then exec \"$f\" - ");
+		/* Keep one version: the others are older builds (a running stub
+		 * does not need its file). */
+		put(&l, "if [ -n \"$f\" ]&&mv -f \"$d/s\" \"$f\"&&rmdir \"$d\";then "
+			"for o in \"$c\"/stub-*;do [ \"$o\" = \"$f\" ]||rm -f \"$o\";done;exec \"$f\" - ");
 		put_word(&l, name);
 		put(&l, ";fi;");
 	}
@@ -129,13 +132,22 @@ int boot_stage_line(char *out, size_t cap, size_t image_len, const char *tag, co
 	return l.err;
 }
 
-void boot_image_tag(const void *image, size_t n, char tag[BOOT_TAG_LEN + 1])
+int boot_image_tag(const void *image, size_t n, char tag[BOOT_TAG_LEN + 1])
 {
 	/* Names a version of the stub, not a secret: a file of the same
-	 * user could be replaced by that user anyway. */
-	uLong crc = crc32(0L, image, (uInt)n);
-	uLong adl = adler32(1L, image, (uInt)n);
-	snprintf(tag, BOOT_TAG_LEN + 1, "%08lx%08lx", crc & 0xffffffffUL, adl & 0xffffffffUL);
+	 * user could be replaced by that user anyway. It hashes the program,
+	 * not its gzip form: a stub re-compresses itself for its children,
+	 * and the same program must find the same cache entry. */
+	struct buf raw;
+	buf_init(&raw);
+	int rc = zio_gunzip(&raw, image, n, 64u << 20);
+	if (!rc) {
+		uLong crc = crc32(0L, raw.data, (uInt)raw.len);
+		uLong adl = adler32(1L, raw.data, (uInt)raw.len);
+		snprintf(tag, BOOT_TAG_LEN + 1, "%08lx%08lx", crc & 0xffffffffUL, adl & 0xffffffffUL);
+	}
+	buf_free(&raw);
+	return rc;
 }
 
 /* --- forking --- */
@@ -688,16 +700,16 @@ fail:
 	return NULL;
 }
 
-struct boot_job *boot_local(struct loop *l, const void *image, size_t n,
+struct boot_job *boot_local(struct loop *l, const void *image, size_t n, const char *tag,
 			    const struct proto_config *cfg, int timeout_ms,
 			    boot_done_fn *done, void *arg)
 {
-	char line[1024 + 12 * PROTO_MAX_NAME], tag[BOOT_TAG_LEN + 1];
+	char line[1024 + 12 * PROTO_MAX_NAME], own[BOOT_TAG_LEN + 1];
 	int ep[2], fd, rc;
 	pid_t pid;
-	if (image)
-		boot_image_tag(image, n, tag);
-	if (!cfg || (rc = boot_stage_line(line, sizeof(line), n, image ? tag : NULL, cfg->name))) {
+	if (!tag && image && boot_image_tag(image, n, own) == 0)
+		tag = own;
+	if (!cfg || (rc = boot_stage_line(line, sizeof(line), n, tag, cfg->name))) {
 		errno = cfg ? -rc : EINVAL;
 		return NULL;
 	}

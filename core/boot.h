@@ -40,8 +40,9 @@ struct boot_job;
  * tag that is not lower-case hex. */
 int boot_stage_line(char *out, size_t cap, size_t image_len, const char *tag,
 		    const char *name);
-/* The cache tag of an image: 16 hex digits from its CRC-32 and Adler-32. */
-void boot_image_tag(const void *image, size_t n, char tag[BOOT_TAG_LEN + 1]);
+/* The cache tag of a gzip'd image: 16 hex digits, the CRC-32 and Adler-32
+ * of the program inside. 0, or -EBADMSG when image is not gzip. */
+int boot_image_tag(const void *image, size_t n, char tag[BOOT_TAG_LEN + 1]);
 
 /* Starts `/bin/sh -c LINE` as a child with stdin and stdout on one end of
  * a socketpair (returned in *fd, close-on-exec, blocking mode untouched)
@@ -91,8 +92,9 @@ typedef void boot_done_fn(struct stream *s, pid_t pid, int err, const char *why,
 struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,
 			    const void *image, size_t n, const struct proto_config *cfg,
 			    int timeout_ms, boot_done_fn *done, void *arg);
-/* boot_spawn_local + boot_start, with the stage's stderr captured. */
-struct boot_job *boot_local(struct loop *l, const void *image, size_t n,
+/* boot_spawn_local + boot_start, with the stage's stderr captured. tag:
+ * the image's (boot_image_tag), or NULL to compute it here. */
+struct boot_job *boot_local(struct loop *l, const void *image, size_t n, const char *tag,
 			    const struct proto_config *cfg, int timeout_ms,
 			    boot_done_fn *done, void *arg);
 /* Abandons a job before done was called: kills a local child (SIGKILL)

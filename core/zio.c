@@ -71,10 +71,22 @@ int zio_gzip(struct buf *out, const void *in, size_t n, int level)
 	return do_deflate(out, in, n, level, 15 + 16);
 }
 
+static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, int wbits);
+
 int zio_inflate(struct buf *out, const void *in, size_t n, size_t max)
 {
+	return inflate_any(out, in, n, max, 15);
+}
+
+int zio_gunzip(struct buf *out, const void *in, size_t n, size_t max)
+{
+	return inflate_any(out, in, n, max, 15 + 16);
+}
+
+static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, int wbits)
+{
 	z_stream z = { 0 };
-	if (inflateInit(&z) != Z_OK)
+	if (inflateInit2(&z, wbits) != Z_OK)
 		return -ENOMEM;
 	size_t start = out->len;
 	size_t produced = 0;

@@ -17,6 +17,8 @@ int zio_deflate(struct buf *out, const void *in, size_t n, int level);
 /* Appends the inflation of zlib data in[0..n) to out, at most max bytes.
  * 0, -EMSGSIZE past max, -EBADMSG on corrupt or truncated input, -ENOMEM. */
 int zio_inflate(struct buf *out, const void *in, size_t n, size_t max);
+/* The same for a gzip (RFC 1952) file. */
+int zio_gunzip(struct buf *out, const void *in, size_t n, size_t max);
 /* Appends a gzip (RFC 1952) file holding in[0..n) to out, as `gzip -dc`
  * on the target expects. 0, -ENOMEM, -EIO. */
 int zio_gzip(struct buf *out, const void *in, size_t n, int level);

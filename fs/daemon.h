@@ -161,6 +161,7 @@ struct daemon {
 	struct ids_master ids;
 	const uint8_t *image;  /* the gzip'd stub */
 	size_t image_len;
+	char image_tag[17];    /* its cache tag (boot_image_tag), once */
 	size_t output_cap;     /* per job stream */
 	size_t log_cap;        /* per log ring */
 	int connect_timeout_ms;

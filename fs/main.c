@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "ctx.h"
 #include "daemon.h"
 #include "log.h"
@@ -217,6 +218,10 @@ int main(int argc, char **argv)
 	d.gid = getgid();
 	d.image = mitofs_stub_gz;
 	d.image_len = (size_t)(mitofs_stub_gz_end - mitofs_stub_gz);
+	if (boot_image_tag(d.image, d.image_len, d.image_tag)) {
+		fprintf(stderr, "mitofs: the embedded stub is damaged\n");
+		return 1;
+	}
 	clock_gettime(CLOCK_REALTIME, &d.t0);
 
 	/* Background: the parent returns only once the mount is ready, with

@@ -137,7 +137,7 @@ int method_local_start(struct ctx *c, const struct ctl_line *l, char *err, size_
 	struct proto_config cfg = { .id = c->id, .nparents = 1, .parents = { 0 } };
 	snprintf(cfg.name, sizeof(cfg.name), "%s", c->path);
 	cfg.log_level = d->debug ? LOG_DEBUG : LOG_INFO;
-	c->boot = boot_local(d->loop, d->image, d->image_len, &cfg, timeout_ms, on_boot, c);
+	c->boot = boot_local(d->loop, d->image, d->image_len, d->image_tag, &cfg, timeout_ms, on_boot, c);
 	if (!c->boot) {
 		int e = errno ? errno : ENOMEM;
 		snprintf(err, errlen, "cannot start the local stub: %s", strerror(e));

@@ -493,10 +493,8 @@ int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t 
 	}
 	if (getenv("HOME"))
 		k->home = strdup(getenv("HOME"));
-	char tag[BOOT_TAG_LEN + 1];
 	char line[1024 + 12 * PROTO_MAX_NAME];
-	boot_image_tag(d->image, d->image_len, tag);
-	rc = boot_stage_line(line, sizeof(line), d->image_len, tag, c->path);
+	rc = boot_stage_line(line, sizeof(line), d->image_len, d->image_tag, c->path);
 	k->line = rc ? NULL : strdup(line);
 	if (!k->host || !k->line) {
 		snprintf(err, errlen, "cannot prepare the connection");

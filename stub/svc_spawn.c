@@ -65,6 +65,7 @@ struct svc_spawn {
 	struct spawn_req *booting;
 	struct child *children;
 	struct buf image;                /* our gzip'd image, made on first use */
+	char tag[BOOT_TAG_LEN + 1];      /* and its cache tag */
 };
 
 static void spawn_next(struct svc_spawn *sp);
@@ -199,9 +200,10 @@ static void spawn_boot(struct spawn_req *q)
 	/* zlib pays off on network hops, not on a socketpair. */
 	cfg.compress = !strcmp(q->method, "ssh");
 
-	char tag[BOOT_TAG_LEN + 1], line[1024 + 12 * PROTO_MAX_NAME];
-	boot_image_tag(sp->image.data, sp->image.len, tag);
-	rc = boot_stage_line(line, sizeof(line), sp->image.len, tag, q->name);
+	char line[1024 + 12 * PROTO_MAX_NAME];
+	if (!sp->tag[0] && boot_image_tag(sp->image.data, sp->image.len, sp->tag))
+		sp->tag[0] = 0;
+	rc = boot_stage_line(line, sizeof(line), sp->image.len, sp->tag[0] ? sp->tag : NULL, q->name);
 	struct method_plan plan;
 	if (!rc)
 		rc = methods_plan(q->method, q->kv, q->nkv, line, &plan, text, sizeof(text));

@@ -212,7 +212,7 @@ Test(boot, bootstrap_sends_config_after_the_hello)
 	struct loop *l = loop_new();
 	struct proto_config c = test_cfg(path);
 	struct done_rec d = { 0 };
-	struct boot_job *j = boot_local(l, img.data, img.len, &c, 5000, on_done, &d);
+	struct boot_job *j = boot_local(l, img.data, img.len, NULL, &c, 5000, on_done, &d);
 	cr_assert_not_null(j);
 	run_until(l, &d.called, 5000);
 	cr_assert_eq(d.called, 1);
@@ -251,7 +251,7 @@ Test(boot, failed_stage_reports_its_stderr)
 	struct loop *l = loop_new();
 	struct proto_config c = test_cfg("fails");
 	struct done_rec d = { 0 };
-	cr_assert_not_null(boot_local(l, img.data, img.len, &c, 5000, on_done, &d));
+	cr_assert_not_null(boot_local(l, img.data, img.len, NULL, &c, 5000, on_done, &d));
 	run_until(l, &d.called, 5000);
 	cr_assert_eq(d.called, 1);
 	cr_expect_eq(d.err, EPROTO);
@@ -270,7 +270,7 @@ Test(boot, corrupt_image_reports_gzip_error)
 	struct loop *l = loop_new();
 	struct proto_config c = test_cfg("corrupt");
 	struct done_rec d = { 0 };
-	cr_assert_not_null(boot_local(l, img.data, img.len, &c, 5000, on_done, &d));
+	cr_assert_not_null(boot_local(l, img.data, img.len, NULL, &c, 5000, on_done, &d));
 	run_until(l, &d.called, 5000);
 	cr_assert_eq(d.called, 1);
 	cr_expect_eq(d.err, EPROTO);
@@ -288,7 +288,7 @@ Test(boot, bad_hello_fails_the_bootstrap)
 	struct loop *l = loop_new();
 	struct proto_config c = test_cfg("badhello");
 	struct done_rec d = { 0 };
-	cr_assert_not_null(boot_local(l, img.data, img.len, &c, 5000, on_done, &d));
+	cr_assert_not_null(boot_local(l, img.data, img.len, NULL, &c, 5000, on_done, &d));
 	run_until(l, &d.called, 5000);
 	cr_assert_eq(d.called, 1);
 	cr_expect_eq(d.err, EPROTO);
@@ -306,7 +306,7 @@ Test(boot, silent_stage_times_out_with_its_stderr)
 	struct proto_config c = test_cfg("slow");
 	struct done_rec d = { 0 };
 	uint64_t t0 = loop_now_ms();
-	cr_assert_not_null(boot_local(l, img.data, img.len, &c, 300, on_done, &d));
+	cr_assert_not_null(boot_local(l, img.data, img.len, NULL, &c, 300, on_done, &d));
 	run_until(l, &d.called, 5000);
 	uint64_t took = loop_now_ms() - t0;
 	cr_assert_eq(d.called, 1);
@@ -333,7 +333,7 @@ Test(boot, cancel_kills_the_child_and_never_calls_done)
 	struct loop *l = loop_new();
 	struct proto_config c = test_cfg("cancelled");
 	struct done_rec d = { 0 };
-	struct boot_job *j = boot_local(l, img.data, img.len, &c, 5000, on_done, &d);
+	struct boot_job *j = boot_local(l, img.data, img.len, NULL, &c, 5000, on_done, &d);
 	cr_assert_not_null(j);
 	for (int i = 0; i < 5; i++)
 		loop_once(l, 10);

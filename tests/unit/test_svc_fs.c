@@ -157,7 +157,7 @@ static void setup(void)
 	c.id = M.id;
 	c.nparents = 1;
 	snprintf(c.name, sizeof(c.name), "fs");
-	cr_assert_not_null(boot_local(M.l, M.image.data, M.image.len, &c, 10000, on_boot, NULL));
+	cr_assert_not_null(boot_local(M.l, M.image.data, M.image.len, NULL, &c, 10000, on_boot, NULL));
 	run_until(&M.booted, 15000);
 	cr_assert_eq(M.booted, 1);
 	cr_assert_eq(M.boot_err, 0, "%s", M.boot_why);
