@@ -285,6 +285,67 @@ os.close(fd)
 ' "$V/open" "$R/open"
 }
 
+# The tmpfile pattern: open, unlink, go on using the descriptor.
+test_fs_an_open_file_keeps_working_after_its_name_is_unlinked()
+{
+	fs_ctx
+	expect_py_errno OK "fstat, pread, pwrite, ftruncate, fsync of an unlinked open file" '
+fd = os.open(A[0], os.O_RDWR | os.O_CREAT, 0o600)
+os.write(fd, b"hello")
+os.unlink(A[0])
+assert not os.path.exists(A[1])
+st = os.fstat(fd)
+assert st.st_size == 5 and st.st_nlink == 0, (st.st_size, st.st_nlink)
+assert os.pread(fd, 10, 0) == b"hello"
+os.pwrite(fd, b" world", 5)
+assert os.pread(fd, 20, 0) == b"hello world"
+assert os.fstat(fd).st_size == 11, os.fstat(fd).st_size
+os.ftruncate(fd, 4)
+assert os.fstat(fd).st_size == 4, os.fstat(fd).st_size
+assert os.pread(fd, 20, 0) == b"hell"
+os.fsync(fd)
+os.close(fd)
+' "$V/tmpfile" "$R/tmpfile"
+	# And after a rename, the descriptor follows the file.
+	expect_py_errno OK "fstat and write after a rename" '
+fd = os.open(A[0], os.O_RDWR | os.O_CREAT, 0o600)
+os.write(fd, b"abc")
+os.rename(A[0], A[1])
+assert os.fstat(fd).st_size == 3
+os.write(fd, b"def")
+os.close(fd)
+assert open(A[2], "rb").read() == b"abcdef"
+' "$V/before" "$V/after" "$R/after"
+}
+
+# Databases, linkers and loggers map files they opened empty (or emptied
+# with O_TRUNC) and grew with ftruncate.
+test_fs_a_file_opened_empty_can_be_mapped_shared_and_written_through_the_map()
+{
+	fs_ctx
+	printf 'a%.0s' $(seq 8192) > "$R/full"
+	: > "$R/empty"
+	printf 'old contents' > "$R/trunc"
+	local p
+	for p in full empty trunc; do
+		expect_py_errno OK "MAP_SHARED write to '$p'" '
+import mmap
+flags = os.O_RDWR | (os.O_TRUNC if A[0].endswith(b"trunc") else 0)
+fd = os.open(A[0], flags)
+if os.fstat(fd).st_size < 8192:
+    os.ftruncate(fd, 8192)
+m = mmap.mmap(fd, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+m[0:6] = b"MAPPED"
+m.flush()
+m.close()
+os.close(fd)
+with open(A[1], "rb") as f:
+    got = f.read(6)
+assert got == b"MAPPED", got
+' "$V/$p" "$R/$p"
+	done
+}
+
 test_fs_rename_moves_replaces_and_honours_noreplace_and_exchange()
 {
 	fs_ctx
