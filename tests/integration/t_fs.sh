@@ -853,6 +853,32 @@ for i in range(200):
 ' "$V/back" "$T/src"
 }
 
+test_fs_parallel_writers_and_readers_each_get_their_own_bytes()
+{
+	fs_ctx
+	local i pids=()
+	for i in $(seq 8); do
+		head -c 8M /dev/urandom > "$T/src$i"
+		cp "$T/src$i" "$R/in$i"
+	done
+	for i in $(seq 8); do
+		timeout 30 cp "$T/src$i" "$V/out$i" &
+		pids+=($!)
+		timeout 30 cp "$V/in$i" "$T/back$i" &
+		pids+=($!)
+		(for j in $(seq 30); do mkdir "$V/dir$i" && rmdir "$V/dir$i" || exit 1; done) &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i" || fail "a parallel writer, reader or mkdir/rmdir loop failed"
+	done
+	for i in $(seq 8); do
+		cmp "$T/src$i" "$R/out$i" || fail "out$i written in parallel differs"
+		cmp "$T/src$i" "$T/back$i" || fail "in$i read in parallel differs"
+		[ ! -e "$R/dir$i" ] || fail "dir$i left behind"
+	done
+}
+
 test_fs_a_git_repository_made_inside_fs_commits_and_logs()
 {
 	command -v git >/dev/null || fail "git is not installed (add git to DEPS in the Makefile)"
