@@ -76,18 +76,13 @@ static void conn_unref(struct conn *k)
 
 /* Records why the ssh part failed (err: the errno the ctl write gets),
  * and says it on the error pipe too. Returns -1. */
+static int fail_code(struct conn *k, int err, const char *msg);
+
 static int fail_err(struct conn *k, int err, const char *fmt, va_list ap)
 {
 	char msg[600];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	pthread_mutex_lock(&k->mu);
-	if (!k->failmsg[0]) {
-		snprintf(k->failmsg, sizeof(k->failmsg), "ssh: %s", msg);
-		k->failerr = err;
-	}
-	pthread_mutex_unlock(&k->mu);
-	dprintf(k->errw, "ssh: %s\n", msg);
-	return -1;
+	return fail_code(k, err, msg);
 }
 
 static int fail_code(struct conn *k, int err, const char *msg)

@@ -5,6 +5,7 @@
 #ifndef MITOFS_REMOTEFS_INT_H
 #define MITOFS_REMOTEFS_INT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -87,6 +88,29 @@ void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n
 /* setattr's next step (remotefs_ops.c), write acknowledgements. */
 void setattr_next(struct rcall *k);
 void file_write_acked(struct rcall *k, int err);
+
+/* The remotefs of a request, and the node of ino (or an answered ESTALE:
+ * the kernel asked about a node we no longer know). */
+static inline struct remotefs *rfs_of(fuse_req_t req)
+{
+	return ((struct daemon *)fuse_req_userdata(req))->rfs;
+}
+
+static inline struct rnode *rfs_want(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rnode *n = node_get(rfs_of(req), ino);
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+/* One-path calls in an op: op on n (or n/name) into k and b; returns
+ * from the op when that failed (the request is answered). */
+#define RFS_BEGIN(op, n, name)                                                         \
+	struct buf b;                                                                  \
+	struct rcall *k = call_begin(rfs_of(req), req, (op), (n), (name), &b, true); \
+	if (!k)                                                                        \
+		return
 
 /* The file operations (remotefs_io.c), for the table in remotefs_ops.c. */
 void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -12,31 +12,11 @@
 #include "ctx.h"
 #include "remotefs_int.h"
 
-static struct remotefs *RF(fuse_req_t req)
-{
-	struct daemon *d = fuse_req_userdata(req);
-	return d->rfs;
-}
-
-/* The node for ino, or an answered ESTALE. */
-static struct rnode *want(fuse_req_t req, fuse_ino_t ino)
-{
-	struct rnode *n = node_get(RF(req), ino);
-	if (!n)
-		fuse_reply_err(req, ESTALE);
-	return n;
-}
-
-#define BEGIN(op, n, name)                                                       \
-	struct buf b;                                                            \
-	struct rcall *k = call_begin(RF(req), req, (op), (n), (name), &b, true); \
-	if (!k)                                                                  \
-		return
 
 static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mode,
 		     struct fuse_file_info *fi, bool create)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
 	struct rfile *f = calloc(1, sizeof(*f));
@@ -44,8 +24,8 @@ static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mo
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	BEGIN(FS_OPEN, n, create ? name : NULL);
-	f->rf = RF(req);
+	RFS_BEGIN(FS_OPEN, n, create ? name : NULL);
+	f->rf = rfs_of(req);
 	f->n = n;
 	f->cid = n->c ? n->c->id : 0;
 	k->file = f;

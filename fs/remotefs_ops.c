@@ -16,27 +16,6 @@
 #include "log.h"
 #include "remotefs_int.h"
 
-static struct remotefs *RF(fuse_req_t req)
-{
-	struct daemon *d = fuse_req_userdata(req);
-	return d->rfs;
-}
-
-/* The node for ino, or an answered ENOENT/ESTALE. */
-static struct rnode *want(fuse_req_t req, fuse_ino_t ino)
-{
-	struct rnode *n = node_get(RF(req), ino);
-	if (!n)
-		fuse_reply_err(req, ESTALE);
-	return n;
-}
-
-/* One-path calls: op on n (or n/name), arguments appended by the caller. */
-#define BEGIN(op, n, name)                                                       \
-	struct buf b;                                                            \
-	struct rcall *k = call_begin(RF(req), req, (op), (n), (name), &b, true); \
-	if (!k)                                                                  \
-		return
 
 /* --- the tree --- */
 
@@ -58,14 +37,14 @@ void remotefs_lookup_root(struct remotefs *rf, fuse_req_t req, struct ctx *c, ui
 
 static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct rnode *p = want(req, parent);
+	struct rnode *p = rfs_want(req, parent);
 	if (!p)
 		return;
 	if (strlen(name) > 255) {
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	BEGIN(FS_LSTAT, p, name);
+	RFS_BEGIN(FS_LSTAT, p, name);
 	k->parent = p;
 	k->entry = true;
 	call_send(k, &b);
@@ -83,24 +62,24 @@ void remotefs_forget(struct remotefs *rf, fuse_ino_t ino, uint64_t count)
 
 static void rfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	remotefs_forget(RF(req), ino, nlookup);
+	remotefs_forget(rfs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void rfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *fd)
 {
 	for (size_t i = 0; i < count; i++)
-		remotefs_forget(RF(req), fd[i].ino, fd[i].nlookup);
+		remotefs_forget(rfs_of(req), fd[i].ino, fd[i].nlookup);
 	fuse_reply_none(req);
 }
 
 static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_LSTAT, n, NULL);
+	RFS_BEGIN(FS_LSTAT, n, NULL);
 	call_send(k, &b);
 }
 
@@ -162,7 +141,7 @@ void setattr_next(struct rcall *k)
 static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			struct fuse_file_info *fi)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
 	struct rcall *k = calloc(1, sizeof(*k));
@@ -170,7 +149,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	k->rf = RF(req);
+	k->rf = rfs_of(req);
 	k->req = req;
 	k->node = n;
 	k->set = *attr;
@@ -197,10 +176,10 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 
 static void rfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_READDIR, n, NULL);
+	RFS_BEGIN(FS_READDIR, n, NULL);
 	k->fi = *fi;
 	call_send(k, &b);
 }
@@ -208,7 +187,7 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 static void rfs_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    struct fuse_file_info *fi, bool plus)
 {
-	struct remotefs *rf = RF(req);
+	struct remotefs *rf = rfs_of(req);
 	struct rnode *dir = node_get(rf, ino);
 	struct rdir *rd = (struct rdir *)(uintptr_t)fi->fh;
 	if (!dir || !rd) {
@@ -293,10 +272,10 @@ static void rfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 static void new_entry(fuse_req_t req, int op, fuse_ino_t parent, const char *name,
 		      uint32_t mode, uint64_t rdev)
 {
-	struct rnode *p = want(req, parent);
+	struct rnode *p = rfs_want(req, parent);
 	if (!p)
 		return;
-	BEGIN(op, p, name);
+	RFS_BEGIN(op, p, name);
 	k->parent = p;
 	int rc = buf_put_u32(&b, mode);
 	if (op == FS_MKNOD)
@@ -323,10 +302,10 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void remove_entry(fuse_req_t req, int op, fuse_ino_t parent, const char *name)
 {
-	struct rnode *p = want(req, parent);
+	struct rnode *p = rfs_want(req, parent);
 	if (!p)
 		return;
-	BEGIN(op, p, name);
+	RFS_BEGIN(op, p, name);
 	call_send(k, &b); /* on success remotefs.c drops p/name from the table */
 }
 
@@ -342,11 +321,11 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void rfs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
 {
-	struct rnode *p = want(req, parent);
+	struct rnode *p = rfs_want(req, parent);
 	if (!p)
 		return;
 	struct buf b;
-	struct rcall *k = call_begin(RF(req), req, FS_SYMLINK, p, name, &b, false);
+	struct rcall *k = call_begin(rfs_of(req), req, FS_SYMLINK, p, name, &b, false);
 	if (!k)
 		return;
 	char path[FS_MAX_PATH + 1];
@@ -384,8 +363,8 @@ static int child_path(struct rnode *p, const char *name, char *out, size_t cap)
 static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		       const char *newname, unsigned int flags)
 {
-	struct remotefs *rf = RF(req);
-	struct rnode *p = want(req, parent), *np = p ? want(req, newparent) : NULL;
+	struct remotefs *rf = rfs_of(req);
+	struct rnode *p = rfs_want(req, parent), *np = p ? rfs_want(req, newparent) : NULL;
 	if (!np)
 		return;
 	if (p->c != np->c) {
@@ -419,11 +398,11 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 
 static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	struct rnode *n = want(req, ino), *np = n ? want(req, newparent) : NULL;
+	struct rnode *n = rfs_want(req, ino), *np = n ? rfs_want(req, newparent) : NULL;
 	if (!np)
 		return;
 	struct buf b;
-	struct rcall *k = call_begin(RF(req), req, FS_LINK, n, newname, &b, false);
+	struct rcall *k = call_begin(rfs_of(req), req, FS_LINK, n, newname, &b, false);
 	if (!k)
 		return;
 	char a[FS_MAX_PATH + 1], z[FS_MAX_PATH + 1];
@@ -443,28 +422,28 @@ static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 
 static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_READLINK, n, NULL);
+	RFS_BEGIN(FS_READLINK, n, NULL);
 	call_send(k, &b);
 }
 
 static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_STATFS, n, NULL);
+	RFS_BEGIN(FS_STATFS, n, NULL);
 	call_send(k, &b);
 }
 
 static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_ACCESS, n, NULL);
+	RFS_BEGIN(FS_ACCESS, n, NULL);
 	if (buf_put_u32(&b, (uint32_t)mask)) {
 		buf_free(&b);
 		fuse_reply_err(req, ENOMEM);
@@ -478,10 +457,10 @@ static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_GETXATTR, n, NULL);
+	RFS_BEGIN(FS_GETXATTR, n, NULL);
 	k->size = size;
 	if (buf_put_str(&b, name) || buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size))) {
 		buf_free(&b);
@@ -494,10 +473,10 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 
 static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_LISTXATTR, n, NULL);
+	RFS_BEGIN(FS_LISTXATTR, n, NULL);
 	k->size = size;
 	if (buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size))) {
 		buf_free(&b);
@@ -511,10 +490,10 @@ static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			 size_t size, int flags)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_SETXATTR, n, NULL);
+	RFS_BEGIN(FS_SETXATTR, n, NULL);
 	if (buf_put_str(&b, name) || buf_put_blob(&b, value, size) || buf_put_u32(&b, (uint32_t)flags)) {
 		buf_free(&b);
 		fuse_reply_err(req, ENOMEM);
@@ -526,10 +505,10 @@ static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 
 static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct rnode *n = want(req, ino);
+	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
-	BEGIN(FS_REMOVEXATTR, n, NULL);
+	RFS_BEGIN(FS_REMOVEXATTR, n, NULL);
 	if (buf_put_str(&b, name)) {
 		buf_free(&b);
 		fuse_reply_err(req, ENOMEM);
