@@ -14,6 +14,7 @@
 #define FUSE_USE_VERSION 34
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -174,6 +175,12 @@ struct daemon {
 	bool exiting;
 	uint64_t last_output_us; /* job output arrived (for the idle trim) */
 	struct remotefs *rfs;  /* the fs/ subtrees */
+	/* ssh connection threads still running (method_ssh.c): the daemon
+	 * waits for them before exit, as libssh and OpenSSL must not be torn
+	 * down under them. */
+	pthread_mutex_t ssh_mu;
+	pthread_cond_t ssh_cv;
+	int ssh_threads;
 	double attr_timeout;   /* fs/ entry and attribute cache, seconds */
 	bool output_since_trim;
 };

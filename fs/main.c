@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"
+#include "method.h"
 #include "ops.h"
 #include "remotefs.h"
 #include "router.h"
@@ -190,6 +191,8 @@ int main(int argc, char **argv)
 	d.log_cap = 1u << 20;
 	d.connect_timeout_ms = 30000;
 	d.attr_timeout = 1.0;
+	pthread_mutex_init(&d.ssh_mu, NULL);
+	pthread_cond_init(&d.ssh_cv, NULL);
 	bool foreground = false;
 	int opt;
 	while ((opt = getopt(argc, argv, "fdho:")) != -1) {
@@ -325,6 +328,7 @@ out_unmount:
 		ctx_daemon_fini(&d);
 		router_free(d.router);
 		d.router = NULL;
+		method_ssh_wait(&d, 3000);
 		reap_children(pids, pids ? n : 0, 3000);
 		free(pids);
 	}

@@ -41,5 +41,8 @@ int method_local_start(struct ctx *c, const struct ctl_line *l, char *err, size_
 int method_ssh_check(const struct ctl_line *l, char *err, size_t errlen);
 int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen);
 void method_ssh_release(struct ctx *c);
+/* At exit, once every stream is closed: waits up to ms for the ssh
+ * threads to end, then releases libssh. */
+void method_ssh_wait(struct daemon *d, int ms);
 
 #endif

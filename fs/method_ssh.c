@@ -33,6 +33,7 @@
 enum hostkey_mode { HK_ENFORCE, HK_ACCEPT_NEW, HK_IGNORE };
 
 struct conn {
+	struct daemon *d;         /* only for the thread count (ssh_mu) */
 	pthread_mutex_t mu;
 	int refs;                 /* the thread and the daemon */
 	/* what to do (set before the thread starts, then read-only) */
@@ -354,8 +355,35 @@ out:
 	}
 	close(k->sock);
 	close(k->errw);
+	struct daemon *d = k->d;
 	conn_unref(k);
+	pthread_mutex_lock(&d->ssh_mu);
+	d->ssh_threads--;
+	pthread_cond_broadcast(&d->ssh_cv);
+	pthread_mutex_unlock(&d->ssh_mu);
 	return NULL;
+}
+
+void method_ssh_wait(struct daemon *d, int ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->ssh_mu);
+	while (d->ssh_threads > 0)
+		if (pthread_cond_timedwait(&d->ssh_cv, &d->ssh_mu, &until))
+			break;
+	int left = d->ssh_threads;
+	pthread_mutex_unlock(&d->ssh_mu);
+	if (left)
+		log_warn("ssh: %d connection thread(s) still busy at exit", left);
+	else
+		ssh_finalize();
 }
 
 /* --- the daemon's side --- */
@@ -521,8 +549,17 @@ int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t 
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	k->d = d;
+	pthread_mutex_lock(&d->ssh_mu);
+	d->ssh_threads++;
+	pthread_mutex_unlock(&d->ssh_mu);
 	rc = pthread_create(&th, &at, conn_main, k);
 	pthread_attr_destroy(&at);
+	if (rc) {
+		pthread_mutex_lock(&d->ssh_mu);
+		d->ssh_threads--;
+		pthread_mutex_unlock(&d->ssh_mu);
+	}
 	if (rc) {
 		c->mstate = NULL;
 		boot_cancel(c->boot);

@@ -607,6 +607,12 @@ void svc_exec_kill_all(struct svc_exec *x)
 		else
 			job_signal(j, SIGKILL);
 	}
+	/* The jobs are killed: the guard has nothing left to do, and its
+	 * EOF lets it exit now rather than hold up our own exit. */
+	if (x->guard >= 0) {
+		close(x->guard);
+		x->guard = -1;
+	}
 }
 
 void svc_exec_free(struct svc_exec *x)
