@@ -256,6 +256,11 @@ static void readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 		} else {
 			if (i > 2)
 				c = c ? c->next : NULL;
+			/* NAME/fs is reached by name only, never listed: a
+			 * recursive rm, chmod or find over the mount must not
+			 * walk into every context's whole filesystem. */
+			while (c && c->kind == N_FSDIR)
+				c = c->next;
 			if (!c)
 				break;
 			name = c->name;
@@ -593,6 +598,9 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 			return;
 		}
 		if (memchr(buf, 0, size)) {
+			free(f->wbuf); /* nothing of this script runs */
+			f->wbuf = NULL;
+			f->wlen = 0;
 			ctl_set_error(c, "exec", -EINVAL, "command has a NUL byte");
 			fuse_reply_err(req, EINVAL);
 			return;
@@ -603,6 +611,11 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 			return;
 		}
 		rc = keep(f, buf, size, PROTO_MAX_CMD);
+		if (rc) { /* a failed write takes the whole script with it */
+			free(f->wbuf);
+			f->wbuf = NULL;
+			f->wlen = 0;
+		}
 		if (rc == -E2BIG)
 			ctl_set_error(c, "exec", rc, "a script is at most 128 KiB: feed longer ones "
 				      "to `sh -s` through jobs/N/stdin");

@@ -217,6 +217,16 @@ struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rno
 	return k;
 }
 
+/* Under /proc or /sys: files that say size 0 and are not empty. (Only
+ * those read past their size: direct I/O would cost others mmap.) */
+static bool kernel_made(const struct rnode *n)
+{
+	const struct rnode *top = n;
+	while (top->parent && top->parent->parent)
+		top = top->parent;
+	return top->parent && (!strcmp(top->name, "proc") || !strcmp(top->name, "sys"));
+}
+
 void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
 		       const struct fs_attr *a)
 {
@@ -294,6 +304,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 	}
 	struct fs_attr a;
 	switch (k->op) {
+	case FS_FSTAT:
 	case FS_LSTAT:
 		if (fs_attr_get(&rd, &a) || rd_end(&rd))
 			goto bad;
@@ -325,11 +336,19 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			reply_attr(k, &a);
 			break;
 		}
-		/* truncate answers no attributes: ask for them */
-		k->op = FS_LSTAT;
+		/* truncate answers no attributes: ask for them (through the
+		 * handle when there is one: the name may be gone) */
 		{
 			struct buf b;
-			struct rcall *k2 = call_begin(k->rf, req, FS_LSTAT, k->node, NULL, &b, true);
+			bool byfh = k->op == FS_FTRUNCATE && k->file;
+			struct rcall *k2 = call_begin(k->rf, req, byfh ? FS_FSTAT : FS_LSTAT, k->node,
+						      NULL, &b, !byfh);
+			if (k2 && byfh && buf_put_u32(&b, k->file->fh)) {
+				buf_free(&b);
+				fuse_reply_err(req, ENOMEM);
+				call_free(k2);
+				k2 = NULL;
+			}
 			if (k2)
 				call_send(k2, &b);
 		}
@@ -344,7 +363,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		k->fi.fh = (uintptr_t)f;
 		/* /proc and /sys files say size 0 and have content: read them
 		 * past their size, without the page cache. */
-		if (S_ISREG(a.mode) && a.size == 0 && !k->parent)
+		if (S_ISREG(a.mode) && a.size == 0 && a.blocks == 0 && !k->parent &&
+		    kernel_made(k->node))
 			k->fi.direct_io = 1;
 		if (k->parent) { /* create */
 			struct rnode *n = child_get(k->rf, k->parent, k->name);
@@ -437,16 +457,25 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			struct rnode *from = k->node, *to = k->parent;
 			char *newname = k->name;
 			struct rnode *victim = child_named(to, newname);
-			if (victim && victim != from) {
-				node_unlink(victim); /* replaced: its path is gone */
-			}
+			struct rnode *oldparent = from->parent;
+			char *oldname = from->name;
+			if (victim && victim != from)
+				node_unlink(victim); /* replaced, or moving to from's place */
 			node_unlink(from);
-			free(from->name);
 			from->name = newname;
 			k->name = NULL;
 			from->parent = to;
 			from->next = to->children;
 			to->children = from;
+			if (victim && victim != from && (k->to_set & 2 /* RENAME_EXCHANGE */) && oldparent) {
+				free(victim->name);
+				victim->name = oldname;
+				victim->parent = oldparent;
+				victim->next = oldparent->children;
+				oldparent->children = victim;
+			} else {
+				free(oldname);
+			}
 		} else if ((k->op == FS_UNLINK || k->op == FS_RMDIR) && k->name) {
 			struct rnode *gone = child_named(k->node, k->name);
 			if (gone)

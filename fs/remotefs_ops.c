@@ -75,10 +75,25 @@ static void rfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 
 static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)fi;
 	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
+	struct rfile *f = fi && fi->fh ? (struct rfile *)(uintptr_t)fi->fh : NULL;
+	if (f && f->cid && n->c && n->c->id == f->cid) {
+		/* Through the handle: right even once the name is gone. */
+		struct buf b;
+		struct rcall *k = call_begin(rfs_of(req), req, FS_FSTAT, n, NULL, &b, false);
+		if (!k)
+			return;
+		if (buf_put_u32(&b, f->fh)) {
+			buf_free(&b);
+			fuse_reply_err(req, ENOMEM);
+			call_free(k);
+			return;
+		}
+		call_send(k, &b);
+		return;
+	}
 	RFS_BEGIN(FS_LSTAT, n, NULL);
 	call_send(k, &b);
 }
@@ -393,6 +408,7 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		return;
 	}
 	k->parent = np;
+	k->to_set = (int)flags;
 	call_send(k, &b);
 }
 
@@ -401,6 +417,10 @@ static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	struct rnode *n = rfs_want(req, ino), *np = n ? rfs_want(req, newparent) : NULL;
 	if (!np)
 		return;
+	if (n->c != np->c) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
 	struct buf b;
 	struct rcall *k = call_begin(rfs_of(req), req, FS_LINK, n, newname, &b, false);
 	if (!k)

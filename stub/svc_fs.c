@@ -369,7 +369,15 @@ static int op_path_mode(struct call *c, bool is_mkdir)
 	if (mode > FS_MODE_MAX)
 		return bad(c, -EINVAL, "mode out of range");
 	mode &= 07777; /* a file type (as FUSE's setattr passes it) is ignored */
-	rc = is_mkdir ? mkdir(c->p1, (mode_t)mode) : fchmodat(AT_FDCWD, c->p1, (mode_t)mode, 0);
+	if (is_mkdir) {
+		/* The kernel already applied the caller's umask to mode; ours
+		 * (which jobs inherit) must not apply a second time. */
+		mode_t old = umask(0);
+		rc = mkdir(c->p1, (mode_t)mode);
+		umask(old);
+	} else {
+		rc = fchmodat(AT_FDCWD, c->p1, (mode_t)mode, 0);
+	}
 	return rc < 0 ? -errno : put_lstat(c, c->p1);
 }
 
@@ -528,7 +536,10 @@ static int op_mknod(struct call *c)
 		return rc;
 	if (mode > FS_MODE_MAX)
 		return bad(c, -EINVAL, "mode out of range");
-	return mknod(c->p1, (mode_t)mode, (dev_t)rdev) < 0 ? -errno : put_lstat(c, c->p1);
+	mode_t old = umask(0); /* the caller's umask is applied already */
+	rc = mknod(c->p1, (mode_t)mode, (dev_t)rdev);
+	umask(old);
+	return rc < 0 ? -errno : put_lstat(c, c->p1);
 }
 
 /* --- ops: extended attributes --- */
@@ -671,7 +682,9 @@ static int op_open(struct call *c)
 		return bad(c, -EMFILE, "too many open handles in this context");
 	if (!c->f->next_fh)
 		return bad(c, -EMFILE, "handle numbers exhausted");
+	mode_t old = umask(0); /* the caller's umask is applied already */
 	int fd = open(c->p1, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, (mode_t)(mode & 07777));
+	umask(old);
 	if (fd < 0)
 		return -errno;
 	struct stat st;

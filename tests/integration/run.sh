@@ -175,8 +175,10 @@ run_one()   # FILE TEST
 		sed 's/^/    | /' "$out"
 		failed=$(( failed + 1 ))
 	fi
+	# Never across a file system: a mount left under $tmp (a test's own)
+	# would otherwise take rm into a context's fs/, which is a real "/".
 	if ! is_mounted "$mnt"; then
-		rm -rf "$tmp"
+		rm -rf --one-file-system "$tmp"
 	fi
 	CUR_MNT=
 }
