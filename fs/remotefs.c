@@ -320,6 +320,10 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		if (fs_attr_get(&rd, &a) || rd_end(&rd))
 			goto bad;
 		reply_entry(k, &a);
+		/* The old name's link count changed: drop the kernel's copy of
+		 * its attributes (attributes only, so no page lock is taken). */
+		if (k->op == FS_LINK && k->rf->d->se)
+			fuse_lowlevel_notify_inval_inode(k->rf->d->se, k->node->ino, -1, 0);
 		break;
 	case FS_CHMOD:
 	case FS_CHOWN:
@@ -374,11 +378,15 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 				break;
 			}
 			f->n = n;
+			if (!n->open)
+				n->open = f;
 			struct fuse_entry_param en;
 			fill_entry(k->rf, &en, n, &a);
 			if (fuse_reply_create(req, &en, &k->fi) == 0)
 				n->nlookup++;
 		} else {
+			if (!f->n->open)
+				f->n->open = f;
 			fuse_reply_open(req, &k->fi);
 		}
 		break;

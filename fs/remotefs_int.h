@@ -23,6 +23,7 @@ struct rnode {
 	char *name;
 	struct rnode *children, *next; /* known entries, for stable inodes */
 	uint64_t nlookup;
+	struct rfile *open;     /* one open file of it: fstat after unlink */
 };
 
 struct remotefs {

@@ -226,6 +226,8 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			call_send(k, &b);
 		}
 	}
+	if (n->open == f)
+		n->open = NULL;
 	f->releasing = true;
 	file_maybe_free(f);
 	fuse_reply_err(req, 0);

@@ -79,6 +79,9 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (!n)
 		return;
 	struct rfile *f = fi && fi->fh ? (struct rfile *)(uintptr_t)fi->fh : NULL;
+	char path[FS_MAX_PATH + 1];
+	if (!f && n->open && node_path(n, path, sizeof(path)) == -ENOENT)
+		f = n->open; /* its name is gone, an open file of it is not */
 	if (f && f->cid && n->c && n->c->id == f->cid) {
 		/* Through the handle: right even once the name is gone. */
 		struct buf b;
