@@ -600,6 +600,14 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 	}
 	if (!strcmp(l->verb, "connect"))
 		return connect_child(c, l, b, err, errlen);
+	if (!strcmp(l->verb, "flush")) {
+		if (c == &d->root || l->nwords || l->nopts) {
+			snprintf(err, errlen, c == &d->root ? "flush is a context's verb: NAME/ctl"
+							    : "usage: flush");
+			return -EINVAL;
+		}
+		return remotefs_flush(d->rfs, c, b);
+	}
 	if (!strcmp(l->verb, "reconnect")) {
 		struct ctx *victim = c;
 		if (l->nwords == 1)
@@ -636,7 +644,7 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 		ctx_remove(victim, "disconnected by request");
 		return 0;
 	}
-	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect, reconnect)", l->verb);
+	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect, reconnect, flush)", l->verb);
 	return -EINVAL;
 }
 

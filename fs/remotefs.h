@@ -27,6 +27,11 @@ int remotefs_owns(const struct remotefs *rf, fuse_ino_t ino);
 void remotefs_lookup_root(struct remotefs *rf, fuse_req_t req, struct ctx *c, uint64_t ino);
 /* The context is going away: its nodes answer EIO from now on. */
 void remotefs_ctx_gone(struct remotefs *rf, struct ctx *c);
+struct ctl_batch;
+/* `flush` in a context's ctl: the kernel drops every entry, attribute and
+ * page it cached of c's files. Returns 1 (ctl_batch_done follows) or
+ * -errno. */
+int remotefs_flush(struct remotefs *rf, struct ctx *c, struct ctl_batch *b);
 /* The kernel forgot count references of ino (forget_multi). */
 void remotefs_forget(struct remotefs *rf, fuse_ino_t ino, uint64_t count);
 

@@ -7,6 +7,8 @@
  * Not for: the control tree (ops.c).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "ctx.h"
 #include "log.h"
+#include "loop.h"
 #include "remotefs_int.h"
 
 
@@ -617,3 +620,111 @@ const struct fuse_lowlevel_ops remotefs_ops = {
 	.access = rfs_access,
 	.create = rfs_create,
 };
+
+/* --- flush: drop what the kernel cached of one context's files --- */
+
+struct flush_job {
+	struct fuse_session *se;
+	size_t n;
+	uint64_t *inos;      /* every node: attributes and data */
+	uint64_t *parents;   /* and every named one's entry */
+	char **names;
+	int done[2];         /* a byte on done[1] when the thread is through */
+	struct ctx *c;
+	struct ctl_batch *b;
+	struct loop *l;
+};
+
+/* The invalidations run on a thread of their own: the kernel may need
+ * our answer to a request on the same inode before it can drop its
+ * pages, and the loop must stay free to give it. */
+static void *flush_main(void *arg)
+{
+	struct flush_job *j = arg;
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->names[i])
+			fuse_lowlevel_notify_inval_entry(j->se, j->parents[i], j->names[i],
+							 strlen(j->names[i]));
+		fuse_lowlevel_notify_inval_inode(j->se, j->inos[i], 0, 0);
+	}
+	char one = 1;
+	if (write(j->done[1], &one, 1) != 1)
+		log_warn("fs flush: cannot signal the end");
+	return NULL;
+}
+
+static void flush_free(struct flush_job *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		free(j->names[i]);
+	free(j->names);
+	free(j->inos);
+	free(j->parents);
+	free(j);
+}
+
+static void flush_done(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)events;
+	struct flush_job *j = arg;
+	loop_del(l, fd);
+	close(j->done[0]);
+	close(j->done[1]);
+	struct ctl_batch *b = j->b;
+	struct ctx *c = j->c;
+	flush_free(j);
+	ctx_log(c, LOG_INFO, "fs caches dropped");
+	ctl_batch_done(b, 0, NULL);
+	ctx_unbusy(c);
+}
+
+int remotefs_flush(struct remotefs *rf, struct ctx *c, struct ctl_batch *b)
+{
+	struct daemon *d = rf->d;
+	struct flush_job *j = calloc(1, sizeof(*j));
+	size_t cap = rf->nodes.used ? rf->nodes.used : 1;
+	if (!j)
+		return -ENOMEM;
+	j->inos = calloc(cap, sizeof(*j->inos));
+	j->parents = calloc(cap, sizeof(*j->parents));
+	j->names = calloc(cap, sizeof(*j->names));
+	if (!j->inos || !j->parents || !j->names || pipe2(j->done, O_CLOEXEC) < 0) {
+		flush_free(j);
+		return -ENOMEM;
+	}
+	size_t pos = 0;
+	void *v;
+	while (map_next(&rf->nodes, &pos, NULL, &v) && j->n < cap) {
+		struct rnode *n = v;
+		if (n->c != c)
+			continue;
+		j->inos[j->n] = n->ino;
+		if (n->parent) {
+			j->parents[j->n] = n->parent->ino;
+			j->names[j->n] = strdup(n->name);
+		}
+		j->n++;
+	}
+	j->se = d->se;
+	j->c = c;
+	j->b = b;
+	j->l = d->loop;
+	pthread_t th;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	int rc = loop_add(d->loop, j->done[0], EPOLLIN, flush_done, j);
+	if (!rc && pthread_create(&th, &at, flush_main, j) != 0) {
+		loop_del(d->loop, j->done[0]);
+		rc = -EAGAIN;
+	}
+	pthread_attr_destroy(&at);
+	if (rc) {
+		close(j->done[0]);
+		close(j->done[1]);
+		flush_free(j);
+		return rc;
+	}
+	c->busy++;
+	return 1;
+}

@@ -1160,3 +1160,23 @@ test_fs_ssh_16mib_and_a_tar_round_trip_and_the_session_dying_gives_eio()
 	(( $(now_ms) - t0 < 3000 )) || fail "cat ended $(( $(now_ms) - t0 )) ms after the kill"
 	expect_contains "$(cat "$T/cat.err")" "Input/output error" "cat's error"
 }
+
+opts_test_fs_flush_in_ctl_drops_the_cached_attributes_and_entries="-o attr_timeout=3600"
+test_fs_flush_in_ctl_drops_the_cached_attributes_and_entries()
+{
+	fs_ctx
+	echo one > "$R/f"
+	expect_eq "$(stat -c %s "$V/f")" 4 "size through the mount"
+	echo two-longer > "$R/f"
+	# Cached for an hour: the change is not seen yet...
+	expect_eq "$(stat -c %s "$V/f")" 4 "cached size"
+	expect_write_ok "$M/$C/ctl" flush
+	# ...and is once the context's caches are dropped.
+	expect_eq "$(stat -c %s "$V/f")" 11 "size after flush"
+	rm "$R/f"
+	[ -e "$V/f" ] || fail "the cached entry was already gone: nothing tested"
+	expect_write_ok "$M/$C/ctl" flush
+	[ ! -e "$V/f" ] || fail "a removed file is still seen after flush"
+	expect_contains "$(snap "$M/log")" "fs caches dropped" "log"
+	expect_write_errno EINVAL "$M/ctl" flush
+}
