@@ -259,7 +259,7 @@ static void on_call(struct router *r, const struct msg *m, void *arg)
 		svc_fs_call(st->fs, m, op, &rd);
 		break;
 	default:
-		svc_reply_errf(r, q, ENOSYS, "no service %u in this context", svc);
+		svc_reply_errf(r, q, EINVAL, "no service %u in this context", svc);
 		break;
 	}
 }

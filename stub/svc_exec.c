@@ -532,7 +532,7 @@ void svc_exec_call(struct svc_exec *x, const struct msg *m, uint16_t op, struct 
 	}
 	uint32_t id, v = 0;
 	if (op < EXEC_STDIN || op > EXEC_FORGET) {
-		svc_reply_errf(x->r, q, ENOSYS, "exec: unknown op %u", op);
+		svc_reply_errf(x->r, q, EINVAL, "exec: unknown op %u", op);
 		return;
 	}
 	if (rd_u32(a, &id) ||

@@ -871,7 +871,7 @@ static void reply_err(struct call *c, const struct msg *m, int err)
 void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *args)
 {
 	if (op >= sizeof(fs_ops) / sizeof(fs_ops[0]) || !fs_ops[op].fn) {
-		svc_reply_errf(f->r, svc_req_of(m), ENOSYS, "fs: unknown op %u", op);
+		svc_reply_errf(f->r, svc_req_of(m), EINVAL, "fs: unknown op %u", op);
 		return;
 	}
 	struct call c = { .f = f, .caller = m->src_id, .a = args, .op = fs_ops[op].name };

@@ -318,7 +318,7 @@ void svc_spawn_call(struct svc_spawn *sp, const struct msg *m, uint16_t op, stru
 	struct proto_kv *kv = NULL;
 	size_t nkv = 0;
 	if (op != SPAWN_CONTEXT) {
-		svc_reply_errf(sp->r, rq, ENOSYS, "spawn: unknown op %u", op);
+		svc_reply_errf(sp->r, rq, EINVAL, "spawn: unknown op %u", op);
 		return;
 	}
 	int rc = rd_str(a, &name, PROTO_MAX_NAME);

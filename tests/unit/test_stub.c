@@ -462,10 +462,10 @@ Test(stub, malformed_calls_get_error_replies)
 	cr_expect_eq(call_raw(M.id, &b, &rd, text, sizeof(text)), EBADMSG);
 	b.len = 0;
 	proto_call_begin(&b, 99, 1);
-	cr_expect_eq(call_raw(M.id, &b, &rd, text, sizeof(text)), ENOSYS);
+	cr_expect_eq(call_raw(M.id, &b, &rd, text, sizeof(text)), EINVAL);
 	b.len = 0;
 	proto_call_begin(&b, SVC_EXEC, 42);
-	cr_expect_eq(call_raw(M.id, &b, &rd, text, sizeof(text)), ENOSYS);
+	cr_expect_eq(call_raw(M.id, &b, &rd, text, sizeof(text)), EINVAL);
 	b.len = 0;
 	proto_call_begin(&b, SVC_EXEC, EXEC_START);
 	buf_put_str(&b, "true");
