@@ -32,39 +32,7 @@
 #include "proto.h"
 #include "router.h"
 #include "svc.h"
-
-#define FS_XATTR_NAME_MAX 255      /* XATTR_NAME_MAX */
-#define FS_XATTR_SIZE_MAX (1u << 16) /* XATTR_SIZE_MAX and XATTR_LIST_MAX */
-#define FS_READFILE_FIRST (1u << 16) /* first buffer when the size is unknown */
-#define FS_RENAME_FLAGS   3u         /* RENAME_NOREPLACE | RENAME_EXCHANGE */
-#define FS_MODE_MAX       0177777u   /* S_IFMT and the permission bits */
-#define FS_ST_VALID       0x20       /* statfs f_flags: the flags are meaningful */
-
-struct fh {
-	int fd;
-	uint32_t owner; /* context that opened it */
-};
-
-struct svc_fs {
-	struct router *r;
-	struct map fhs;   /* handle -> struct fh */
-	uint32_t next_fh; /* monotonic; 0 once exhausted (never reused) */
-};
-
-/* One call being answered. */
-struct call {
-	struct svc_fs *f;
-	uint32_t caller;
-	struct rd *a;
-	const char *op;  /* name for error texts */
-	char *p1, *p2;   /* owned: path (or name) arguments, shown in error texts */
-	uint32_t fh;     /* handle argument, shown when has_fh */
-	bool has_fh;
-	bool parsed;     /* every argument read: errors now come from syscalls */
-	const char *why; /* static reason for an argument refused, or NULL */
-	uint32_t opened; /* handle opened by this call, closed if undeliverable */
-	struct buf out;  /* the reply: envelope, then the body */
-};
+#include "svc_fs_int.h"
 
 /* --- open flags on the wire --- */
 
@@ -88,7 +56,7 @@ static const struct {
 
 /* Local open flags for wire flags w. 0, or -EINVAL for O_PATH, O_TMPFILE,
  * an access mode of 3 or any unknown bit. */
-static int open_flags_local(uint32_t w, int *out)
+int open_flags_local(uint32_t w, int *out)
 {
 	int fl = (int)(w & 3u);
 	if (fl == 3)
@@ -106,7 +74,7 @@ static int open_flags_local(uint32_t w, int *out)
 /* We open with O_NONBLOCK so that a FIFO cannot block the stub in
  * open(); files where it means nothing get the caller's choice back,
  * the others (FIFO, socket, char device) keep it. 0 or -errno. */
-static int fd_settle(int fd, const struct stat *st, bool want_nonblock)
+int fd_settle(int fd, const struct stat *st, bool want_nonblock)
 {
 	if (want_nonblock || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) || S_ISBLK(st->st_mode)))
 		return 0;
@@ -118,7 +86,7 @@ static int fd_settle(int fd, const struct stat *st, bool want_nonblock)
 
 /* --- handles --- */
 
-static void fh_close(struct svc_fs *f, uint32_t id)
+void fh_close(struct svc_fs *f, uint32_t id)
 {
 	struct fh *h = map_del(&f->fhs, id);
 	if (!h)
@@ -129,7 +97,7 @@ static void fh_close(struct svc_fs *f, uint32_t id)
 
 /* Takes fd into the table for c's caller; on failure fd is closed.
  * The new handle number, or 0 with *err set. */
-static uint32_t fh_add(struct call *c, int fd, int *err)
+uint32_t fh_add(struct call *c, int fd, int *err)
 {
 	struct svc_fs *f = c->f;
 	struct fh *h = malloc(sizeof(*h));
@@ -148,7 +116,7 @@ static uint32_t fh_add(struct call *c, int fd, int *err)
 
 /* --- argument readers --- */
 
-static int arg_path(struct call *c, char **slot)
+int arg_path(struct call *c, char **slot)
 {
 	int err = 0;
 	*slot = fs_path_get(c->a, &err);
@@ -163,13 +131,13 @@ static int arg_path(struct call *c, char **slot)
 
 /* A string that is not a path (symlink target, xattr name): up to max
  * bytes, no NUL. Too long reads as tl_err. */
-static int arg_str(struct call *c, char **slot, size_t max, int tl_err)
+int arg_str(struct call *c, char **slot, size_t max, int tl_err)
 {
 	int rc = rd_str(c->a, slot, max);
 	return rc == -ERANGE ? tl_err : rc;
 }
 
-static int arg_fh(struct call *c)
+int arg_fh(struct call *c)
 {
 	if (rd_u32(c->a, &c->fh))
 		return -EBADMSG;
@@ -177,7 +145,7 @@ static int arg_fh(struct call *c)
 	return 0;
 }
 
-static int args_end(struct call *c)
+int args_end(struct call *c)
 {
 	if (rd_end(c->a)) {
 		c->why = "trailing bytes after the arguments";
@@ -187,20 +155,20 @@ static int args_end(struct call *c)
 	return 0;
 }
 
-static int bad(struct call *c, int err, const char *why)
+int bad(struct call *c, int err, const char *why)
 {
 	c->why = why;
 	return err;
 }
 
 /* The common shapes: a path alone; a path and a u32; a handle alone. */
-static int args_path(struct call *c)
+int args_path(struct call *c)
 {
 	int rc = arg_path(c, &c->p1);
 	return rc ? rc : args_end(c);
 }
 
-static int args_path_u32(struct call *c, uint32_t *v)
+int args_path_u32(struct call *c, uint32_t *v)
 {
 	int rc = arg_path(c, &c->p1);
 	if (!rc && rd_u32(c->a, v))
@@ -209,7 +177,7 @@ static int args_path_u32(struct call *c, uint32_t *v)
 }
 
 /* After the arguments: the handle argument, if the caller owns it. */
-static int fh_find(const struct call *c, struct fh **h)
+int fh_find(const struct call *c, struct fh **h)
 {
 	*h = map_get(&c->f->fhs, c->fh);
 	if (*h && (*h)->owner == c->caller)
@@ -219,7 +187,7 @@ static int fh_find(const struct call *c, struct fh **h)
 
 /* --- reply bodies --- */
 
-static int put_stat(struct buf *b, const struct stat *st)
+int put_stat(struct buf *b, const struct stat *st)
 {
 	struct fs_attr a;
 	fs_attr_from_stat(&a, st);
@@ -227,7 +195,7 @@ static int put_stat(struct buf *b, const struct stat *st)
 }
 
 /* The attributes of path itself (not a symlink's target). */
-static int put_lstat(struct call *c, const char *path)
+int put_lstat(struct call *c, const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
@@ -238,54 +206,6 @@ static int put_lstat(struct call *c, const char *path)
 /* Reads up to n bytes at off, looping over short reads until EOF; on a
  * pipe, socket or tty (ESPIPE) one read() where it stands. The count
  * (an error after some bytes waits for the next call) or -errno. */
-static ssize_t read_at(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t k = pread(fd, p + got, n - got, (off_t)(off + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno == ESPIPE && got == 0) {
-			do
-				k = read(fd, p, n);
-			while (k < 0 && errno == EINTR);
-			return k < 0 ? -errno : k;
-		}
-		if (k < 0)
-			return got ? (ssize_t)got : -errno;
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	return (ssize_t)got;
-}
-
-/* Writes n bytes at off (where it stands on a pipe), looping over short
- * writes. The count (short only after an error) or -errno. */
-static ssize_t write_at(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	size_t done = 0;
-	bool stream = false;
-	do {
-		ssize_t k = stream ? write(fd, p + done, n - done)
-				   : pwrite(fd, p + done, n - done, (off_t)(off + done));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno == ESPIPE && !stream) {
-			stream = true;
-			continue;
-		}
-		if (k < 0)
-			return done ? (ssize_t)done : -errno;
-		if (k == 0)
-			break;
-		done += (size_t)k;
-	} while (done < n);
-	return (ssize_t)done;
-}
-
-/* --- ops: paths --- */
-
 static int op_lstat(struct call *c)
 {
 	int rc = args_path(c);
@@ -612,206 +532,7 @@ static int op_removexattr(struct call *c)
 	return lremovexattr(c->p1, c->p2) < 0 ? -errno : 0;
 }
 
-/* --- ops: whole files and handles --- */
-
-static int op_readfile(struct call *c)
-{
-	uint32_t max;
-	int rc;
-	if ((rc = args_path_u32(c, &max)))
-		return rc;
-	if (max > FS_MAX_IO)
-		max = FS_MAX_IO;
-	/* Follows symlinks, as cat does; attr is the file read. */
-	int fd = open(c->p1, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	rc = fstat(fd, &st) < 0 ? -errno : fd_settle(fd, &st, false);
-	if (!rc && S_ISDIR(st.st_mode))
-		rc = -EISDIR;
-	if (rc || (rc = put_stat(&c->out, &st)))
-		goto out;
-	size_t at = c->out.len, got = 0;
-	if ((rc = buf_put_u32(&c->out, 0)))
-		goto out;
-	/* st_size is a hint only: /proc files say 0, files grow. One byte
-	 * more than it says lets the read that sees EOF fit. */
-	size_t room = S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < max
-		? (size_t)st.st_size + 1 : (max < FS_READFILE_FIRST ? max : FS_READFILE_FIRST);
-	while (got < max) {
-		if (got == room)
-			room = room < max / 2 ? room * 2 : max;
-		if ((rc = buf_reserve(&c->out, room - got)))
-			goto out;
-		ssize_t k = read(fd, c->out.data + c->out.len, room - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			if (!got)
-				rc = -errno;
-			break;
-		}
-		if (k == 0)
-			break;
-		c->out.len += (size_t)k;
-		got += (size_t)k;
-	}
-	if (!rc)
-		be32_put(c->out.data + at, (uint32_t)got);
-out:
-	close(fd);
-	return rc;
-}
-
-static int op_open(struct call *c)
-{
-	uint32_t wflags, mode;
-	int rc, flags;
-	if ((rc = arg_path(c, &c->p1)))
-		return rc;
-	if (rd_u32(c->a, &wflags) || rd_u32(c->a, &mode))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	if (open_flags_local(wflags, &flags) < 0)
-		return bad(c, -EINVAL, "unknown or unsupported open flags");
-	if (mode > FS_MODE_MAX)
-		return bad(c, -EINVAL, "mode out of range");
-	if (c->f->fhs.used >= SVC_FS_MAX_HANDLES)
-		return bad(c, -EMFILE, "too many open handles in this context");
-	if (!c->f->next_fh)
-		return bad(c, -EMFILE, "handle numbers exhausted");
-	mode_t old = umask(0); /* the caller's umask is applied already */
-	int fd = open(c->p1, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, (mode_t)(mode & 07777));
-	umask(old);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	rc = fstat(fd, &st) < 0 ? -errno : fd_settle(fd, &st, flags & O_NONBLOCK);
-	if (rc) {
-		close(fd);
-		return rc;
-	}
-	uint32_t id = fh_add(c, fd, &rc);
-	if (!id)
-		return rc;
-	c->opened = id;
-	if ((rc = buf_put_u32(&c->out, id)))
-		return rc;
-	return put_stat(&c->out, &st);
-}
-
-static int op_read(struct call *c)
-{
-	uint64_t off;
-	uint32_t size;
-	int rc;
-	if (arg_fh(c) || rd_u64(c->a, &off) || rd_u32(c->a, &size))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	struct fh *h;
-	if ((rc = fh_find(c, &h)))
-		return rc;
-	if (off > INT64_MAX)
-		return bad(c, -EINVAL, "offset out of range");
-	if (size > FS_MAX_IO)
-		size = FS_MAX_IO;
-	size_t at = c->out.len;
-	if ((rc = buf_put_u32(&c->out, 0)) || (rc = buf_reserve(&c->out, size)))
-		return rc;
-	ssize_t n = read_at(h->fd, c->out.data + c->out.len, size, off);
-	if (n < 0)
-		return (int)n;
-	be32_put(c->out.data + at, (uint32_t)n);
-	c->out.len += (size_t)n;
-	return 0;
-}
-
-static int op_write(struct call *c)
-{
-	uint64_t off;
-	const uint8_t *p;
-	size_t n;
-	int rc;
-	if (arg_fh(c) || rd_u64(c->a, &off) || rd_blob(c->a, &p, &n))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	struct fh *h;
-	if ((rc = fh_find(c, &h)))
-		return rc;
-	if (off > INT64_MAX)
-		return bad(c, -EINVAL, "offset out of range");
-	if (n > FS_MAX_IO)
-		n = FS_MAX_IO; /* the count tells the caller where to go on */
-	ssize_t w = write_at(h->fd, p, n, off);
-	return w < 0 ? (int)w : buf_put_u32(&c->out, (uint32_t)w);
-}
-
-static int op_close(struct call *c)
-{
-	int rc;
-	if ((rc = arg_fh(c)) || (rc = args_end(c)))
-		return rc;
-	struct fh *h;
-	if ((rc = fh_find(c, &h)))
-		return rc;
-	map_del(&c->f->fhs, c->fh);
-	/* Closed whatever close says (EINTR included); its error is news. */
-	rc = close(h->fd) < 0 && errno != EINTR ? -errno : 0;
-	free(h);
-	return rc;
-}
-
-static int op_fsync(struct call *c)
-{
-	uint8_t datasync;
-	int rc;
-	if (arg_fh(c) || rd_u8(c->a, &datasync))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	struct fh *h;
-	if ((rc = fh_find(c, &h)))
-		return rc;
-	if (datasync > 1)
-		return bad(c, -EINVAL, "datasync is not 0 or 1");
-	return (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
-}
-
-static int op_ftruncate(struct call *c)
-{
-	uint64_t size;
-	int rc;
-	if (arg_fh(c) || rd_u64(c->a, &size))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	struct fh *h;
-	if ((rc = fh_find(c, &h)))
-		return rc;
-	if (size > INT64_MAX)
-		return bad(c, -EINVAL, "size out of range");
-	return ftruncate(h->fd, (off_t)size) < 0 ? -errno : 0;
-}
-
-static int op_fstat(struct call *c)
-{
-	int rc;
-	if ((rc = arg_fh(c)) || (rc = args_end(c)))
-		return rc;
-	struct fh *h;
-	if ((rc = fh_find(c, &h)))
-		return rc;
-	struct stat st;
-	if (fstat(h->fd, &st) < 0)
-		return -errno;
-	return put_stat(&c->out, &st);
-}
-
-/* --- dispatch --- */
+/* --- the op table (open files: svc_fs_io.c) --- */
 
 typedef int fs_op_fn(struct call *c);
 

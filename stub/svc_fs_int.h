@@ -1,0 +1,79 @@
+/*
+ * svc_fs_int — what svc_fs.c (paths, the op table) and svc_fs_io.c (open
+ * files: open, read, write, close...) share. Not a public API.
+ */
+#ifndef MITOFS_SVC_FS_INT_H
+#define MITOFS_SVC_FS_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "map.h"
+
+struct router;
+struct rd;
+
+#define FS_XATTR_NAME_MAX 255      /* XATTR_NAME_MAX */
+#define FS_XATTR_SIZE_MAX (1u << 16) /* XATTR_SIZE_MAX and XATTR_LIST_MAX */
+#define FS_READFILE_FIRST (1u << 16) /* first buffer when the size is unknown */
+#define FS_RENAME_FLAGS   3u         /* RENAME_NOREPLACE | RENAME_EXCHANGE */
+#define FS_MODE_MAX       0177777u   /* S_IFMT and the permission bits */
+#define FS_ST_VALID       0x20       /* statfs f_flags: the flags are meaningful */
+
+struct fh {
+	int fd;
+	uint32_t owner; /* context that opened it */
+};
+
+struct svc_fs {
+	struct router *r;
+	struct map fhs;   /* handle -> struct fh */
+	uint32_t next_fh; /* monotonic; 0 once exhausted (never reused) */
+};
+
+/* One call being answered. */
+struct call {
+	struct svc_fs *f;
+	uint32_t caller;
+	struct rd *a;
+	const char *op;  /* name for error texts */
+	char *p1, *p2;   /* owned: path (or name) arguments, shown in error texts */
+	uint32_t fh;     /* handle argument, shown when has_fh */
+	bool has_fh;
+	bool parsed;     /* every argument read: errors now come from syscalls */
+	const char *why; /* static reason for an argument refused, or NULL */
+	uint32_t opened; /* handle opened by this call, closed if undeliverable */
+	struct buf out;  /* the reply: envelope, then the body */
+};
+
+int open_flags_local(uint32_t w, int *out);
+int fd_settle(int fd, const struct stat *st, bool want_nonblock);
+void fh_close(struct svc_fs *f, uint32_t id);
+uint32_t fh_add(struct call *c, int fd, int *err);
+int arg_path(struct call *c, char **slot);
+int arg_str(struct call *c, char **slot, size_t max, int tl_err);
+int arg_fh(struct call *c);
+int args_end(struct call *c);
+int bad(struct call *c, int err, const char *why);
+int args_path(struct call *c);
+int args_path_u32(struct call *c, uint32_t *v);
+int fh_find(const struct call *c, struct fh **h);
+int put_stat(struct buf *b, const struct stat *st);
+int put_lstat(struct call *c, const char *path);
+
+/* svc_fs_io.c */
+int op_readfile(struct call *c);
+int op_open(struct call *c);
+int op_read(struct call *c);
+int op_write(struct call *c);
+int op_close(struct call *c);
+int op_fsync(struct call *c);
+int op_ftruncate(struct call *c);
+int op_fstat(struct call *c);
+ssize_t read_at(int fd, uint8_t *p, size_t n, uint64_t off);
+ssize_t write_at(int fd, const uint8_t *p, size_t n, uint64_t off);
+
+#endif
