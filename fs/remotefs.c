@@ -289,12 +289,18 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		return;
 	}
 	if (!k->req) { /* interrupted */
-		if (k->op == FS_OPEN && !e && k->file)
+		if ((k->op == FS_OPEN || k->op == FS_READFILE) && !e && k->file)
 			free(k->file); /* the stub's handle dies with its owner's calls */
 		call_free(k);
 		return;
 	}
 	fuse_req_t req = k->req;
+	if (e && k->op == FS_READFILE) {
+		/* Let a real open say what is wrong (or succeed: a FIFO). */
+		open_for_real(k);
+		call_free(k);
+		return;
+	}
 	if (e) {
 		if (k->op == FS_OPEN)
 			free(k->file);
@@ -358,12 +364,37 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		}
 		call_free(k);
 		return;
+	case FS_READFILE: {
+		struct rfile *f = k->file;
+		const uint8_t *p;
+		size_t n;
+		if (fs_attr_get(&rd, &a) || rd_blob(&rd, &p, &n) || rd_end(&rd) || n > READFILE_MAX) {
+			free(f);
+			goto bad;
+		}
+		/* Whole: a regular file no longer than what came, or a /proc
+		 * file (size 0) shorter than the limit. Otherwise open it. */
+		bool whole = S_ISREG(a.mode) && (a.size == n || (a.size == 0 && n < READFILE_MAX));
+		if (!whole || (n && !(f->data = malloc(n)))) {
+			open_for_real(k);
+			call_free(k);
+			return;
+		}
+		memcpy(f->data, p, n);
+		f->datalen = n;
+		k->fi.fh = (uintptr_t)f;
+		if (a.size != n)
+			k->fi.direct_io = 1; /* /proc: the size says 0 */
+		fuse_reply_open(req, &k->fi);
+		break;
+	}
 	case FS_OPEN: {
 		struct rfile *f = k->file;
 		if (rd_u32(&rd, &f->fh) || fs_attr_get(&rd, &a) || rd_end(&rd)) {
 			free(f);
 			goto bad;
 		}
+		f->remote = true;
 		k->fi.fh = (uintptr_t)f;
 		/* /proc and /sys files say size 0 and have content: read them
 		 * past their size, without the page cache. */

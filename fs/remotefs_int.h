@@ -43,7 +43,14 @@ struct rfile {
 	fuse_req_t waiter;      /* a write or flush waiting for the window */
 	size_t waiter_size;     /* its size (WREPLY_FLUSH for a flush) */
 	bool releasing;
+	bool remote;            /* fh is a live stub handle (not a READFILE copy) */
+	uint8_t *data;          /* a small file read whole at open (READFILE) */
+	size_t datalen;
 };
+
+/* Files opened read-only are first read whole in one call (READFILE): a
+ * small file then costs one round trip, open to close. */
+#define READFILE_MAX (64u << 10)
 
 /* A directory being listed: its entries fetched at opendir. */
 struct rdir {
@@ -89,6 +96,8 @@ void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n
 /* setattr's next step (remotefs_ops.c), write acknowledgements. */
 void setattr_next(struct rcall *k);
 void file_write_acked(struct rcall *k, int err);
+/* READFILE did not give the whole file: open it for real (same request). */
+void open_for_real(struct rcall *k);
 
 /* The remotefs of a request, and the node of ino (or an answered ESTALE:
  * the kernel asked about a node we no longer know). */

@@ -13,6 +13,15 @@
 #include "remotefs_int.h"
 
 
+/* Appends FS_OPEN's flags and mode; 0 or -ENOMEM. */
+static int open_args(struct buf *b, const struct fuse_file_info *fi, mode_t mode, bool create)
+{
+	int flags = fi->flags & ~(O_NOCTTY);
+	if (create)
+		flags |= O_CREAT;
+	return buf_put_u32(b, (uint32_t)flags) || buf_put_u32(b, mode) ? -ENOMEM : 0;
+}
+
 static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mode,
 		     struct fuse_file_info *fi, bool create)
 {
@@ -24,7 +33,8 @@ static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mo
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	RFS_BEGIN(FS_OPEN, n, create ? name : NULL);
+	bool whole = !create && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
+	RFS_BEGIN(whole ? FS_READFILE : FS_OPEN, n, create ? name : NULL);
 	f->rf = rfs_of(req);
 	f->n = n;
 	f->cid = n->c ? n->c->id : 0;
@@ -32,10 +42,8 @@ static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mo
 	k->fi = *fi;
 	if (create)
 		k->parent = n;
-	int flags = fi->flags & ~(O_NOCTTY);
-	if (create)
-		flags |= O_CREAT;
-	if (buf_put_u32(&b, (uint32_t)flags) || buf_put_u32(&b, mode)) {
+	int rc = whole ? buf_put_u32(&b, READFILE_MAX) : open_args(&b, fi, mode, create);
+	if (rc) {
 		buf_free(&b);
 		free(f);
 		fuse_reply_err(req, ENOMEM);
@@ -43,6 +51,28 @@ static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mo
 		return;
 	}
 	call_send(k, &b);
+}
+
+void open_for_real(struct rcall *k)
+{
+	struct buf b;
+	struct rcall *k2 = call_begin(k->rf, k->req, FS_OPEN, k->node, NULL, &b, true);
+	if (!k2) {
+		free(k->file);
+		k->file = NULL;
+		return;
+	}
+	k2->file = k->file;
+	k2->fi = k->fi;
+	k->file = NULL;
+	if (open_args(&b, &k2->fi, 0, false)) {
+		buf_free(&b);
+		free(k2->file);
+		fuse_reply_err(k2->req, ENOMEM);
+		call_free(k2);
+		return;
+	}
+	call_send(k2, &b);
 }
 
 void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -85,6 +115,12 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	(void)ino;
 	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (!f->remote) { /* read whole at open */
+		size_t at = (uint64_t)off < f->datalen ? (size_t)off : f->datalen;
+		size_t n = f->datalen - at < size ? f->datalen - at : size;
+		fuse_reply_buf(req, (const char *)f->data + at, n);
+		return;
+	}
 	struct buf b;
 	struct rcall *k = file_call(req, f, FS_READ, &b);
 	if (!k)
@@ -101,8 +137,10 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void file_maybe_free(struct rfile *f)
 {
-	if (f->releasing && f->inflight == 0)
+	if (f->releasing && f->inflight == 0) {
+		free(f->data);
 		free(f);
+	}
 }
 
 /* Answers what waited for the window or for all acks. */
@@ -198,6 +236,10 @@ void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 		f->err = 0;
 		return;
 	}
+	if (!f->remote) { /* nothing was written through it */
+		fuse_reply_err(req, 0);
+		return;
+	}
 	/* Ordered after the writes on the same stream: the stub has done
 	 * them when it syncs. */
 	struct buf b;
@@ -218,7 +260,7 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
 	struct rnode *n = f->n;
-	if (n->c && n->c->state == CTX_CONNECTED && n->c->id == f->cid) {
+	if (f->remote && n->c && n->c->state == CTX_CONNECTED && n->c->id == f->cid) {
 		struct buf b;
 		struct rcall *k = file_call(NULL, f, FS_CLOSE, &b);
 		if (k) {

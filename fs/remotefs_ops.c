@@ -85,7 +85,7 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	char path[FS_MAX_PATH + 1];
 	if (!f && n->open && node_path(n, path, sizeof(path)) == -ENOENT)
 		f = n->open; /* its name is gone, an open file of it is not */
-	if (f && f->cid && n->c && n->c->id == f->cid) {
+	if (f && f->remote && f->cid && n->c && n->c->id == f->cid) {
 		/* Through the handle: right even once the name is gone. */
 		struct buf b;
 		struct rcall *k = call_begin(rfs_of(req), req, FS_FSTAT, n, NULL, &b, false);
