@@ -16,6 +16,15 @@ B=mitofs-b-$$ C=mitofs-c-$$
 case $cmd in
 up)
 	mkdir -p "$dir"
+	# Left over by a run that was killed: same addresses, so away with it
+	# (runs are sequential; these names are only ever ours).
+	for ns in $(ip netns list | grep -o '^mitofs-[bc]-[0-9]*'); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	for l in $(ip -o link | grep -o 'mitofs-b-[0-9]*h'); do
+		ip link del "$l" 2>/dev/null || true
+	done
 	B=mitofs-b-${RANDOM} C=mitofs-c-${RANDOM}
 	echo "$B $C" > "$dir/netns"
 	ip netns add "$B"
