@@ -15,6 +15,17 @@ Rows (the same numbering as run.sh):
   r3  VmRSS of the child python after router.local() + call(os.getpid)
   r4  50 router.local() from 50 threads at once (wall time)
   r5  context.call(subprocess.check_output, ['head', '-c', 64 MiB, '/dev/zero'])
+  r6  router.ssh() + context.call(os.getpid), then the context is shut down
+  r7  context.call(subprocess.check_call, ['true']) on one live ssh context,
+      LOOP calls per sample, the sample is the mean of the loop
+  r8  one router.ssh() alone (r8.peer_one), then 20 router.ssh() from 20
+      threads at once (r8.peer, wall time)
+
+The ssh rows read the bench's private sshd from the environment:
+BENCH_SSH_PORT, and BENCH_SSH_KEYS (the directory tests/sshd/sshd.sh
+filled: id_ed25519, known_hosts).  Mitogen 0.3.3 has no known_hosts_file=
+option, so the known_hosts file goes to its ssh client in ssh_args, with
+-F none so that no ssh_config of this machine applies (as for OpenSSH).
 """
 import os
 import subprocess
@@ -42,6 +53,15 @@ def vmrss_kib(pid):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1])
     raise RuntimeError('no VmRSS for pid %d' % pid)
+
+
+def ssh_kwargs():
+    keys = os.environ['BENCH_SSH_KEYS']
+    return dict(hostname='127.0.0.1', port=int(os.environ['BENCH_SSH_PORT']),
+                username='root', identity_file=os.path.join(keys, 'id_ed25519'),
+                check_host_keys='enforce', python_path='/usr/bin/python3',
+                ssh_args=['-F', 'none', '-o',
+                          'UserKnownHostsFile=' + os.path.join(keys, 'known_hosts')])
 
 
 def row1(router, n):
@@ -117,6 +137,65 @@ def row5(router, n):
     ctx.shutdown(wait=True)
 
 
+def row6(router, n):
+    kw = ssh_kwargs()
+    ctx = router.ssh(**kw)                              # untimed warm-up
+    ctx.call(os.getpid)
+    ctx.shutdown(wait=True)
+    for _ in range(n):
+        t0 = now_us()
+        ctx = router.ssh(**kw)
+        ctx.call(os.getpid)
+        t1 = now_us()
+        emit('r6.peer', t1 - t0)
+        ctx.shutdown(wait=True)
+
+
+def row7(router, n, loop):
+    ctx = router.ssh(**ssh_kwargs())
+    ctx.call(subprocess.check_call, ['true'])          # warm-up
+    for _ in range(n):
+        t0 = now_us()
+        for _ in range(loop):
+            ctx.call(subprocess.check_call, ['true'])
+        t1 = now_us()
+        emit('r7.peer', (t1 - t0) / loop)
+    ctx.shutdown(wait=True)
+
+
+def row8(router, n, count=20):
+    kw = ssh_kwargs()
+    ctx = router.ssh(**kw)                              # untimed warm-up
+    ctx.call(os.getpid)
+    ctx.shutdown(wait=True)
+    for _ in range(n):
+        t0 = now_us()
+        ctx = router.ssh(**kw)
+        t1 = now_us()
+        emit('r8.peer_one', t1 - t0)
+        ctx.shutdown(wait=True)
+        got, errs = [], []
+
+        def up():
+            try:
+                got.append(router.ssh(**kw))
+            except Exception as e:                      # noqa: BLE001
+                errs.append(e)
+
+        threads = [threading.Thread(target=up) for _ in range(count)]
+        t0 = now_us()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        t1 = now_us()
+        if errs or len(got) != count:
+            raise RuntimeError('%d of %d contexts up: %r' % (len(got), count, errs[:1]))
+        emit('r8.peer', t1 - t0)
+        for ctx in got:
+            ctx.shutdown(wait=True)
+
+
 def main():
     row, n = sys.argv[1], int(sys.argv[2])
     loop = int(sys.argv[3]) if len(sys.argv) > 3 else 200
@@ -134,6 +213,12 @@ def main():
             row4(router, n)
         elif row == 'r5':
             row5(router, n)
+        elif row == 'r6':
+            row6(router, n)
+        elif row == 'r7':
+            row7(router, n, loop)
+        elif row == 'r8':
+            row8(router, n)
         else:
             raise SystemExit('unknown row %r' % row)
     finally:

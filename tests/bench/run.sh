@@ -3,7 +3,7 @@
 #
 #   make bench                 (or: tests/bench/run.sh)
 #   BENCH_N=15                 samples per measurement (medians are reported)
-#   BENCH_LOOP=200             round trips per sample in row 2
+#   BENCH_LOOP=200             round trips per sample in rows 2 and 7
 #   BENCH_STEP_TIMEOUT=120     seconds any one step may take before it is killed
 #   BENCH_OUT=build/bench/results.md   where the table is also written
 #   MITOFS=build/mitofs        the daemon under test
@@ -15,6 +15,21 @@
 #   3  idle stub RSS                       <= 1 MiB
 #   4  50 local contexts up in parallel    <= 0.25 s
 #   5  64 MiB of job stdout                >= 1 GiB/s
+#   6  ssh context up + first call, warm   <= 0.4x OpenSSH's `ssh HOST true`,
+#                                          and faster than Mitogen's router.ssh()
+#   6c the same with an empty stub cache   (for information)
+#   6r the same through root's ~/.bashrc   (for information)
+#   7  round trip of `true` over ssh       mitofs <= Mitogen
+#   8  20 ssh contexts up in parallel      <= 3x one ssh context up
+#
+# The ssh rows use a private sshd on a random loopback port
+# (tests/sshd/sshd.sh, its keys and known_hosts under the bench's own
+# directory), never the machine's sshd or keys. Its sessions run as root,
+# with XDG_RUNTIME_DIR set (sshd_config SetEnv) to a directory of the
+# bench, so the ssh stub cache is the bench's own too; and with SHLVL=1,
+# so the session's bash (a top-level shell run by sshd would read
+# ~/.bashrc) starts no rc file. Row 6r is a second sshd without SHLVL=1,
+# whose sessions read root's ~/.bashrc as a plain `ssh host cmd` does.
 #
 # Every mount is fresh for its row (row 4: for each sample), every step runs
 # under a timeout, and an EXIT trap unmounts whatever is still mounted and
@@ -27,6 +42,8 @@
 #
 # Mitogen runs under /usr/bin/python3 (Debian's python3-mitogen); the
 # python3 first on PATH may be another interpreter that does not see it.
+# OpenSSH is the Debian client: ssh -F none -o BatchMode=yes, the bench's
+# known_hosts and key.
 
 set -u -o pipefail
 export LC_ALL=C
@@ -42,6 +59,8 @@ STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-120}
 BENCH_OUT=${BENCH_OUT:-$ROOT/build/bench/results.md}
 BIG=67108864
 PAR=50
+PAR_SSH=20
+SSHD_SH="$ROOT/tests/sshd/sshd.sh"
 
 # Monotonic-enough wall clock in microseconds, without a fork.
 #   t=${EPOCHREALTIME/[.,]/}
@@ -168,8 +187,121 @@ row5() {   # 64 MiB of job stdout through cat
 	done
 }
 
+# --- ssh rows: the bench's sshd is described by BENCH_SSH_PORT and
+# BENCH_SSH_KEYS (row 6r: BENCH_SSH_PORT_RC, BENCH_SSH_KEYS_RC), its stub
+# cache is BENCH_SSH_XDG/mitofs. ---
+
+# sshc PORT KEYS: the method part of a connect line.
+sshc() { echo "ssh host=127.0.0.1 port=$1 identity=$2/id_ed25519 known_hosts=$2/known_hosts"; }
+
+# ssh_up ROW KEY PORT KEYS [cold]: N samples of connect + first call.
+ssh_up() {
+	local row=$1 key=$2 m i t0 t1 s
+	m=$(sshc "$3" "$4")
+	# Untimed warm-up: fills the stub cache on the target.
+	echo "connect w0 $m" > ctl && echo true > w0/exec && read -r s < w0/status &&
+		echo 'disconnect w0' > ctl || err "$row" "warm-up connect failed: $(cat ctl 2>/dev/null)"
+	for ((i = 1; i <= N; i++)); do
+		[[ ${5:-} == cold ]] && rm -rf "${BENCH_SSH_XDG:?}/mitofs"
+		t0=${EPOCHREALTIME/[.,]/}
+		echo "connect c$i $m" > ctl || err "$row" "connect c$i failed: $(cat ctl 2>/dev/null)"
+		echo true > "c$i/exec" || err "$row" "exec on c$i failed"
+		read -r s < "c$i/status" || err "$row" "status of c$i unreadable"
+		t1=${EPOCHREALTIME/[.,]/}
+		[[ $s == "exit 0" ]] || err "$row" "c$i status '$s', want 'exit 0'"
+		echo "$key $((t1 - t0))"
+		echo "disconnect c$i" > ctl || err "$row" "disconnect c$i failed"
+	done
+}
+row6()  { ssh_up r6 r6.mitofs "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS"; }
+row6c() { ssh_up r6c r6c.mitofs "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS" cold; }
+row6r() { ssh_up r6r r6r.mitofs "$BENCH_SSH_PORT_RC" "$BENCH_SSH_KEYS_RC"; }
+
+row7() {   # LOOP round trips of `true` over ssh per sample, shell builtins only
+	local i j t0 t1 s d bad=0
+	echo "connect a $(sshc "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS")" > ctl ||
+		err r7 "connect failed: $(cat ctl 2>/dev/null)"
+	echo true > a/exec && read -r s < a/status || err r7 "warm-up exec failed"
+	for ((i = 1; i <= N; i++)); do
+		t0=${EPOCHREALTIME/[.,]/}
+		for ((j = 0; j < LOOP; j++)); do
+			echo true > a/exec
+			read -r s < a/status
+			[[ $s == "exit 0" ]] || bad=$((bad + 1))
+		done
+		t1=${EPOCHREALTIME/[.,]/}
+		((bad == 0)) || err r7 "$bad of $LOOP round trips did not read 'exit 0' (last: '$s')"
+		d=$((t1 - t0))
+		printf 'r7.mitofs %d.%02d\n' $((d / LOOP)) $(((d * 100 / LOOP) % 100))
+	done
+}
+
+row8() {   # one ssh connect alone, then PAR_SSH at once; one sample per mount
+	local i t0 t1 up bad="" m s
+	m=$(sshc "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS")
+	echo "connect w0 $m" > ctl && echo 'disconnect w0' > ctl ||
+		err r8 "warm-up connect failed: $(cat ctl 2>/dev/null)"
+	t0=${EPOCHREALTIME/[.,]/}
+	echo "connect one $m" > ctl || err r8 "connect one failed: $(cat ctl 2>/dev/null)"
+	t1=${EPOCHREALTIME/[.,]/}
+	echo "r8.one $((t1 - t0))"
+	echo 'disconnect one' > ctl || err r8 "disconnect one failed"
+	t0=${EPOCHREALTIME/[.,]/}
+	for i in $(seq $PAR_SSH); do echo "connect p$i $m" > ctl & done; wait
+	t1=${EPOCHREALTIME/[.,]/}
+	up=0
+	for ((i = 1; i <= PAR_SSH; i++)); do
+		if grep -qx 'state: connected' "p$i/info" 2>/dev/null; then
+			up=$((up + 1))
+		else
+			bad="$bad p$i"
+		fi
+	done
+	((up == PAR_SSH)) || err r8 "$up of $PAR_SSH contexts connected (not:$bad)"
+	echo "r8.mitofs $((t1 - t0))"
+	for ((i = 1; i <= PAR_SSH; i++)); do echo "disconnect p$i" > ctl; done
+}
+
+# --- OpenSSH: the same sshd, `ssh ... root@127.0.0.1 true` ---
+oerr() { echo "$1.openssh_error $2"; exit 1; }
+ossh() {   # ossh PORT KEYS: one `ssh host true`
+	ssh -F none -o BatchMode=yes -o UserKnownHostsFile="$2/known_hosts" \
+		-i "$2/id_ed25519" -p "$1" root@127.0.0.1 true
+}
+ossh_up() {   # ossh_up ROW KEY PORT KEYS: N samples
+	local i t0 t1
+	for ((i = 1; i <= N; i++)); do
+		t0=${EPOCHREALTIME/[.,]/}
+		ossh "$3" "$4" || oerr "$1" "ssh ... true failed (exit $?)"
+		t1=${EPOCHREALTIME/[.,]/}
+		echo "$2 $((t1 - t0))"
+	done
+}
+ossh6()  { ossh_up r6 r6.openssh "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS"; }
+ossh6r() { ossh_up r6r r6r.openssh "$BENCH_SSH_PORT_RC" "$BENCH_SSH_KEYS_RC"; }
+ossh8() {   # one `ssh host true`, then PAR_SSH of them at once
+	local i j p t0 t1 pids=() bad=0
+	for ((i = 1; i <= N; i++)); do
+		t0=${EPOCHREALTIME/[.,]/}
+		ossh "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS" || oerr r8 "ssh ... true failed (exit $?)"
+		t1=${EPOCHREALTIME/[.,]/}
+		echo "r8.openssh_one $((t1 - t0))"
+		pids=()
+		t0=${EPOCHREALTIME/[.,]/}
+		for ((j = 0; j < PAR_SSH; j++)); do ossh "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS" & pids+=($!); done
+		for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
+		t1=${EPOCHREALTIME/[.,]/}
+		((bad == 0)) || oerr r8 "$bad of $PAR_SSH parallel ssh ... true failed"
+		echo "r8.openssh $((t1 - t0))"
+	done
+}
+
 if [[ ${1:-} == __row ]]; then
 	cd "$3" || exit 1
+	"$2"
+	exit $?
+fi
+if [[ ${1:-} == __ossh ]]; then
 	"$2"
 	exit $?
 fi
@@ -182,8 +314,11 @@ need_pkg() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
 }
 
+# sshfs and pdsh are not measured yet: installed for the rows to come.
 missing=""
-for p in python3-mitogen fuse3; do need_pkg "$p" || missing="$missing $p"; done
+for p in python3-mitogen fuse3 openssh-client openssh-server sshfs pdsh; do
+	need_pkg "$p" || missing="$missing $p"
+done
 if [[ -n $missing ]]; then
 	echo "bench: installing$missing" >&2
 	apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >&2 ||
@@ -194,6 +329,12 @@ fi
 
 WORK=$(mktemp -d /tmp/mitofs-bench.XXXXXX)
 SAMPLES="$WORK/samples"
+# The daemon under test is a copy taken now: a rebuild of build/mitofs
+# during the run (the tree is shared) must not change it, or make it
+# unexecutable for a moment, between one mount and the next.
+MITOFS_SRC=$MITOFS
+cp "$MITOFS_SRC" "$WORK/mitofs" || { echo "bench: cannot copy $MITOFS_SRC" >&2; exit 1; }
+MITOFS="$WORK/mitofs"
 export BENCH_HOME="$WORK/home"
 mkdir -p "$BENCH_HOME"
 : > "$SAMPLES"
@@ -229,16 +370,21 @@ mount_new() {
 	MOUNTS+=("$MNT $DPID")
 }
 
+# descendants PID...: every process below them (not themselves).
+descendants() {
+	ps -e -o pid=,ppid= | awk -v roots="$*" '
+		{ kids[$2] = kids[$2] " " $1 }
+		END { n = split(roots, q, " ")
+		      for (i = 1; i <= n; i++) { c = split(kids[q[i]], a, " ")
+		          for (j = 1; j <= c; j++) { q[++n] = a[j]; print a[j] } } }'
+}
+
 # umount_one MNT DPID: unmount, wait for the daemon and its stubs to go,
 # and kill by pid (recorded as a leftover) whatever does not.
 umount_one() {
 	local m=$1 dpid=$2 stubs p i left=""
 	# The daemon's descendants: stubs, their guards and jobs.
-	stubs=$(ps -e -o pid=,ppid= | awk -v root="$dpid" '
-		{ kids[$2] = kids[$2] " " $1 }
-		END { q[1] = root; n = 1
-		      for (i = 1; i <= n; i++) { c = split(kids[q[i]], a, " ")
-		          for (j = 1; j <= c; j++) { q[++n] = a[j]; print a[j] } } }')
+	stubs=$(descendants "$dpid")
 	if ! fusermount3 -u "$m" 2>/dev/null; then
 		sleep 0.2
 		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
@@ -265,9 +411,45 @@ umount_one() {
 	MOUNTS=("${keep[@]}")
 }
 
+# The bench's sshd listeners (pids): their sessions are the ssh stubs,
+# Mitogen's remote pythons and OpenSSH's `true`s.
+SSHDS=()
+
+# sshd_settle: once a step is over, every session of the bench's sshds
+# must end (an ssh stub exits when its connection closes); what is still
+# there after 10 s is killed by pid and recorded as a leftover.
+sshd_settle() {
+	local i p left=""
+	((${#SSHDS[@]})) || return 0
+	for ((i = 0; i < 100; i++)); do
+		left=$(descendants "${SSHDS[@]}" | tr '\n' ' ')
+		[[ -z ${left// /} ]] && return 0
+		sleep 0.1
+	done
+	echo "bench: sessions of the bench's sshd still running after 10 s:$left — killing" >&2
+	for p in $left; do
+		echo "sshd session $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)" >> "$WORK/leftovers"
+		kill -TERM "$p" 2>/dev/null
+	done
+	sleep 0.5
+	for p in $left; do alive "$p" && kill -KILL "$p" 2>/dev/null; done
+	return 0
+}
+
+# sshd_start DIR EXTRA: a private sshd (tests/sshd/sshd.sh); its port is
+# then in DIR/port.
+sshd_start() {
+	SSHD_EXTRA=$2 "$SSHD_SH" start "$1" > /dev/null 2>> "$WORK/sshd.err" || return 1
+	SSHDS+=("$(cat "$1/sshd.pid")")
+}
+
 cleanup() {
-	local e
+	local e d
 	for e in "${MOUNTS[@]}"; do umount_one $e; done
+	sshd_settle
+	for d in "$WORK"/sshd "$WORK"/sshd-rc; do
+		[[ -s $d/sshd.pid ]] && "$SSHD_SH" stop "$d"
+	done
 	if [[ -s $WORK/leftovers ]]; then
 		echo "bench: processes outlived their unmount (killed):" >&2
 		sed 's/^/  /' "$WORK/leftovers" >&2
@@ -338,20 +520,40 @@ peer_row() {
 	return "$rc"
 }
 
-# interleaved ROW: N rounds of one mitofs sample (fresh mount) then one
-# Mitogen sample (fresh process), so a change in the machine's load hits
-# both sides alike. A side that fails is not run again.
+# openssh_row FUNC [N]: the OpenSSH side (no mount), samples into $SAMPLES.
+openssh_row() {
+	local fn=$1 n=${2:-$N} out rc
+	step_run "$WORK/$fn.out" "$WORK/$fn.err" env BENCH_N="$n" bash "$0" __ossh "$fn"
+	rc=$?
+	out=$(cat "$WORK/$fn.out")
+	echo "$out" | grep . >> "$SAMPLES"
+	if ((rc == 124 || rc == 137)); then
+		echo "r${fn#ossh}.openssh_error timed out after ${STEP_TIMEOUT}s" >> "$SAMPLES"
+	elif ((rc != 0)) && ! grep -q "error" <<< "$out"; then
+		echo "r${fn#ossh}.openssh_error exit $rc: $(tail -n 1 "$WORK/$fn.err")" >> "$SAMPLES"
+	fi
+	return $rc
+}
+
+# interleaved ROW [SIDES]: N rounds of one mitofs sample (fresh mount), one
+# OpenSSH sample when SIDES has "openssh" (ssh rows), then one Mitogen
+# sample (fresh process) unless SIDES lacks "peer", so a change in the
+# machine's load hits every side alike. A side that fails is not run
+# again. After each sample of an ssh row every sshd session must be gone.
 interleaved() {
-	local row=$1 k mok=1 pok=1 rc=0
+	local row=$1 sides=${2:-mitofs peer} k mok=1 ook=1 pok=1 rc=0
+	[[ $sides == *openssh* ]] || ook=0
+	[[ $sides == *peer* ]] || pok=0
 	for ((k = 1; k <= N; k++)); do
-		((mok)) && { mitofs_row "row${row#r}" 1 || { mok=0; rc=1; }; }
-		((pok)) && { peer_row "$row" 1 || { pok=0; rc=1; }; }
-		((mok || pok)) || break
+		((mok)) && { mitofs_row "row${row#r}" 1 || { mok=0; rc=1; }; sshd_settle; }
+		((ook)) && { openssh_row "ossh${row#r}" 1 || { ook=0; rc=1; }; sshd_settle; }
+		((pok)) && { peer_row "$row" 1 || { pok=0; rc=1; }; sshd_settle; }
+		((mok || ook || pok)) || break
 	done
 	return $rc
 }
 
-step() { printf 'bench: %-44s' "$1" >&2; }
+step() { printf 'bench: %-52s' "$1" >&2; }
 done_() { printf '%s\n' "$1" >&2; }
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -376,6 +578,27 @@ for ((k = 1; k <= N; k++)); do mitofs_row row4 || { rc4=$?; break; }; done
 done_ "rc $rc4"
 step "row 4 Mitogen ($PAR threads)";          peer_row r4;     done_ "rc $?"
 step "row 5 64 MiB stdout, $N rounds interleaved"; interleaved r5; done_ "rc $?"
+
+# The ssh rows: a private sshd whose sessions skip rc files (rows 6-8), and
+# one whose sessions read root's ~/.bashrc (row 6r); one stub cache of the
+# bench's own for both, under the XDG_RUNTIME_DIR their sessions get.
+export BENCH_SSH_XDG="$WORK/sshxdg"
+mkdir -p -m 700 "$BENCH_SSH_XDG"
+step "ssh: private sshds (tests/sshd/sshd.sh)"
+if sshd_start "$WORK/sshd" "SetEnv XDG_RUNTIME_DIR=$BENCH_SSH_XDG SHLVL=1" &&
+	sshd_start "$WORK/sshd-rc" "SetEnv XDG_RUNTIME_DIR=$BENCH_SSH_XDG"; then
+	export BENCH_SSH_PORT=$(cat "$WORK/sshd/port") BENCH_SSH_KEYS="$WORK/sshd"
+	export BENCH_SSH_PORT_RC=$(cat "$WORK/sshd-rc/port") BENCH_SSH_KEYS_RC="$WORK/sshd-rc"
+	done_ "ports $BENCH_SSH_PORT, $BENCH_SSH_PORT_RC"
+	step "row 6 ssh up + first call, $N rounds interleaved"; interleaved r6 "mitofs openssh peer"; done_ "rc $?"
+	step "row 6c mitofs (cold: empty stub cache)"; mitofs_row row6c; rc6c=$?; sshd_settle; done_ "rc $rc6c"
+	step "row 6r through ~/.bashrc, $N rounds interleaved"; interleaved r6r "mitofs openssh"; done_ "rc $?"
+	step "row 7 ssh round trip x$LOOP, $N rounds interleaved"; interleaved r7; done_ "rc $?"
+	step "row 8 $PAR_SSH ssh in parallel, $N rounds interleaved"; interleaved r8 "mitofs openssh peer"; done_ "rc $?"
+else
+	done_ "failed: $(tail -n 2 "$WORK/sshd.err")"
+	for r in r6 r6c r6r r7 r8; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
+fi
 echo "bench: rows done in $((SECONDS - t_start)) s" >&2
 
 # ---------------------------------------------------------------------------
@@ -389,7 +612,9 @@ samples, errors = {}, {}
 for line in open(path):
     key, _, val = line.rstrip('\n').partition(' ')
     if key.endswith('error'):
-        errors.setdefault(key.split('.')[0], []).append(('mitofs' if key.endswith('.error') else 'Mitogen') + ': ' + val)
+        who = ('OpenSSH' if key.endswith('openssh_error') else
+               'Mitogen' if key.endswith('peer_error') else 'mitofs')
+        errors.setdefault(key.split('.')[0], []).append(who + ': ' + val)
         continue
     try:
         samples.setdefault(key, []).append(float(val))
@@ -451,10 +676,76 @@ out.append('')
 out.append('Ratio: Mitogen ÷ mitofs for times and sizes, mitofs ÷ Mitogen for throughput; > 1 means mitofs is ahead.')
 out.append('Samples per cell: N=%s (row 2: mean of %s round trips each; row 4: one fresh mount each). Rows 2 and 5 alternate one mitofs sample (fresh mount) with one Mitogen sample (fresh process), N rounds.' % (n, loop))
 out.append('Row 1 is after one untimed connect on each side (mitofs: stub cache filled; Mitogen: imports warm); row 1c empties the stub cache before every sample and reuses Mitogen\'s row 1 samples, since Mitogen caches nothing on the target.')
+
+# The ssh rows: mitofs against OpenSSH's client and against Mitogen.
+def err_of(row, who):
+    return [e for e in errors.get(row, []) if e.startswith(who)]
+
+def cell(key, fmt, row, who):
+    v = med(key)
+    return fmt(v) if v is not None and not err_of(row, who) else None
+
+if any(k.split('.')[0] in ('r6', 'r6c', 'r6r', 'r7', 'r8') for k in list(samples) + list(errors)):
+    out.append('')
+    out.append('| row | mitofs (median) | peer | peer (median) | ratio | goal | met? |')
+    out.append('| --- | --- | --- | --- | --- | --- | --- |')
+    osh = 'OpenSSH `ssh -p PORT root@127.0.0.1 true`'
+    msh = "Mitogen `router.ssh()` + `call(os.getpid)`"
+    def line(title, mc, plabel, pc, ratio, goal, met):
+        out.append('| %s | %s | %s | %s | %s | %s | %s |' % (
+            title, mc or 'not measured', plabel, pc or 'not measured',
+            ratio if mc and pc else '—', goal, met if mc and pc else 'n/a'))
+    # 6, 6c, 6r: time of mitofs as a fraction of OpenSSH's; 6 also vs Mitogen.
+    for row, title, mkey, okey, goal in (
+            ('r6', '6. ssh context up + first call (warm stub cache)', 'r6.mitofs', 'r6.openssh', '≤ 0.4× OpenSSH'),
+            ('r6c', '6c. the same, cold (empty stub cache)', 'r6c.mitofs', 'r6.openssh', '(info) ≤ 0.4× OpenSSH'),
+            ('r6r', "6r. the same, sessions read root's ~/.bashrc", 'r6r.mitofs', 'r6r.openssh', '(info) ≤ 0.4× OpenSSH')):
+        m, o = med(mkey), med(okey)
+        orow = 'r6' if row == 'r6c' else row
+        mc, oc = cell(mkey, ms, row, 'mitofs'), cell(okey, ms, orow, 'OpenSSH')
+        ratio = met = ''
+        if mc and oc:
+            ratio = '%.3f× the time of OpenSSH' % (m / o)
+            met = 'yes' if m / o <= 0.4 else 'no'
+        line(title, mc, osh, oc, ratio, goal, met)
+        if row == 'r6':
+            p = med('r6.peer')
+            pc = cell('r6.peer', ms, 'r6', 'Mitogen')
+            ratio = met = ''
+            if mc and pc:
+                ratio = faster(m, p)[1]
+                met = 'yes' if m < p else 'no'
+            line('6m. the same, against Mitogen', mc, msh, pc, ratio, 'mitofs faster', met)
+    # 7: round trip, as row 2.
+    m, p = med('r7.mitofs'), med('r7.peer')
+    mc, pc = cell('r7.mitofs', us_, 'r7', 'mitofs'), cell('r7.peer', us_, 'r7', 'Mitogen')
+    line('7. round trip of `true` over ssh, live context', mc,
+         "Mitogen `call(subprocess.check_call, ['true'])` over `router.ssh()`", pc,
+         faster(m, p)[1] if mc and pc else '', 'mitofs ≤ Mitogen',
+         ('yes' if m <= p else 'no') if mc and pc else '')
+    # 8: 20 at once as a multiple of one alone, for each side.
+    def par(key, one_key, row, who):
+        v, one = med(key), med(one_key)
+        if v is None or one is None or err_of(row, who):
+            return None, None
+        return v / one, '%s = %.1f× one (%s)' % (sec(v), v / one, ms(one))
+    mk, mc = par('r8.mitofs', 'r8.one', 'r8', 'mitofs')
+    ok_, oc = par('r8.openssh', 'r8.openssh_one', 'r8', 'OpenSSH')
+    pk, pc = par('r8.peer', 'r8.peer_one', 'r8', 'Mitogen')
+    goal_met = ('yes' if mk <= 3 else 'no') if mk is not None else 'n/a'
+    line('8. %d ssh contexts up in parallel' % 20, mc, '%d × OpenSSH `ssh ... true` at once' % 20, oc,
+         rtext(med('r8.openssh') / med('r8.mitofs'), 'faster') if mc and oc else '',
+         '≤ 3× one', goal_met)
+    line('8m. the same, against Mitogen', mc, '%d `router.ssh()` in %d threads' % (20, 20), pc,
+         rtext(med('r8.peer') / med('r8.mitofs'), 'faster') if mc and pc else '',
+         '(info)', '—')
+    out.append('')
+    out.append('Row 6: mitofs is `connect` + `echo true > exec; read s < status`; OpenSSH runs `true` through the same sshd; row 6m is the same mitofs samples against Mitogen. Rows 6, 6m, 7, 8 use an sshd whose sessions start no rc file; row 6r one whose sessions read root\'s ~/.bashrc, as a plain `ssh host cmd` does. Row 6c empties the bench\'s own ssh stub cache before each sample and is set against row 6\'s OpenSSH samples. Row 8: a fresh mount per sample, one connect alone then 20 at once; the ratio column is peer ÷ mitofs of the 20-at-once times.')
 out.append('')
 out.append('| sample | n | min | median | max |')
 out.append('| --- | --- | --- | --- | --- |')
-units = {'r1': ms, 'r1c': ms, 'r2': us_, 'r3': kib, 'r4': sec, 'r5': sec}
+units = {'r1': ms, 'r1c': ms, 'r2': us_, 'r3': kib, 'r4': sec, 'r5': sec,
+         'r6': ms, 'r6c': ms, 'r6r': ms, 'r7': us_, 'r8': sec}
 for k in sorted(samples):
     v = samples[k]
     f = units[k.split('.')[0]]
@@ -475,7 +766,7 @@ PYEOF
 	echo "Machine: $(nproc) CPUs, $cpu, Linux $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "Load average (1/5/15 min) at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "Command: BENCH_N=$N BENCH_LOOP=$LOOP make bench"
-	echo "Daemon: $MITOFS, commit $rev; Mitogen $mver under $PY"
+	echo "Daemon: $MITOFS_SRC (copied at the start), commit $rev; Mitogen $mver under $PY"
 	echo
 	cat "$WORK/table.md"
 } | tee "$BENCH_OUT"
