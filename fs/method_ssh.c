@@ -167,8 +167,10 @@ static int check_host_key(struct conn *k, ssh_session s)
 
 static int authenticate(struct conn *k, ssh_session s)
 {
-	int rc = ssh_userauth_none(s, NULL);
-	if (rc == SSH_AUTH_SUCCESS)
+	int rc;
+	/* "none" only when no key was named: each refused attempt costs the
+	 * server's deliberate delay. */
+	if (!k->identity && (rc = ssh_userauth_none(s, NULL)) == SSH_AUTH_SUCCESS)
 		return 0;
 	if (k->identity) {
 		ssh_key key = NULL;
@@ -252,7 +254,10 @@ static void pump(struct conn *k, ssh_session s, ssh_channel ch)
 			{ .fd = ssh_get_fd(s), .events = POLLIN },
 		};
 		/* libssh may hold decrypted data already: do not sleep on it. */
-		int ready = ssh_channel_poll(ch, 0) > 0 || ssh_channel_poll(ch, 1) > 0;
+		/* Polling stderr may read a packet that carries stdout data:
+		 * look at stdout again after it, or that data waits a second. */
+		int ready = ssh_channel_poll(ch, 0) > 0 || ssh_channel_poll(ch, 1) > 0 ||
+			    ssh_channel_poll(ch, 0) > 0;
 		if (poll(p, 2, ready ? 0 : 1000) < 0 && errno != EINTR)
 			break;
 		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && pump_in(k, ch, buf, cap))

@@ -105,6 +105,12 @@ static void fill_attr(struct daemon *d, struct node *n, struct stat *st)
 		st->st_size = sizeof(README_TEXT) - 1;
 	else if (n->kind == N_LOG && n->ctx)
 		st->st_size = (off_t)ring_end(n->ctx->log);
+	else if (n->kind == N_CTL || n->kind == N_EXEC || n->kind == N_JOB_CMD ||
+		 n->kind == N_JOB_CTL || n->kind == N_JOB_STDIN)
+		/* The kernel runs direct writes in parallel only within a
+		 * file's size: a command file says one page, so that 50
+		 * `echo connect ... > ctl` at once reach us at once. */
+		st->st_size = 4096;
 }
 
 /* How long the kernel may keep a node's attributes: what never changes
@@ -394,6 +400,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus: ls -l in one trip */
+	/* O_TRUNC as a setattr of its own: an atomic one would set a command
+	 * file's size to 0 in the kernel, and writes past the size are run
+	 * one at a time (see fill_attr). */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 /* Replies to open with direct_io, and parallel direct writes on files
