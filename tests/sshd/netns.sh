@@ -33,6 +33,9 @@ up)
 	ip link set "${B}b" netns "$B"
 	ip addr add 10.251.1.1/24 dev "${B}h"
 	ip link set "${B}h" up
+	# C must be unreachable from here, and nothing for 10.251/16 may leave
+	# by the default route: these addresses are the test's alone.
+	ip route replace unreachable 10.251.0.0/16
 	ip -n "$B" addr add 10.251.1.2/24 dev "${B}b"
 	ip -n "$B" link set "${B}b" up
 	ip -n "$B" link set lo up
@@ -59,6 +62,7 @@ down)
 		ip netns exec "$B" "$here/sshd.sh" stop "$dir/b" 2>/dev/null || true
 		ip netns exec "$C" "$here/sshd.sh" stop "$dir/c" 2>/dev/null || true
 		ip link del "${B}h" 2>/dev/null || true
+		ip route del unreachable 10.251.0.0/16 2>/dev/null || true
 		ip netns del "$B" 2>/dev/null || true
 		ip netns del "$C" 2>/dev/null || true
 		rm -f "$dir/netns"
