@@ -97,7 +97,7 @@ integration: $(B)/mitofs
 	MITOFS=$(abspath $(B)/mitofs) tests/integration/run.sh
 
 test-asan: deps
-	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit integration
 
