@@ -231,11 +231,19 @@ descendants()   # PID
 	echo "$1"
 }
 
+# Commands a test queues to undo what it set up (a private sshd, users,
+# network namespaces, extra mounts): run last first when the test ends,
+# pass or fail.
+TEARDOWN=()
+
 _cleanup()
 {
-	local rc=$? p pids=()
+	local rc=$? p pids=() i
 	trap - ERR
 	set +e
+	for (( i = ${#TEARDOWN[@]} - 1; i >= 0; i-- )); do
+		eval "${TEARDOWN[i]}" >/dev/null 2>&1
+	done
 	for p in "${BG_PIDS[@]}"; do
 		pids+=($(descendants "$p"))
 	done

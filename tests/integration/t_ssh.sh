@@ -7,19 +7,7 @@ SSHD=$(cd "$(dirname "${BASH_SOURCE[0]}")/../sshd" && pwd)
 
 # --- set-up the tests share, torn down at exit ---
 
-TEARDOWN=()
-eval "$(declare -f _cleanup | sed '1s/_cleanup/_lib_cleanup/')"
-_cleanup()
-{
-	local rc=$? i
-	trap - ERR
-	set +e
-	for (( i = ${#TEARDOWN[@]} - 1; i >= 0; i-- )); do
-		eval "${TEARDOWN[i]}" >/dev/null 2>&1
-	done
-	(exit "$rc")
-	_lib_cleanup
-}
+# (lib.sh runs TEARDOWN, last first, when a test ends.)
 
 # errno names lib.sh does not know
 ssh_errno()
