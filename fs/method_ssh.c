@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libssh/libssh.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -28,6 +30,7 @@
 
 #include "boot.h"
 #include "log.h"
+#include "loop.h"
 #include "method.h"
 
 enum hostkey_mode { HK_ENFORCE, HK_ACCEPT_NEW, HK_IGNORE };
@@ -117,6 +120,46 @@ static int refuse(struct conn *k, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * The handshake runs with libssh in non-blocking mode: where it would
+ * block it returns AGAIN, and we wait for the socket ourselves. That is
+ * the one place to ask the kernel for a quick ACK: a delayed one (40 ms)
+ * holds the server's next packet under Nagle, at every round trip of the
+ * handshake. Returns 0, or -1 once the connect's deadline has passed.
+ */
+static int wait_sock(ssh_session s, uint64_t deadline_ms)
+{
+	int fd = ssh_get_fd(s);
+	uint64_t now = loop_now_ms();
+	if (now >= deadline_ms)
+		return -1;
+	if (fd >= 0) {
+		int left = (int)(deadline_ms - now);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (ssh_get_poll_flags(s) & SSH_WRITE_PENDING)
+			p.events |= POLLOUT;
+		poll(&p, 1, left < 100 ? left : 100);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	} else {
+		poll(NULL, 0, 1);
+	}
+	return 0;
+}
+
+/* Calls a libssh function until it stops saying AGAIN (or time is up:
+ * SSH_ERROR). */
+#define NB(call, again)                                           \
+	({                                                        \
+		int r_;                                           \
+		while ((r_ = (call)) == (again))                  \
+			if (wait_sock(s, deadline)) {             \
+				r_ = SSH_ERROR;                   \
+				break;                            \
+			}                                         \
+		r_;                                               \
+	})
+
 static int check_host_key(struct conn *k, ssh_session s)
 {
 	ssh_key key = NULL;
@@ -165,27 +208,27 @@ static int check_host_key(struct conn *k, ssh_session s)
 	}
 }
 
-static int authenticate(struct conn *k, ssh_session s)
+static int authenticate(struct conn *k, ssh_session s, uint64_t deadline)
 {
 	int rc;
 	/* "none" only when no key was named: each refused attempt costs the
 	 * server's deliberate delay. */
-	if (!k->identity && (rc = ssh_userauth_none(s, NULL)) == SSH_AUTH_SUCCESS)
+	if (!k->identity && (rc = NB(ssh_userauth_none(s, NULL), SSH_AUTH_AGAIN)) == SSH_AUTH_SUCCESS)
 		return 0;
 	if (k->identity) {
 		ssh_key key = NULL;
 		if (ssh_pki_import_privkey_file(k->identity, NULL, NULL, NULL, &key) != SSH_OK)
 			return fail(k, "identity %s: cannot read the key", k->identity);
-		rc = ssh_userauth_publickey(s, NULL, key);
+		rc = NB(ssh_userauth_publickey(s, NULL, key), SSH_AUTH_AGAIN);
 		ssh_key_free(key);
 		if (rc == SSH_AUTH_SUCCESS)
 			return 0;
 	}
 	/* The agent first, then the default keys (and IdentityFile). */
-	if (ssh_userauth_publickey_auto(s, NULL, NULL) == SSH_AUTH_SUCCESS)
+	if (NB(ssh_userauth_publickey_auto(s, NULL, NULL), SSH_AUTH_AGAIN) == SSH_AUTH_SUCCESS)
 		return 0;
 	if (k->password) {
-		rc = ssh_userauth_password(s, NULL, k->password);
+		rc = NB(ssh_userauth_password(s, NULL, k->password), SSH_AUTH_AGAIN);
 		if (rc == SSH_AUTH_SUCCESS)
 			return 0;
 	}
@@ -319,7 +362,9 @@ static void *conn_main(void *arg)
 		ssh_string_free_char(h);
 		ssh_string_free_char(u);
 	}
-	if (ssh_connect(s) != SSH_OK) {
+	uint64_t deadline = loop_now_ms() + (uint64_t)k->timeout_s * 1000;
+	ssh_set_blocking(s, 0);
+	if (NB(ssh_connect(s), SSH_AGAIN) != SSH_OK) {
 		const char *e = ssh_get_error(s);
 		int err = strstr(e, "refused") ? ECONNREFUSED : strstr(e, "imeout") || strstr(e, "timed out")
 				? ETIMEDOUT : EHOSTUNREACH;
@@ -339,14 +384,15 @@ static void *conn_main(void *arg)
 		}
 		ssh_string_free_char(u);
 	}
-	if (check_host_key(k, s) || authenticate(k, s))
+	if (check_host_key(k, s) || authenticate(k, s, deadline))
 		goto out;
 	ch = ssh_channel_new(s);
-	if (!ch || ssh_channel_open_session(ch) != SSH_OK ||
-	    ssh_channel_request_exec(ch, k->line) != SSH_OK) {
+	if (!ch || NB(ssh_channel_open_session(ch), SSH_AGAIN) != SSH_OK ||
+	    NB(ssh_channel_request_exec(ch, k->line), SSH_AGAIN) != SSH_OK) {
 		fail(k, "%s: cannot start the first stage: %s", k->host, ssh_get_error(s));
 		goto out;
 	}
+	ssh_set_blocking(s, 1); /* the pump polls for itself */
 	pump(k, s, ch);
 out:
 	if (ch) {
