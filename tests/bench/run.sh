@@ -296,9 +296,77 @@ ossh8() {   # one `ssh host true`, then PAR_SSH of them at once
 	done
 }
 
+# --- fs/ rows (issue 4): one sample per call, `run.sh __fs ROW SIDE DIR [CTL]`.
+# DIR is the data set's directory as this side sees it (mitofs:
+# MNT/s/fs/DATA, sshfs: a mount of DATA, local: DATA itself); CTL, for
+# mitofs, the context's ctl, written "flush" before a cold sample. Every
+# sample but F5 starts with the kernel's caches dropped. ---
+FS_BIG=536870912     # F1, F6: 512 MiB
+FS_WR=268435456      # F2: 256 MiB
+FS_TREE=10000        # F3: files in FS_DIRS directories
+FS_DIRS=100
+FS_SMALL=1000        # F4: 4 KiB files
+ferr() { echo "$ROW.${SIDE}_error $1"; exit 1; }
+fs_cold() {   # fs_cold [CTL]
+	if [[ -n ${1:-} ]]; then echo flush > "$1" || return 1; fi
+	sync && echo 3 > /proc/sys/vm/drop_caches
+}
+fs_f1() {   # sequential read of big (F1, F6)
+	local d=$1 ctl=${2:-} t0 t1 out
+	fs_cold "$ctl" || ferr "flush failed"
+	t0=${EPOCHREALTIME/[.,]/}
+	out=$(dd if="$d/big" of=/dev/null bs=1M 2>&1) || ferr "dd failed: $out"
+	t1=${EPOCHREALTIME/[.,]/}
+	[[ $out == *"$FS_BIG bytes"* ]] || ferr "dd read short: ${out//$'\n'/ }"
+	echo "$ROW.$SIDE $((t1 - t0))"
+}
+fs_f2() {   # write of 256 MiB, fsync'd
+	local d=$1 t0 t1 out
+	rm -f "$d/w" && sync || ferr "cannot remove $d/w"
+	t0=${EPOCHREALTIME/[.,]/}
+	out=$(dd if=/dev/zero of="$d/w" bs=1M count=$((FS_WR >> 20)) conv=fsync 2>&1) ||
+		ferr "dd failed: ${out//$'\n'/ }"
+	t1=${EPOCHREALTIME/[.,]/}
+	[[ $(stat -c %s "$FS_DATA/w") == "$FS_WR" ]] || ferr "$FS_DATA/w is not $FS_WR bytes"
+	echo "$ROW.$SIDE $((t1 - t0))"
+}
+fs_f3() {   # ls -lR of the tree, cold
+	local d=$1 ctl=${2:-} t0 t1 n
+	fs_cold "$ctl" || ferr "flush failed"
+	t0=${EPOCHREALTIME/[.,]/}
+	n=$(ls -lR "$d/tree" | grep -c '^-')
+	t1=${EPOCHREALTIME/[.,]/}
+	((n == FS_TREE)) || ferr "ls -lR listed $n files, want $FS_TREE"
+	echo "$ROW.$SIDE $((t1 - t0))"
+}
+fs_f4() {   # one cat of the small files, cold
+	local d=$1 ctl=${2:-} t0 t1 n
+	fs_cold "$ctl" || ferr "flush failed"
+	t0=${EPOCHREALTIME/[.,]/}
+	n=$(cat "$d"/small/* | wc -c)
+	t1=${EPOCHREALTIME/[.,]/}
+	((n == FS_SMALL * 4096)) || ferr "cat read $n bytes, want $((FS_SMALL * 4096))"
+	echo "$ROW.$SIDE $((t1 - t0))"
+}
+fs_f5() {   # LOOP stats of one name, caching off: [[ -e ]] is one stat(2), no fork
+	local d=$1 i t0 t1 dt
+	cd "$d/small" || ferr "cannot cd to $d/small"
+	[[ -e f1 ]] || ferr "f1 missing"
+	t0=${EPOCHREALTIME/[.,]/}
+	for ((i = 0; i < LOOP; i++)); do [[ -e f1 ]] || ferr "stat f1 failed"; done
+	t1=${EPOCHREALTIME/[.,]/}
+	dt=$((t1 - t0))
+	printf '%s.%s %d.%02d\n' "$ROW" "$SIDE" $((dt / LOOP)) $(((dt * 100 / LOOP) % 100))
+}
+
 if [[ ${1:-} == __row ]]; then
 	cd "$3" || exit 1
 	"$2"
+	exit $?
+fi
+if [[ ${1:-} == __fs ]]; then
+	ROW=$2 SIDE=$3 FS_DATA=$BENCH_FS_DATA
+	case $ROW in f6) fs_f1 "$4" "${5:-}" ;; *) "fs_$ROW" "$4" "${5:-}" ;; esac
 	exit $?
 fi
 if [[ ${1:-} == __ossh ]]; then
@@ -351,17 +419,18 @@ alive() {   # a pid that exists and is not a zombie
 re_escape() { sed 's/[][\.*^$+?(){}|]/\\&/g' <<< "$1"; }
 
 # mount_new: a fresh mount; sets MNT and DPID.
-mount_new() {
+mount_new() {   # mount_new [OPTION...]: options go before the mountpoint
 	MCOUNT=$((MCOUNT + 1))
 	MNT="$WORK/m$MCOUNT"
 	mkdir -p "$MNT"
 	# A private HOME: the daemon's stub cache is the bench's own, never the
 	# user's, so rows 1 and 1c measure warm and cold caches on purpose.
-	if ! HOME=$BENCH_HOME timeout -k 5 30 env -u XDG_RUNTIME_DIR "$MITOFS" "$MNT" 2>> "$WORK/daemon.err"; then
+	if ! HOME=$BENCH_HOME timeout -k 5 30 env -u XDG_RUNTIME_DIR "$MITOFS" "$@" "$MNT" 2>> "$WORK/daemon.err"; then
 		echo "bench: $MITOFS $MNT failed: $(tail -n 3 "$WORK/daemon.err")" >&2
 		return 1
 	fi
-	DPID=$(pgrep -xf "$(re_escape "$MITOFS $MNT")" | head -n 1)
+	# (The daemon rewrites its options in place: "-o a=1" shows as "-o a 1".)
+	DPID=$(pgrep -xf "$(re_escape "$MITOFS")( .*)? $(re_escape "$MNT")" | head -n 1)
 	if [[ -z $DPID ]]; then
 		echo "bench: no daemon process found for $MNT" >&2
 		fusermount3 -uz "$MNT" 2>/dev/null
@@ -454,7 +523,10 @@ cleanup() {
 		echo "bench: processes outlived their unmount (killed):" >&2
 		sed 's/^/  /' "$WORK/leftovers" >&2
 	fi
-	rm -rf "$WORK"
+	# Every mount is gone by now; --one-file-system all the same, so that a
+	# mount that could not be removed is never walked into (an fs/ is a /).
+	rm -rf --one-file-system "$WORK"
+	[[ -n ${BENCH_FS_DATA:-} && -d $BENCH_FS_DATA ]] && rm -rf --one-file-system "$BENCH_FS_DATA"
 }
 # step OUT ERR CMD...: CMD under the step timeout, in the background so that
 # a signal to this script is handled at once (the trap stops the step too:
@@ -553,6 +625,134 @@ interleaved() {
 	return $rc
 }
 
+# ---------------------------------------------------------------------------
+# fs/ rows (issue 4): mitofs's NAME/fs/ against sshfs over the same sshd and
+# the same data set, BENCH_FS_N rounds; in each round every row takes one
+# mitofs sample then one sshfs sample (a fresh sshfs mount per sample: its
+# own caches cannot be dropped otherwise; mitofs: `flush` + drop_caches).
+# ---------------------------------------------------------------------------
+
+# fs_sample ROW SIDE DIR [CTL]: one sample (see fs_f*), into $SAMPLES.
+fs_sample() {
+	local row=$1 side=$2 out rc
+	step_run "$WORK/fs.out" "$WORK/fs.err" env BENCH_LOOP="$LOOP" bash "$0" __fs "$@"
+	rc=$?
+	out=$(cat "$WORK/fs.out")
+	echo "$out" | grep . >> "$SAMPLES"
+	if ((rc == 124 || rc == 137)); then
+		echo "$row.${side}_error timed out after ${STEP_TIMEOUT}s" >> "$SAMPLES"
+	elif ((rc != 0)) && ! grep -q "error" <<< "$out"; then
+		echo "$row.${side}_error exit $rc: $(tail -n 1 "$WORK/fs.err")" >> "$SAMPLES"
+	fi
+	return $rc
+}
+
+# fuse_mount NAME CMD...: CMD (a FUSE daemon that forks) mounts $WORK/NAME;
+# its daemon is found by its command line and kept in MOUNTS (umount_one,
+# cleanup). Sets FMNT.
+fuse_mount() {
+	local name=$1 pid
+	shift
+	FMNT="$WORK/$name"
+	mkdir -p "$FMNT"
+	if ! HOME=$BENCH_HOME timeout -k 5 30 "$@" "$FMNT" 2>> "$WORK/fuse.err"; then
+		echo "bench: $1 $FMNT failed: $(tail -n 2 "$WORK/fuse.err")" >&2
+		fusermount3 -uz "$FMNT" 2>/dev/null; rmdir "$FMNT" 2>/dev/null
+		return 1
+	fi
+	pid=$(pgrep -xf "$(re_escape "$*") $(re_escape "$FMNT")" | head -n 1)
+	if [[ -z $pid ]]; then
+		echo "bench: no process found for $FMNT" >&2
+		fusermount3 -u "$FMNT" 2>/dev/null || fusermount3 -uz "$FMNT" 2>/dev/null
+		return 1
+	fi
+	MOUNTS+=("$FMNT $pid")
+}
+SCOUNT=0
+sshfs_mount() {   # sshfs_mount [OPTIONS]: DATA of the bench's sshd, default options + key
+	SCOUNT=$((SCOUNT + 1))
+	fuse_mount "sshfs$SCOUNT" sshfs -F /dev/null \
+		-o "IdentityFile=$BENCH_SSH_KEYS/id_ed25519,UserKnownHostsFile=$BENCH_SSH_KEYS/known_hosts,port=$BENCH_SSH_PORT,BatchMode=yes${1:+,$1}" \
+		"root@127.0.0.1:$BENCH_FS_DATA"
+}
+fuse_umount() { umount_one "$FMNT" "$(for e in "${MOUNTS[@]}"; do [[ $e == "$FMNT "* ]] && echo "${e##* }"; done)"; }
+
+# ctl_write FILE LINE: a control write under a timeout.
+ctl_write() { timeout -k 5 90 bash -c 'echo "$2" > "$1"' _ "$1" "$2" 2>> "$WORK/fs.err"; }
+
+fs_rows() {
+	local FS_N=${BENCH_FS_N:-5} k r i d m z pt="" ok
+	local -A bad=()
+	export BENCH_FS_DATA
+	BENCH_FS_DATA=$(mktemp -d /tmp/mitofs-fsdata.XXXXXX) || return 1
+	step "fs: data set in $BENCH_FS_DATA"
+	(
+		cd "$BENCH_FS_DATA" || exit 1
+		head -c $FS_BIG /dev/urandom > big || exit 1
+		mkdir tree small || exit 1
+		for ((i = 1; i <= FS_DIRS; i++)); do
+			mkdir "tree/d$i" && (cd "tree/d$i" && touch $(seq -f 'f%g' $((FS_TREE / FS_DIRS)))) || exit 1
+		done
+		head -c $((FS_SMALL * 4096)) /dev/urandom > small.all &&
+			split -b 4096 -d -a 4 small.all small/f && rm small.all && mv small/f0001 small/f1
+	) || { done_ "failed"; for r in f1 f2 f3 f4 f5 f6; do echo "$r.error data set not made" >> "$SAMPLES"; done; return 1; }
+	done_ "$(du -sh "$BENCH_FS_DATA" | cut -f1)"
+	step "fs: mitofs mounts, contexts s (ssh) and l (local)"
+	m="" z=""
+	if mount_new && m=$MNT && ctl_write "$m/ctl" "connect s $(sshc "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS")" &&
+		ctl_write "$m/ctl" "connect l local" &&
+		mount_new -o attr_timeout=0 && z=$MNT && ctl_write "$z/ctl" "connect s $(sshc "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS")"; then
+		done_ "$m, $z"
+	else
+		done_ "failed: $(tail -n 1 "$WORK/fs.err")"
+		for r in f1 f2 f3 f4 f5 f6; do echo "$r.error mitofs mount or connect failed" >> "$SAMPLES"; done
+		return 1
+	fi
+	# F6's peer: libfuse's own passthrough_ll example (Debian's
+	# libfuse3-dev ships its source), built here, exposing only DATA.
+	step "fs: F6 peer (libfuse3-dev's passthrough_ll.c)"
+	if gcc -O2 -o "$WORK/passthrough_ll" /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
+		$(pkg-config --cflags --libs fuse3) 2>> "$WORK/fs.err"; then
+		pt="$WORK/passthrough_ll"; done_ "built"
+	else
+		done_ "not available"
+		echo "f6.passthrough_error no passthrough: building libfuse3-dev's passthrough_ll.c failed" >> "$SAMPLES"
+	fi
+	for ((k = 1; k <= FS_N; k++)); do
+		step "fs: round $k of $FS_N"
+		for r in f1 f2 f3 f4 f5; do
+			d=$m; [[ $r == f5 ]] && d=$z
+			[[ -n ${bad[$r.mitofs]:-} ]] || fs_sample "$r" mitofs "$d/s/fs$BENCH_FS_DATA" "$d/s/ctl" || bad[$r.mitofs]=1
+			if [[ -z ${bad[$r.sshfs]:-} ]]; then
+				if sshfs_mount "$([[ $r == f5 ]] && echo 'cache=no,entry_timeout=0,attr_timeout=0')"; then
+					fs_sample "$r" sshfs "$FMNT" || bad[$r.sshfs]=1
+					fuse_umount
+				else
+					echo "$r.sshfs_error sshfs mount failed: $(tail -n 1 "$WORK/fuse.err")" >> "$SAMPLES"; bad[$r.sshfs]=1
+				fi
+			fi
+			# (No sshd_settle here: the mitofs contexts are sshd sessions
+			# until the end; fuse_umount waits for sshfs's ssh client.)
+			# The same file system without FUSE, for reference.
+			if [[ $r == f2 ]]; then fs_sample f2 local "$BENCH_FS_DATA"; fi
+		done
+		[[ -n ${bad[f6.mitofs]:-} ]] || fs_sample f6 mitofs "$m/l/fs$BENCH_FS_DATA" "$m/l/ctl" || bad[f6.mitofs]=1
+		if [[ -n $pt && -z ${bad[f6.passthrough]:-} ]]; then
+			if fuse_mount "pt$k" "$pt" -o "source=$BENCH_FS_DATA"; then
+				fs_sample f6 passthrough "$FMNT" || bad[f6.passthrough]=1
+				fuse_umount
+			else
+				echo "f6.passthrough_error mount failed: $(tail -n 1 "$WORK/fuse.err")" >> "$SAMPLES"; bad[f6.passthrough]=1
+			fi
+		fi
+		fs_sample f6 local "$BENCH_FS_DATA"
+		done_ "done"
+	done
+	umount_one "$m" "$(for e in "${MOUNTS[@]}"; do [[ $e == "$m "* ]] && echo "${e##* }"; done)"
+	umount_one "$z" "$(for e in "${MOUNTS[@]}"; do [[ $e == "$z "* ]] && echo "${e##* }"; done)"
+	sshd_settle
+}
+
 step() { printf 'bench: %-52s' "$1" >&2; }
 done_() { printf '%s\n' "$1" >&2; }
 
@@ -566,38 +766,48 @@ mver=$("$PY" -c 'import mitogen; print(".".join(map(str, mitogen.__version__)))'
 echo "bench: $(nproc) CPUs ($cpu), kernel $(uname -r), N=$N, LOOP=$LOOP, load average $load0" >&2
 t_start=$SECONDS
 
-step "row 1 mitofs (connect + first call)"; mitofs_row row1; done_ "rc $?"
-step "row 1 Mitogen";                         peer_row r1;     done_ "rc $?"
-step "row 1c mitofs (cold: empty stub cache)"; mitofs_row row1c; done_ "rc $?"
-step "row 2 round trip x$LOOP, $N rounds interleaved"; interleaved r2; done_ "rc $?"
-step "row 3 mitofs (idle RSS)";               mitofs_row row3; done_ "rc $?"
-step "row 3 Mitogen";                         peer_row r3;     done_ "rc $?"
-step "row 4 mitofs ($PAR parallel, $N mounts)"
-rc4=0
-for ((k = 1; k <= N; k++)); do mitofs_row row4 || { rc4=$?; break; }; done
-done_ "rc $rc4"
-step "row 4 Mitogen ($PAR threads)";          peer_row r4;     done_ "rc $?"
-step "row 5 64 MiB stdout, $N rounds interleaved"; interleaved r5; done_ "rc $?"
+# want GROUP: BENCH_ROWS (default "all") is a comma list of groups:
+# local (rows 1-5), ssh (rows 6-8), fs (rows F1-F6, issue 4).
+want() { [[ ${BENCH_ROWS:-all} == all || ,$BENCH_ROWS, == *,$1,* ]]; }
 
-# The ssh rows: a private sshd whose sessions skip rc files (rows 6-8), and
+if want local; then
+	step "row 1 mitofs (connect + first call)"; mitofs_row row1; done_ "rc $?"
+	step "row 1 Mitogen";                         peer_row r1;     done_ "rc $?"
+	step "row 1c mitofs (cold: empty stub cache)"; mitofs_row row1c; done_ "rc $?"
+	step "row 2 round trip x$LOOP, $N rounds interleaved"; interleaved r2; done_ "rc $?"
+	step "row 3 mitofs (idle RSS)";               mitofs_row row3; done_ "rc $?"
+	step "row 3 Mitogen";                         peer_row r3;     done_ "rc $?"
+	step "row 4 mitofs ($PAR parallel, $N mounts)"
+	rc4=0
+	for ((k = 1; k <= N; k++)); do mitofs_row row4 || { rc4=$?; break; }; done
+	done_ "rc $rc4"
+	step "row 4 Mitogen ($PAR threads)";          peer_row r4;     done_ "rc $?"
+	step "row 5 64 MiB stdout, $N rounds interleaved"; interleaved r5; done_ "rc $?"
+fi
+
+# The ssh and fs rows: a private sshd whose sessions skip rc files (rows 6-8), and
 # one whose sessions read root's ~/.bashrc (row 6r); one stub cache of the
 # bench's own for both, under the XDG_RUNTIME_DIR their sessions get.
 export BENCH_SSH_XDG="$WORK/sshxdg"
 mkdir -p -m 700 "$BENCH_SSH_XDG"
 step "ssh: private sshds (tests/sshd/sshd.sh)"
 if sshd_start "$WORK/sshd" "SetEnv XDG_RUNTIME_DIR=$BENCH_SSH_XDG SHLVL=1" &&
-	sshd_start "$WORK/sshd-rc" "SetEnv XDG_RUNTIME_DIR=$BENCH_SSH_XDG"; then
+	{ ! want ssh || sshd_start "$WORK/sshd-rc" "SetEnv XDG_RUNTIME_DIR=$BENCH_SSH_XDG"; }; then
 	export BENCH_SSH_PORT=$(cat "$WORK/sshd/port") BENCH_SSH_KEYS="$WORK/sshd"
-	export BENCH_SSH_PORT_RC=$(cat "$WORK/sshd-rc/port") BENCH_SSH_KEYS_RC="$WORK/sshd-rc"
-	done_ "ports $BENCH_SSH_PORT, $BENCH_SSH_PORT_RC"
-	step "row 6 ssh up + first call, $N rounds interleaved"; interleaved r6 "mitofs openssh peer"; done_ "rc $?"
-	step "row 6c mitofs (cold: empty stub cache)"; mitofs_row row6c; rc6c=$?; sshd_settle; done_ "rc $rc6c"
-	step "row 6r through ~/.bashrc, $N rounds interleaved"; interleaved r6r "mitofs openssh"; done_ "rc $?"
-	step "row 7 ssh round trip x$LOOP, $N rounds interleaved"; interleaved r7; done_ "rc $?"
-	step "row 8 $PAR_SSH ssh in parallel, $N rounds interleaved"; interleaved r8 "mitofs openssh peer"; done_ "rc $?"
+	export BENCH_SSH_PORT_RC=$(cat "$WORK/sshd-rc/port" 2>/dev/null) BENCH_SSH_KEYS_RC="$WORK/sshd-rc"
+	done_ "ports $BENCH_SSH_PORT${BENCH_SSH_PORT_RC:+, $BENCH_SSH_PORT_RC}"
+	if want ssh; then
+		step "row 6 ssh up + first call, $N rounds interleaved"; interleaved r6 "mitofs openssh peer"; done_ "rc $?"
+		step "row 6c mitofs (cold: empty stub cache)"; mitofs_row row6c; rc6c=$?; sshd_settle; done_ "rc $rc6c"
+		step "row 6r through ~/.bashrc, $N rounds interleaved"; interleaved r6r "mitofs openssh"; done_ "rc $?"
+		step "row 7 ssh round trip x$LOOP, $N rounds interleaved"; interleaved r7; done_ "rc $?"
+		step "row 8 $PAR_SSH ssh in parallel, $N rounds interleaved"; interleaved r8 "mitofs openssh peer"; done_ "rc $?"
+	fi
+	want fs && fs_rows
 else
 	done_ "failed: $(tail -n 2 "$WORK/sshd.err")"
-	for r in r6 r6c r6r r7 r8; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
+	want ssh && for r in r6 r6c r6r r7 r8; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
+	want fs && for r in f1 f2 f3 f4 f5 f6; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
 fi
 echo "bench: rows done in $((SECONDS - t_start)) s" >&2
 
@@ -605,15 +815,19 @@ echo "bench: rows done in $((SECONDS - t_start)) s" >&2
 # Medians, ratios, the table.
 # ---------------------------------------------------------------------------
 mkdir -p "$(dirname "$BENCH_OUT")"
-"$PY" - "$SAMPLES" "$N" "$LOOP" "$cpu" "$(nproc)" "$(uname -r)" > "$WORK/table.md" <<'PYEOF'
+"$PY" - "$SAMPLES" "$N" "$LOOP" "$cpu" "$(nproc)" "$(uname -r)" "${BENCH_ROWS:-all}" > "$WORK/table.md" <<'PYEOF'
 import statistics, sys
-path, n, loop, cpu, ncpu, kernel = sys.argv[1:7]
+path, n, loop, cpu, ncpu, kernel, groups = sys.argv[1:8]
+want = lambda g: groups == 'all' or g in groups.split(',')
 samples, errors = {}, {}
 for line in open(path):
     key, _, val = line.rstrip('\n').partition(' ')
     if key.endswith('error'):
         who = ('OpenSSH' if key.endswith('openssh_error') else
-               'Mitogen' if key.endswith('peer_error') else 'mitofs')
+               'Mitogen' if key.endswith('peer_error') else
+               'sshfs' if key.endswith('sshfs_error') else
+               'passthrough' if key.endswith('passthrough_error') else
+               'local' if key.endswith('local_error') else 'mitofs')
         errors.setdefault(key.split('.')[0], []).append(who + ': ' + val)
         continue
     try:
@@ -654,28 +868,31 @@ rows = [
      '≥ 1 GiB/s', lambda m, p: 64 / (m / 1e6) >= 1024, faster),
 ]
 out = []
-out.append('| row | mitofs (median) | Mitogen (median) | ratio | goal | met? |')
-out.append('| --- | --- | --- | --- | --- | --- |')
-for key, title, fmt, plabel, goal, ok, ratio in rows:
-    m, p = med(key + '.mitofs'), med(('r1' if key == 'r1c' else key) + '.peer')
-    merr = [e for e in errors.get(key, []) if e.startswith('mitofs')]
-    perr = [e for e in errors.get('r1' if key == 'r1c' else key, []) if e.startswith('Mitogen')]
-    mcell = fmt(m) if m is not None and not merr else 'not measured'
-    pcell = fmt(p) if p is not None and not perr else 'not measured'
-    if key == 'r5' and m is not None and not merr:
-        mcell += ' (%s)' % sec(m)
-    if key == 'r5' and p is not None and not perr:
-        pcell += ' (%s)' % sec(p)
-    if mcell == 'not measured' or (key in ('r1', 'r1c', 'r2') and pcell == 'not measured'):
-        met = 'n/a'
-    else:
-        met = 'yes' if ok(m, p) else 'no'
-    rcell = ratio(m, p)[1] if 'not measured' not in (mcell, pcell) else '—'
-    out.append('| %s | %s | %s | %s | %s | %s |' % (title, mcell, pcell, rcell, goal, met))
-out.append('')
-out.append('Ratio: Mitogen ÷ mitofs for times and sizes, mitofs ÷ Mitogen for throughput; > 1 means mitofs is ahead.')
-out.append('Samples per cell: N=%s (row 2: mean of %s round trips each; row 4: one fresh mount each). Rows 2 and 5 alternate one mitofs sample (fresh mount) with one Mitogen sample (fresh process), N rounds.' % (n, loop))
-out.append('Row 1 is after one untimed connect on each side (mitofs: stub cache filled; Mitogen: imports warm); row 1c empties the stub cache before every sample and reuses Mitogen\'s row 1 samples, since Mitogen caches nothing on the target.')
+if not want('local'):
+    rows = []
+if rows:
+    out.append('| row | mitofs (median) | Mitogen (median) | ratio | goal | met? |')
+    out.append('| --- | --- | --- | --- | --- | --- |')
+    for key, title, fmt, plabel, goal, ok, ratio in rows:
+        m, p = med(key + '.mitofs'), med(('r1' if key == 'r1c' else key) + '.peer')
+        merr = [e for e in errors.get(key, []) if e.startswith('mitofs')]
+        perr = [e for e in errors.get('r1' if key == 'r1c' else key, []) if e.startswith('Mitogen')]
+        mcell = fmt(m) if m is not None and not merr else 'not measured'
+        pcell = fmt(p) if p is not None and not perr else 'not measured'
+        if key == 'r5' and m is not None and not merr:
+            mcell += ' (%s)' % sec(m)
+        if key == 'r5' and p is not None and not perr:
+            pcell += ' (%s)' % sec(p)
+        if mcell == 'not measured' or (key in ('r1', 'r1c', 'r2') and pcell == 'not measured'):
+            met = 'n/a'
+        else:
+            met = 'yes' if ok(m, p) else 'no'
+        rcell = ratio(m, p)[1] if 'not measured' not in (mcell, pcell) else '—'
+        out.append('| %s | %s | %s | %s | %s | %s |' % (title, mcell, pcell, rcell, goal, met))
+    out.append('')
+    out.append('Ratio: Mitogen ÷ mitofs for times and sizes, mitofs ÷ Mitogen for throughput; > 1 means mitofs is ahead.')
+    out.append('Samples per cell: N=%s (row 2: mean of %s round trips each; row 4: one fresh mount each). Rows 2 and 5 alternate one mitofs sample (fresh mount) with one Mitogen sample (fresh process), N rounds.' % (n, loop))
+    out.append('Row 1 is after one untimed connect on each side (mitofs: stub cache filled; Mitogen: imports warm); row 1c empties the stub cache before every sample and reuses Mitogen\'s row 1 samples, since Mitogen caches nothing on the target.')
 
 # The ssh rows: mitofs against OpenSSH's client and against Mitogen.
 def err_of(row, who):
@@ -685,7 +902,7 @@ def cell(key, fmt, row, who):
     v = med(key)
     return fmt(v) if v is not None and not err_of(row, who) else None
 
-if any(k.split('.')[0] in ('r6', 'r6c', 'r6r', 'r7', 'r8') for k in list(samples) + list(errors)):
+if want('ssh') and any(k.split('.')[0] in ('r6', 'r6c', 'r6r', 'r7', 'r8') for k in list(samples) + list(errors)):
     out.append('')
     out.append('| row | mitofs (median) | peer | peer (median) | ratio | goal | met? |')
     out.append('| --- | --- | --- | --- | --- | --- | --- |')
@@ -741,11 +958,48 @@ if any(k.split('.')[0] in ('r6', 'r6c', 'r6r', 'r7', 'r8') for k in list(samples
          '(info)', '—')
     out.append('')
     out.append('Row 6: mitofs is `connect` + `echo true > exec; read s < status`; OpenSSH runs `true` through the same sshd; row 6m is the same mitofs samples against Mitogen. Rows 6, 6m, 7, 8 use an sshd whose sessions start no rc file; row 6r one whose sessions read root\'s ~/.bashrc, as a plain `ssh host cmd` does. Row 6c empties the bench\'s own ssh stub cache before each sample and is set against row 6\'s OpenSSH samples. Row 8: a fresh mount per sample, one connect alone then 20 at once; the ratio column is peer ÷ mitofs of the 20-at-once times.')
+# The fs/ rows (issue 4): mitofs NAME/fs/ against sshfs (F6: a local
+# context against libfuse's passthrough_ll).
+if any(k.split('.')[0] in ('f1', 'f2', 'f3', 'f4', 'f5', 'f6') for k in list(samples) + list(errors)):
+    def tput(mib):
+        return lambda us: '%.0f MiB/s' % (mib / (us / 1e6))
+    out.append('')
+    out.append('| row | mitofs (median) | peer | peer (median) | ratio | goal | met? |')
+    out.append('| --- | --- | --- | --- | --- | --- | --- |')
+    for row, title, fmt, peer, plabel, kind, goal, lim in (
+            ('f1', 'F1. sequential read, 512 MiB, cold', tput(512), 'sshfs', 'sshfs (defaults)', 'tput', 'mitofs ≥ 1.6× sshfs', 1.6),
+            ('f2', 'F2. write 256 MiB, `conv=fsync`', tput(256), 'sshfs', 'sshfs (defaults)', 'tput', 'mitofs ≥ 1.3× sshfs', 1.3),
+            ('f3', 'F3. `ls -lR`, 10,000 files in 100 dirs, cold', sec, 'sshfs', 'sshfs (defaults), fresh mount', 'time', 'mitofs ≤ 0.4× sshfs', 0.4),
+            ('f4', 'F4. `cat` of 1000 × 4 KiB files, cold', sec, 'sshfs', 'sshfs (defaults), fresh mount', 'time', 'mitofs ≤ 0.5× sshfs', 0.5),
+            ('f5', 'F5. one uncached `stat`', us_, 'sshfs', 'sshfs -o cache=no,entry_timeout=0,attr_timeout=0', 'time', 'mitofs ≤ 0.2× sshfs', 0.2),
+            ('f6', 'F6. local context: sequential read, 512 MiB, cold', tput(512), 'passthrough', "libfuse's passthrough_ll", 'tput', '(info)', None)):
+        m, p = med(row + '.mitofs'), med(row + '.' + peer)
+        mc = fmt(m) if m is not None and not err_of(row, 'mitofs') else None
+        pc = fmt(p) if p is not None and not err_of(row, peer) else None
+        ratio = met = ''
+        if mc and pc:
+            if kind == 'tput':
+                ratio = '%.2f× the throughput' % (p / m)
+                met = ('yes' if p / m >= lim else 'no') if lim else '—'
+            else:
+                ratio = '%.3f× the time' % (m / p)
+                met = ('yes' if m / p <= lim else 'no') if lim else '—'
+        out.append('| %s | %s | %s | %s | %s | %s | %s |' % (
+            title, mc or 'not measured', plabel, pc or 'not measured',
+            ratio if mc and pc else '—', goal, met if mc and pc else 'n/a'))
+    for row, what, mib in (('f2', 'F2', 256), ('f6', 'F1/F6', 512)):
+        v = med(row + '.local')
+        if v is not None:
+            out.append('')
+            out.append('%s without FUSE (the same dd on the data set directly, same cold cache): %s.' % (what, tput(mib)(v)))
+    out.append('')
+    out.append('fs rows: BENCH_FS_N rounds; each round takes one sample of every row on each side, mitofs first. mitofs: one mount (F5: a second one with `-o attr_timeout=0`), ssh context `s` to the bench\'s sshd (F6: local context `l`), cold = `echo flush > s/ctl` + `echo 3 > /proc/sys/vm/drop_caches`; sshfs: `root@127.0.0.1:DATA` on the same sshd, a fresh mount per sample, caches dropped the same way. F5 is the mean of BENCH_LOOP `[[ -e f1 ]]` (one stat(2), no fork) in the file\'s directory. Ratio: mitofs ÷ peer for throughput, mitofs ÷ peer for times (goal: throughput ≥ k, time ≤ k).')
 out.append('')
 out.append('| sample | n | min | median | max |')
 out.append('| --- | --- | --- | --- | --- |')
 units = {'r1': ms, 'r1c': ms, 'r2': us_, 'r3': kib, 'r4': sec, 'r5': sec,
-         'r6': ms, 'r6c': ms, 'r6r': ms, 'r7': us_, 'r8': sec}
+         'r6': ms, 'r6c': ms, 'r6r': ms, 'r7': us_, 'r8': sec,
+         'f1': sec, 'f2': sec, 'f3': sec, 'f4': sec, 'f5': us_, 'f6': sec}
 for k in sorted(samples):
     v = samples[k]
     f = units[k.split('.')[0]]
@@ -765,7 +1019,7 @@ PYEOF
 {
 	echo "Machine: $(nproc) CPUs, $cpu, Linux $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "Load average (1/5/15 min) at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "Command: BENCH_N=$N BENCH_LOOP=$LOOP make bench"
+	echo "Command: BENCH_N=$N BENCH_LOOP=$LOOP${BENCH_ROWS:+ BENCH_ROWS=$BENCH_ROWS} BENCH_FS_N=${BENCH_FS_N:-5} make bench"
 	echo "Daemon: $MITOFS_SRC (copied at the start), commit $rev; Mitogen $mver under $PY"
 	echo
 	cat "$WORK/table.md"
