@@ -30,49 +30,11 @@
 #include "router.h"
 #include "stream.h"
 
-/* The master side of one test (each test runs in its own process). */
-static struct {
-	struct loop *l;
-	struct router *r;
-	struct ids_master ids;
-	struct buf image;
-	uint32_t id;    /* the stub's context id */
-	pid_t pid;
-	int booted;
-	int boot_err;
-	char boot_why[4096];
-	/* last reply */
-	int got;
-	int dead;
-	struct buf reply;
-	/* events of the current job */
-	uint32_t ev_handle;
-	struct buf out, err;
+#define STUB_MASTER_EXTRA                                              \
+	uint32_t ev_handle; /* events of the current job */            \
+	struct buf out, err;                                            \
 	int exited, how, val;
-	/* routes lost */
-	int lost;
-} M;
-
-static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void *arg)
-{
-	(void)arg;
-	M.booted = 1;
-	M.boot_err = err;
-	M.pid = pid;
-	snprintf(M.boot_why, sizeof(M.boot_why), "%s", why ? why : "");
-	if (s)
-		cr_assert_eq(router_add_child(M.r, s, M.id), 0);
-}
-
-static void on_reply(struct router *r, const struct msg *m, void *arg)
-{
-	(void)r;
-	(void)arg;
-	M.got = 1;
-	M.dead = router_msg_is_dead(m);
-	M.reply.len = 0;
-	buf_put_bytes(&M.reply, m->data, m->len);
-}
+#include "stub_master.h"
 
 static void on_event(struct router *r, const struct msg *m, void *arg)
 {
@@ -107,98 +69,16 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 		b->len += m->len - 5; /* count only */
 }
 
-static void on_alloc(struct router *r, const struct msg *m, void *arg)
-{
-	(void)arg;
-	uint32_t start;
-	cr_assert_eq(ids_master_alloc(&M.ids, IDS_BLOCK, &start), 0);
-	uint8_t b[8];
-	be32_put(b, start);
-	be32_put(b + 4, IDS_BLOCK);
-	router_reply(r, m, b, sizeof(b));
-}
-
-static void on_log(struct router *r, const struct msg *m, void *arg)
-{
-	(void)r;
-	(void)arg;
-	struct rd rd;
-	uint8_t lvl;
-	const uint8_t *t;
-	size_t n;
-	rd_init(&rd, m->data, m->len);
-	cr_expect(rd_u8(&rd, &lvl) == 0 && rd_blob(&rd, &t, &n) == 0 && rd_end(&rd) == 0,
-		  "malformed FORWARD_LOG from %u", m->src_id);
-}
-
-static void on_lost(struct router *r, uint32_t id, const char *why, void *arg)
-{
-	(void)r;
-	(void)id;
-	(void)why;
-	(void)arg;
-	M.lost++;
-}
-
-static const struct router_ops master_ops = { .on_route_lost = on_lost };
-
-static void run_until(int *flag, int ms)
-{
-	uint64_t end = loop_now_ms() + (uint64_t)ms;
-	while (!*flag && loop_now_ms() < end)
-		loop_once(M.l, 20);
-}
-
-static void load_image(void)
-{
-	char self[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert_gt(n, 0);
-	self[n] = 0;
-	/* $(B)/tests/test_stub -> $(B)/mitofs-stub.gz */
-	snprintf(path, sizeof(path), "%s/../mitofs-stub.gz", dirname(self));
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		cr_skip_test("no stub image at %s (make build/mitofs-stub.gz)", path);
-	char tmp[65536];
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
-		buf_put_bytes(&M.image, tmp, (size_t)n);
-	close(fd);
-}
-
 static void setup(void)
 {
-	memset(&M, 0, sizeof(M));
-	signal(SIGPIPE, SIG_IGN);
-	load_image();
-	M.l = loop_new();
-	M.r = router_new(M.l, 0, &master_ops, NULL);
-	cr_assert(M.l && M.r);
-	ids_master_init(&M.ids);
-	router_add_handler(M.r, HANDLE_FORWARD_LOG, on_log, NULL, 0);
-	router_add_handler(M.r, HANDLE_ALLOCATE_ID, on_alloc, NULL, 0);
-	cr_assert_eq(ids_master_alloc(&M.ids, 1, &M.id), 0);
-	struct proto_config c;
-	memset(&c, 0, sizeof(c));
-	c.id = M.id;
-	c.nparents = 1;
-	snprintf(c.name, sizeof(c.name), "unit 'one'");
-	c.log_level = 0;
-	cr_assert_not_null(boot_local(M.l, M.image.data, M.image.len, NULL, &c, 10000, on_boot, NULL));
-	run_until(&M.booted, 15000);
-	cr_assert_eq(M.booted, 1);
-	cr_assert_eq(M.boot_err, 0, "%s", M.boot_why);
+	master_new();
+	boot_stub("unit 'one'");
 	M.ev_handle = router_add_reply(M.r, M.id, on_event, NULL, ROUTER_PERSIST);
 }
 
 static void teardown(void)
 {
-	if (M.pid > 0)
-		kill(M.pid, SIGKILL);
-	router_free(M.r);
-	loop_free(M.l);
-	buf_free(&M.image);
-	buf_free(&M.reply);
+	master_free();
 	buf_free(&M.out);
 	buf_free(&M.err);
 }
@@ -622,47 +502,8 @@ Test(stub, output_is_paused_while_the_parent_stream_is_full)
  * (mitofs-stub-dyn): memcheck cannot see malloc in a static binary. */
 static void setup_valgrind(void)
 {
-#ifdef __SANITIZE_ADDRESS__
-	cr_skip_test("valgrind cannot run an ASan build (make test runs this one)");
-#endif
-	if (access("/usr/bin/valgrind", X_OK) != 0)
-		cr_skip_test("valgrind not installed");
-	memset(&M, 0, sizeof(M));
-	signal(SIGPIPE, SIG_IGN);
-	char self[PATH_MAX], src[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	cr_assert_gt(n, 0);
-	self[n] = 0;
-	snprintf(src, sizeof(src), "%s/../mitofs-stub-dyn", dirname(self));
-	char cmd[2 * PATH_MAX + 200];
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/mitofs:vg'", src, private_home);
-	if (access(src, R_OK) != 0 || system(cmd) != 0)
-		cr_skip_test("no stub binary at %s", src);
-	char copy[PATH_MAX];
-	snprintf(copy, sizeof(copy), "%s/mitofs:vg", private_home);
-	M.l = loop_new();
-	M.r = router_new(M.l, 0, &master_ops, NULL);
-	ids_master_init(&M.ids);
-	router_add_handler(M.r, HANDLE_FORWARD_LOG, on_log, NULL, 0);
-	router_add_handler(M.r, HANDLE_ALLOCATE_ID, on_alloc, NULL, 0);
-	cr_assert_eq(ids_master_alloc(&M.ids, 1, &M.id), 0);
-	char *argv[] = { "valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
-			 "--errors-for-leak-kinds=definite", "--track-fds=no", copy, NULL };
-	int fd, ep[2];
-	pid_t pid;
-	cr_assert_eq(pipe2(ep, O_CLOEXEC), 0);
-	cr_assert_eq(boot_spawn_argv(argv, ep[1], NULL, &pid, &fd), 0);
-	close(ep[1]);
-	struct proto_config c;
-	memset(&c, 0, sizeof(c));
-	c.id = M.id;
-	c.nparents = 1;
-	snprintf(c.name, sizeof(c.name), "vg");
-	uint8_t none = 0;
-	cr_assert_not_null(boot_start(M.l, fd, ep[0], pid, &none, 1, &c, 60000, on_boot, NULL));
-	run_until(&M.booted, 60000);
-	cr_assert_eq(M.booted, 1);
-	cr_assert_eq(M.boot_err, 0, "%s", M.boot_why);
+	master_new();
+	boot_stub_valgrind(private_home);
 	M.ev_handle = router_add_reply(M.r, M.id, on_event, NULL, ROUTER_PERSIST);
 }
 
