@@ -147,12 +147,14 @@ static void on_interrupt(fuse_req_t req, void *arg)
 static void on_reply(struct router *r, const struct msg *m, void *arg);
 
 /* Sends b (a finished CALL_SERVICE payload) to the context of k->node. */
-void call_send(struct rcall *k, struct buf *b)
+void call_send(struct rcall *k, struct buf *b, int rc)
 {
 	struct rnode *n = k->node;
 	struct router *r = k->rf->d->router;
-	int err = 0;
-	if (!n->c || n->c->state != CTX_CONNECTED) {
+	int err = rc < 0 ? -rc : 0;
+	if (err) {
+		/* building the arguments failed: nothing is sent */
+	} else if (!n->c || n->c->state != CTX_CONNECTED) {
 		err = EIO;
 	} else {
 		uint32_t h = router_add_reply(r, n->c->id, on_reply, k, 0);
@@ -360,7 +362,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 				k2 = NULL;
 			}
 			if (k2)
-				call_send(k2, &b);
+				call_send(k2, &b, 0);
 		}
 		call_free(k);
 		return;

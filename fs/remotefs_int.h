@@ -85,11 +85,12 @@ struct rnode *child_get(struct remotefs *rf, struct rnode *dir, const char *name
 int node_path(const struct rnode *n, char *out, size_t cap);
 
 /* A call: call_begin builds the payload head (op, path of n, or of n/name)
- * and the record; the caller appends arguments and call_send sends it. On
- * failure both answer req themselves and return NULL / free. */
+ * and the record; the caller appends arguments and call_send sends it,
+ * unless rc (how appending went: 0 or -errno) says otherwise. On failure
+ * both answer req themselves and return NULL / free. */
 struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rnode *n,
 			 const char *name, struct buf *b, bool path);
-void call_send(struct rcall *k, struct buf *b);
+void call_send(struct rcall *k, struct buf *b, int rc);
 void call_free(struct rcall *k);
 void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
 		const struct fs_attr *a);

@@ -50,7 +50,7 @@ static void open_any(fuse_req_t req, fuse_ino_t ino, const char *name, mode_t mo
 		call_free(k);
 		return;
 	}
-	call_send(k, &b);
+	call_send(k, &b, 0);
 }
 
 void open_for_real(struct rcall *k)
@@ -72,7 +72,7 @@ void open_for_real(struct rcall *k)
 		call_free(k2);
 		return;
 	}
-	call_send(k2, &b);
+	call_send(k2, &b, 0);
 }
 
 void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -126,13 +126,9 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!k)
 		return;
 	k->size = size > FS_MAX_IO ? FS_MAX_IO : size;
-	if (buf_put_u64(&b, (uint64_t)off) || buf_put_u32(&b, (uint32_t)k->size)) {
-		buf_free(&b);
-		fuse_reply_err(req, ENOMEM);
-		call_free(k);
-		return;
-	}
-	call_send(k, &b);
+	bool bad = buf_put_u64(&b, (uint64_t)off) ||
+		      buf_put_u32(&b, (uint32_t)k->size);
+	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
 static void file_maybe_free(struct rfile *f)
@@ -204,7 +200,7 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, of
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	call_send(k, &b);
+	call_send(k, &b, 0);
 	/* Answered now while the window has room: many writes in flight. */
 	if (f->inflight <= WRITE_WINDOW || f->waiter) {
 		fuse_reply_write(req, size);
@@ -246,13 +242,8 @@ void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 	struct rcall *k = file_call(req, f, FS_FSYNC, &b);
 	if (!k)
 		return;
-	if (buf_put_u8(&b, datasync ? 1 : 0)) {
-		buf_free(&b);
-		fuse_reply_err(req, ENOMEM);
-		call_free(k);
-		return;
-	}
-	call_send(k, &b);
+	bool bad = buf_put_u8(&b, datasync ? 1 : 0);
+	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
 void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -265,7 +256,7 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		struct rcall *k = file_call(NULL, f, FS_CLOSE, &b);
 		if (k) {
 			k->file = NULL;
-			call_send(k, &b);
+			call_send(k, &b, 0);
 		}
 	}
 	if (n->open == f)

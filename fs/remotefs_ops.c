@@ -34,7 +34,7 @@ void remotefs_lookup_root(struct remotefs *rf, fuse_req_t req, struct ctx *c, ui
 	struct rcall *k = call_begin(rf, req, FS_LSTAT, n, NULL, &b, true);
 	if (k) {
 		k->entry = true;
-		call_send(k, &b);
+		call_send(k, &b, 0);
 	}
 }
 
@@ -50,7 +50,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	RFS_BEGIN(FS_LSTAT, p, name);
 	k->parent = p;
 	k->entry = true;
-	call_send(k, &b);
+	call_send(k, &b, 0);
 }
 
 void remotefs_forget(struct remotefs *rf, fuse_ino_t ino, uint64_t count)
@@ -97,11 +97,11 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 			call_free(k);
 			return;
 		}
-		call_send(k, &b);
+		call_send(k, &b, 0);
 		return;
 	}
 	RFS_BEGIN(FS_LSTAT, n, NULL);
-	call_send(k, &b);
+	call_send(k, &b, 0);
 }
 
 enum { SET_SIZE = 1, SET_MODE = 2, SET_OWNER = 4, SET_TIMES = 8 };
@@ -156,7 +156,7 @@ void setattr_next(struct rcall *k)
 		return;
 	}
 	k->op = op;
-	call_send(k, &b);
+	call_send(k, &b, 0);
 }
 
 static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -202,7 +202,7 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return;
 	RFS_BEGIN(FS_READDIR, n, NULL);
 	k->fi = *fi;
-	call_send(k, &b);
+	call_send(k, &b, 0);
 }
 
 static void rfs_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -301,13 +301,7 @@ static void new_entry(fuse_req_t req, int op, fuse_ino_t parent, const char *nam
 	int rc = buf_put_u32(&b, mode);
 	if (op == FS_MKNOD)
 		rc = rc ? rc : buf_put_u64(&b, rdev);
-	if (rc) {
-		buf_free(&b);
-		fuse_reply_err(req, ENOMEM);
-		call_free(k);
-		return;
-	}
-	call_send(k, &b);
+	call_send(k, &b, rc ? -ENOMEM : 0);
 }
 
 static void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -327,7 +321,7 @@ static void remove_entry(fuse_req_t req, int op, fuse_ino_t parent, const char *
 	if (!p)
 		return;
 	RFS_BEGIN(op, p, name);
-	call_send(k, &b); /* on success remotefs.c drops p/name from the table */
+	call_send(k, &b, 0); /* on success remotefs.c drops p/name from the table */
 }
 
 static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -358,14 +352,8 @@ static void rfs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, c
 		snprintf(path + l, sizeof(path) - l, "%s%s", l > 1 ? "/" : "", name);
 	rc = rc ? rc : buf_put_str(&b, target);
 	rc = rc ? rc : buf_put_str(&b, path);
-	if (rc) {
-		buf_free(&b);
-		fuse_reply_err(req, -rc);
-		call_free(k);
-		return;
-	}
 	k->parent = p;
-	call_send(k, &b);
+	call_send(k, &b, rc);
 }
 
 /* "/dir/name" of dir p. */
@@ -415,7 +403,7 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	}
 	k->parent = np;
 	k->to_set = (int)flags;
-	call_send(k, &b);
+	call_send(k, &b, 0);
 }
 
 static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -436,14 +424,8 @@ static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	rc = rc ? rc : child_path(np, newname, z, sizeof(z));
 	rc = rc ? rc : buf_put_str(&b, a);
 	rc = rc ? rc : buf_put_str(&b, z);
-	if (rc) {
-		buf_free(&b);
-		fuse_reply_err(req, -rc);
-		call_free(k);
-		return;
-	}
 	k->parent = np;
-	call_send(k, &b);
+	call_send(k, &b, rc);
 }
 
 static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -452,7 +434,7 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	if (!n)
 		return;
 	RFS_BEGIN(FS_READLINK, n, NULL);
-	call_send(k, &b);
+	call_send(k, &b, 0);
 }
 
 static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -461,7 +443,7 @@ static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	if (!n)
 		return;
 	RFS_BEGIN(FS_STATFS, n, NULL);
-	call_send(k, &b);
+	call_send(k, &b, 0);
 }
 
 static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
@@ -470,13 +452,8 @@ static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (!n)
 		return;
 	RFS_BEGIN(FS_ACCESS, n, NULL);
-	if (buf_put_u32(&b, (uint32_t)mask)) {
-		buf_free(&b);
-		fuse_reply_err(req, ENOMEM);
-		call_free(k);
-		return;
-	}
-	call_send(k, &b);
+	bool bad = buf_put_u32(&b, (uint32_t)mask);
+	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
 /* --- xattrs --- */
@@ -488,13 +465,9 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		return;
 	RFS_BEGIN(FS_GETXATTR, n, NULL);
 	k->size = size;
-	if (buf_put_str(&b, name) || buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size))) {
-		buf_free(&b);
-		fuse_reply_err(req, ENOMEM);
-		call_free(k);
-		return;
-	}
-	call_send(k, &b);
+	bool bad = buf_put_str(&b, name) ||
+		      buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size));
+	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
 static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -504,13 +477,8 @@ static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	RFS_BEGIN(FS_LISTXATTR, n, NULL);
 	k->size = size;
-	if (buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size))) {
-		buf_free(&b);
-		fuse_reply_err(req, ENOMEM);
-		call_free(k);
-		return;
-	}
-	call_send(k, &b);
+	bool bad = buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size));
+	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
 static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -520,13 +488,10 @@ static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	if (!n)
 		return;
 	RFS_BEGIN(FS_SETXATTR, n, NULL);
-	if (buf_put_str(&b, name) || buf_put_blob(&b, value, size) || buf_put_u32(&b, (uint32_t)flags)) {
-		buf_free(&b);
-		fuse_reply_err(req, ENOMEM);
-		call_free(k);
-		return;
-	}
-	call_send(k, &b);
+	bool bad = buf_put_str(&b, name) ||
+		      buf_put_blob(&b, value, size) ||
+		      buf_put_u32(&b, (uint32_t)flags);
+	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
 static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -535,13 +500,8 @@ static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (!n)
 		return;
 	RFS_BEGIN(FS_REMOVEXATTR, n, NULL);
-	if (buf_put_str(&b, name)) {
-		buf_free(&b);
-		fuse_reply_err(req, ENOMEM);
-		call_free(k);
-		return;
-	}
-	call_send(k, &b);
+	bool bad = buf_put_str(&b, name);
+	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
 /* --- the module --- */
