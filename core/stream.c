@@ -61,6 +61,8 @@ struct stream {
 	uint32_t rev, wev; /* events registered for rfd / wfd */
 	bool rreg, wreg;   /* registered in the loop */
 
+	struct zio_def *zd; /* kept deflater, made at the first compression */
+	struct buf zout;    /* its output, kept between messages */
 	bool compress, paused, full, closed, eof, parked, free_pending;
 	bool wsock; /* wfd is a socket: write with MSG_NOSIGNAL */
 	int werr; /* a write error seen outside a callback, closed by timer */
@@ -77,6 +79,8 @@ static void process(struct stream *s);
 
 static void destroy(struct stream *s)
 {
+	zio_def_free(s->zd);
+	buf_free(&s->zout);
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
 	free(s->pend);
@@ -102,6 +106,9 @@ static void teardown(struct stream *s)
 	s->rfd = s->wfd = -1;
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
+	zio_def_free(s->zd);
+	s->zd = NULL;
+	buf_free(&s->zout);
 	s->roff = s->woff = 0;
 	free(s->pend);
 	s->pend = NULL;
@@ -602,22 +609,28 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 	return 0;
 }
 
-/* Whether m's payload is worth deflating: its first 4 KiB are tried
- * first, and data that does not shrink (compressed files, media, random
- * bytes) goes as it is. Deflating it anyway cost more CPU than a fast
- * link saves: reading a 512 MiB file over ssh went at 50 MiB/s. */
-static bool worth_compressing(struct stream *s, const struct msg *m)
+/* Deflates m's payload into s->zout when that pays: its first 4 KiB are
+ * tried first, and data that does not shrink (compressed files, media,
+ * random bytes) goes as it is. Deflating it anyway cost more CPU than a
+ * fast link saved (512 MiB over ssh read at 50 MiB/s). The deflater and
+ * its output buffer are kept: made per message they were page-faulting
+ * allocations that cost more than the deflating. */
+static bool compress_into_zout(struct stream *s, const struct msg *m)
 {
-	(void)s;
-	if (m->len < 4 * STREAM_COMPRESS_MIN)
-		return true; /* small: just try the whole */
-	struct buf z;
-	buf_init(&z);
-	bool ok = zio_deflate(&z, m->data, STREAM_COMPRESS_MIN, 1) == 0 &&
-		  z.len * 10 < STREAM_COMPRESS_MIN * 9;
-	buf_free(&z);
-	return ok;
+	if (!s->zd && !(s->zd = zio_def_new(1)))
+		return false;
+	s->zout.len = 0;
+	if (m->len >= 4 * STREAM_COMPRESS_MIN) {
+		if (zio_def_run(s->zd, &s->zout, m->data, STREAM_COMPRESS_MIN) ||
+		    s->zout.len * 10 >= STREAM_COMPRESS_MIN * 9)
+			return false;
+		s->zout.len = 0;
+	}
+	return zio_def_run(s->zd, &s->zout, m->data, m->len) == 0 && s->zout.len < m->len;
 }
+
+/* Output buffer kept between messages, at most this big. */
+#define STREAM_ZOUT_KEEP (1u << 20)
 
 int stream_send(struct stream *s, const struct msg *m)
 {
@@ -635,18 +648,16 @@ int stream_send(struct stream *s, const struct msg *m)
 		.len = m->len,
 	};
 	const uint8_t *payload = m->data;
-	struct buf z;
-	buf_init(&z);
-	if (s->compress && m->len >= STREAM_COMPRESS_MIN && worth_compressing(s, m) &&
-	    zio_deflate(&z, m->data, m->len, 1) == 0 && z.len < m->len) {
-		payload = z.data;
-		h.len = (uint32_t)z.len;
+	if (s->compress && m->len >= STREAM_COMPRESS_MIN && compress_into_zout(s, m)) {
+		payload = s->zout.data;
+		h.len = (uint32_t)s->zout.len;
 		h.flags = FRAME_F_ZLIB;
 	}
 	uint8_t hdr[FRAME_HDR_LEN];
 	frame_hdr_encode(&h, hdr);
 	int rc = enqueue(s, hdr, sizeof(hdr), payload, h.len);
-	buf_free(&z);
+	if (s->zout.cap > STREAM_ZOUT_KEEP)
+		buf_free(&s->zout);
 	if (!rc)
 		s->st.msgs_out++;
 	return rc;

@@ -3,28 +3,55 @@
  *
  * For: compressing one message payload, inflating one with a hard output
  * bound, and producing the gzip'd stub image. Not for: streaming
- * compression across calls (each call is a complete zlib/gzip member).
+ * compression across calls (each call is a complete zlib/gzip member;
+ * a zio_def only keeps zlib's tables between members).
  */
 #include "zio.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <zlib.h>
 
 /* zlib counts in uInt; feed it in slices so size_t inputs are safe. */
 #define ZIO_SLICE ((size_t)UINT_MAX)
 
-static int do_deflate(struct buf *out, const void *in, size_t n, int level, int wbits)
+struct zio_def {
+	z_stream z;
+	int level;
+};
+
+struct zio_def *zio_def_new(int level)
 {
+	struct zio_def *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
 	if (level < 1 || level > 9)
 		level = Z_DEFAULT_COMPRESSION;
-	z_stream z = { 0 };
-	if (deflateInit2(&z, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
+	d->level = level;
+	if (deflateInit2(&d->z, level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void zio_def_free(struct zio_def *d)
+{
+	if (!d)
+		return;
+	deflateEnd(&d->z);
+	free(d);
+}
+
+/* One complete member of in[0..n) appended to out, through z (fresh or
+ * reset). */
+static int run_deflate(z_stream *z, struct buf *out, const void *in, size_t n)
+{
 	size_t start = out->len;
 	int rc = 0;
 	/* One reservation of the worst case usually means one deflate call. */
-	size_t bound = deflateBound(&z, n > ZIO_SLICE ? ZIO_SLICE : (uLong)n);
+	size_t bound = deflateBound(z, n > ZIO_SLICE ? ZIO_SLICE : (uLong)n);
 	if (n > ZIO_SLICE)
 		bound = n + n / 1000 + 64;
 	const uint8_t *p = in;
@@ -33,31 +60,48 @@ static int do_deflate(struct buf *out, const void *in, size_t n, int level, int 
 	do {
 		if (buf_reserve(out, bound)) {
 			rc = -ENOMEM;
-			goto out;
+			break;
 		}
 		size_t room = out->cap - out->len;
 		if (room > ZIO_SLICE)
 			room = ZIO_SLICE;
-		if (z.avail_in == 0 && left) {
-			z.next_in = (Bytef *)p;
-			z.avail_in = (uInt)(left > ZIO_SLICE ? ZIO_SLICE : left);
-			p += z.avail_in;
-			left -= z.avail_in;
+		if (z->avail_in == 0 && left) {
+			z->next_in = (Bytef *)p;
+			z->avail_in = (uInt)(left > ZIO_SLICE ? ZIO_SLICE : left);
+			p += z->avail_in;
+			left -= z->avail_in;
 		}
-		z.next_out = out->data + out->len;
-		z.avail_out = (uInt)room;
-		zr = deflate(&z, left ? Z_NO_FLUSH : Z_FINISH);
-		out->len += room - z.avail_out;
+		z->next_out = out->data + out->len;
+		z->avail_out = (uInt)room;
+		zr = deflate(z, left ? Z_NO_FLUSH : Z_FINISH);
+		out->len += room - z->avail_out;
 		if (zr == Z_STREAM_ERROR) {
 			rc = -EIO;
-			goto out;
+			break;
 		}
 		bound = 4096; /* later rounds only mop up */
 	} while (zr != Z_STREAM_END);
-out:
-	deflateEnd(&z);
 	if (rc)
 		out->len = start;
+	return rc;
+}
+
+int zio_def_run(struct zio_def *d, struct buf *out, const void *in, size_t n)
+{
+	if (deflateReset(&d->z) != Z_OK)
+		return -EIO;
+	return run_deflate(&d->z, out, in, n);
+}
+
+static int do_deflate(struct buf *out, const void *in, size_t n, int level, int wbits)
+{
+	if (level < 1 || level > 9)
+		level = Z_DEFAULT_COMPRESSION;
+	z_stream z = { 0 };
+	if (deflateInit2(&z, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	int rc = run_deflate(&z, out, in, n);
+	deflateEnd(&z);
 	return rc;
 }
 
