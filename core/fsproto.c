@@ -24,6 +24,8 @@ void fs_attr_from_stat(struct fs_attr *a, const struct stat *st)
 	a->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
 	a->ctime = st->st_ctim.tv_sec;
 	a->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+	a->dev = (uint64_t)st->st_dev;
+	a->flags = 0;
 }
 
 void fs_attr_to_stat(const struct fs_attr *a, struct stat *st)
@@ -44,6 +46,7 @@ void fs_attr_to_stat(const struct fs_attr *a, struct stat *st)
 	st->st_mtim.tv_nsec = a->mtime_ns;
 	st->st_ctim.tv_sec = a->ctime;
 	st->st_ctim.tv_nsec = a->ctime_ns;
+	st->st_dev = (dev_t)a->dev;
 }
 
 int fs_attr_put(struct buf *b, const struct fs_attr *a)
@@ -64,6 +67,8 @@ int fs_attr_put(struct buf *b, const struct fs_attr *a)
 	rc |= buf_put_u32(b, a->mtime_ns);
 	rc |= buf_put_u64(b, (uint64_t)a->ctime);
 	rc |= buf_put_u32(b, a->ctime_ns);
+	rc |= buf_put_u64(b, a->dev);
+	rc |= buf_put_u32(b, a->flags);
 	return rc ? -ENOMEM : 0;
 }
 
@@ -74,7 +79,8 @@ int fs_attr_get(struct rd *r, struct fs_attr *a)
 	    rd_u32(r, &a->uid) || rd_u32(r, &a->gid) || rd_u64(r, &a->rdev) ||
 	    rd_u64(r, &a->size) || rd_u64(r, &a->blocks) || rd_u32(r, &a->blksize) ||
 	    rd_u64(r, &at) || rd_u32(r, &a->atime_ns) || rd_u64(r, &mt) ||
-	    rd_u32(r, &a->mtime_ns) || rd_u64(r, &ct) || rd_u32(r, &a->ctime_ns))
+	    rd_u32(r, &a->mtime_ns) || rd_u64(r, &ct) || rd_u32(r, &a->ctime_ns) ||
+	    rd_u64(r, &a->dev) || rd_u32(r, &a->flags))
 		return -EBADMSG;
 	a->atime = (int64_t)at;
 	a->mtime = (int64_t)mt;

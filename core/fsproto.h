@@ -16,7 +16,7 @@
 #include "buf.h"
 
 /* Ops of SVC_FS; arguments -> reply body (after the envelope).
- *   str = u32 length + bytes; attr = struct fs_attr, 88 bytes. */
+ *   str = u32 length + bytes; attr = struct fs_attr, 100 bytes. */
 enum proto_fs_op {
 	FS_LSTAT = 1,   /* str path -> attr */
 	FS_READDIR,     /* str path -> u32 n, n x (str name, attr) */
@@ -50,7 +50,7 @@ enum proto_fs_op {
 	FS_FSTAT,       /* u32 fh -> attr */
 };
 
-#define FS_ATTR_LEN 88
+#define FS_ATTR_LEN 100
 #define FS_MAX_IO   (1u << 20)   /* largest read or write in one call */
 #define FS_MAX_PATH 4096
 
@@ -61,8 +61,21 @@ struct fs_attr {
 	uint32_t blksize;
 	int64_t atime, mtime, ctime;
 	uint32_t atime_ns, mtime_ns, ctime_ns;
+	uint64_t dev;           /* the target's st_dev: (dev, ino) names the file */
+	uint32_t flags;         /* FS_ATTR_* */
 };
 
+/* What the stub learnt of the file's xattrs along with its attributes
+ * (one listxattr): the daemon answers the kernel's getxattr of
+ * security.capability on every write, and ls's of security.selinux and
+ * the ACL names, without a round trip. */
+enum {
+	FS_ATTR_XATTR_KNOWN = 1, /* the next two bits say something */
+	FS_ATTR_NO_XATTR = 2,    /* listxattr was empty */
+	FS_ATTR_XATTR_UNSUP = 4, /* the file system has no xattrs (ENOTSUP) */
+};
+
+/* flags are 0 (nothing known of xattrs). */
 void fs_attr_from_stat(struct fs_attr *a, const struct stat *st);
 void fs_attr_to_stat(const struct fs_attr *a, struct stat *st);
 int fs_attr_put(struct buf *b, const struct fs_attr *a);

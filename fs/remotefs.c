@@ -16,6 +16,7 @@
 #include "ctx.h"
 #include "fsproto.h"
 #include "log.h"
+#include "loop.h"
 #include "map.h"
 #include "remotefs_int.h"
 #include "router.h"
@@ -38,6 +39,7 @@ struct rnode *node_new(struct remotefs *rf, struct ctx *c, struct rnode *parent,
 	n->ino = ino ? ino : rf->d->tree.next_ino++;
 	n->c = c;
 	n->parent = parent;
+	n->root = parent ? parent->root : n->ino;
 	if (map_put(&rf->nodes, n->ino, n)) {
 		free(n->name);
 		free(n);
@@ -229,13 +231,66 @@ static bool kernel_made(const struct rnode *n)
 	return top->parent && (!strcmp(top->name, "proc") || !strcmp(top->name, "sys"));
 }
 
+/* splitmix64's finaliser: every input bit moves every output bit. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Inode numbers: each name is a node of its own (its nodeid), but stat
+ * shows the target's file identity, so the names of a hard-linked file
+ * are one file to find -samefile, du, tar and rsync -H. The target's
+ * number alone would collide across its file systems (/ and /proc both
+ * have small ones) and with the control tree's (a context's fs/ showing
+ * the number of an ancestor directory is a "file system loop" to find
+ * and du): (context, dev, ino) is hashed, with the top bit set, which
+ * the control tree's counter never reaches. */
+uint64_t ino_shown(uint64_t root, const struct fs_attr *a)
+{
+	return mix64(a->ino ^ mix64(a->dev ^ mix64(root))) | 1ull << 63;
+}
+
+void node_saw(struct remotefs *rf, struct rnode *n, const struct fs_attr *a)
+{
+	n->sid = ino_shown(n->root, a);
+	n->nlink = a->nlink;
+	n->isdir = S_ISDIR(a->mode);
+	/* Caching off (attr_timeout=0) means asking every time. */
+	if ((a->flags & FS_ATTR_XATTR_KNOWN) && rf->timeout > 0) {
+		n->xattr = a->flags & (FS_ATTR_NO_XATTR | FS_ATTR_XATTR_UNSUP);
+		n->xattr_until = loop_now_us() + (uint64_t)(rf->timeout * 1e6);
+	} else {
+		n->xattr_until = 0;
+	}
+}
+
+void siblings_stale(struct remotefs *rf, const struct rnode *n)
+{
+	if (n->isdir || n->nlink < 2 || !n->sid || !rf->d->se)
+		return;
+	size_t pos = 0;
+	void *v;
+	while (map_next(&rf->nodes, &pos, NULL, &v)) {
+		struct rnode *m = v;
+		/* Attributes only: that takes no page lock, so it is safe
+		 * from the loop while the kernel waits on us. */
+		if (m != n && m->sid == n->sid)
+			fuse_lowlevel_notify_inval_inode(rf->d->se, m->ino, -1, 0);
+	}
+}
+
 void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
 		       const struct fs_attr *a)
 {
 	memset(e, 0, sizeof(*e));
+	node_saw(rf, n, a);
 	e->ino = n->ino;
 	fs_attr_to_stat(a, &e->attr);
-	e->attr.st_ino = n->ino;
+	e->attr.st_ino = n->sid;
 	e->attr_timeout = rf->timeout;
 	e->entry_timeout = rf->timeout;
 }
@@ -257,8 +312,9 @@ static void reply_entry(struct rcall *k, const struct fs_attr *a)
 static void reply_attr(struct rcall *k, const struct fs_attr *a)
 {
 	struct stat st;
+	node_saw(k->rf, k->node, a);
 	fs_attr_to_stat(a, &st);
-	st.st_ino = k->node->ino;
+	st.st_ino = k->node->sid;
 	fuse_reply_attr(k->req, &st, k->rf->timeout);
 }
 
@@ -297,6 +353,16 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		return;
 	}
 	fuse_req_t req = k->req;
+	/* A name the kernel had cached, gone on the target: ESTALE makes the
+	 * kernel walk the path again with a fresh lookup (as for NFS), so an
+	 * open(O_CREAT) then creates the file and a stat says ENOENT. */
+	if (e == ENOENT && !k->parent && !k->entry &&
+	    (k->op == FS_OPEN || k->op == FS_READFILE || k->op == FS_LSTAT))
+		e = ESTALE;
+	if (k->probe) {
+		xattr_probe_reply(k, e, &rd);
+		return;
+	}
 	if (e && k->op == FS_READFILE) {
 		/* Let a real open say what is wrong (or succeed: a FIFO). */
 		open_for_real(k);
@@ -328,10 +394,13 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		if (fs_attr_get(&rd, &a) || rd_end(&rd))
 			goto bad;
 		reply_entry(k, &a);
-		/* The old name's link count changed: drop the kernel's copy of
-		 * its attributes (attributes only, so no page lock is taken). */
-		if (k->op == FS_LINK && k->rf->d->se)
-			fuse_lowlevel_notify_inval_inode(k->rf->d->se, k->node->ino, -1, 0);
+		/* The other names' link count changed: drop the kernel's copy
+		 * of their attributes. */
+		if (k->op == FS_LINK) {
+			k->node->nlink = a.nlink;
+			k->node->sid = ino_shown(k->node->root, &a);
+			siblings_stale(k->rf, k->node);
+		}
 		break;
 	case FS_CHMOD:
 	case FS_CHOWN:
@@ -342,6 +411,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			setattr_next(k);
 			return;
 		}
+		siblings_stale(k->rf, k->node);
 		if (k->op != FS_TRUNCATE && k->op != FS_FTRUNCATE) {
 			if (fs_attr_get(&rd, &a) || rd_end(&rd))
 				goto bad;
@@ -385,6 +455,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		memcpy(f->data, p, n);
 		f->datalen = n;
 		k->fi.fh = (uintptr_t)f;
+		k->fi.noflush = 1; /* nothing to flush: close costs no request */
 		if (a.size != n)
 			k->fi.direct_io = 1; /* /proc: the size says 0 */
 		fuse_reply_open(req, &k->fi);
@@ -519,8 +590,10 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			}
 		} else if ((k->op == FS_UNLINK || k->op == FS_RMDIR) && k->name) {
 			struct rnode *gone = child_named(k->node, k->name);
-			if (gone)
+			if (gone) {
+				siblings_stale(k->rf, gone); /* their nlink went down */
 				node_unlink(gone);
+			}
 		}
 		fuse_reply_err(req, 0);
 	}

@@ -24,6 +24,13 @@ struct rnode {
 	struct rnode *children, *next; /* known entries, for stable inodes */
 	uint64_t nlookup;
 	struct rfile *open;     /* one open file of it: fstat after unlink */
+	uint64_t root;          /* ino of its context's fs/ node (mixed into sid) */
+	/* From the last attributes seen (node_saw): */
+	uint64_t sid;           /* the st_ino shown: the target's (dev, ino), mixed */
+	uint32_t nlink;
+	bool isdir;
+	uint32_t xattr;         /* FS_ATTR_NO_XATTR, FS_ATTR_XATTR_UNSUP... */
+	uint64_t xattr_until;   /* ...true until then (loop_now_us); 0: ask */
 };
 
 struct remotefs {
@@ -66,6 +73,7 @@ struct rcall {
 	struct rnode *node;     /* the node the call is about */
 	struct rnode *parent;   /* lookup, create, mkdir...: where the new entry goes */
 	bool entry;             /* answer with an entry (a lookup) */
+	bool probe;             /* a LISTXATTR asked for a getxattr of name */
 	char *name;
 	struct rfile *file;     /* open, create, write */
 	struct fuse_file_info fi;
@@ -94,9 +102,19 @@ void call_send(struct rcall *k, struct buf *b, int rc);
 void call_free(struct rcall *k);
 void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
 		const struct fs_attr *a);
+/* Records what a says of n (identity, link count, xattr flags). */
+void node_saw(struct remotefs *rf, struct rnode *n, const struct fs_attr *a);
+/* The st_ino shown for the file a describes in the context of root. */
+uint64_t ino_shown(uint64_t root, const struct fs_attr *a);
+/* n changed (data, size, links...): the kernel's attributes of the
+ * other names of the same file are dropped (hard links). */
+void siblings_stale(struct remotefs *rf, const struct rnode *n);
 /* setattr's next step (remotefs_ops.c), write acknowledgements. */
 void setattr_next(struct rcall *k);
 void file_write_acked(struct rcall *k, int err);
+/* The reply to a probe (remotefs_ops.c): answers the getxattr of k->name,
+ * or asks for its value. e: the reply's errno (0: r holds the list). */
+void xattr_probe_reply(struct rcall *k, int e, struct rd *r);
 /* READFILE did not give the whole file: open it for real (same request). */
 void open_for_real(struct rcall *k);
 

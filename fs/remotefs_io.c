@@ -201,6 +201,7 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, of
 		return;
 	}
 	call_send(k, &b, 0);
+	siblings_stale(f->rf, n); /* other names of it: sizes and times changed */
 	/* Answered now while the window has room: many writes in flight. */
 	if (f->inflight <= WRITE_WINDOW || f->waiter) {
 		fuse_reply_write(req, size);

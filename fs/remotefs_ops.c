@@ -7,7 +7,6 @@
  * Not for: the control tree (ops.c).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <unistd.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "log.h"
 #include "loop.h"
 #include "remotefs_int.h"
+#include "worker.h"
 
 
 /* --- the tree --- */
@@ -241,15 +241,17 @@ static void rfs_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		}
 		struct rnode *n = NULL;
 		if (i < 2) {
-			e.ino = i == 0 || !dir->parent ? dir->ino : dir->parent->ino;
-			e.attr.st_ino = e.ino;
+			const struct rnode *d = i == 0 || !dir->parent ? dir : dir->parent;
+			e.ino = d->ino;
+			e.attr.st_ino = d->sid ? d->sid : d->ino;
 			e.attr.st_mode = S_IFDIR;
 		} else {
 			n = plus ? child_get(rf, dir, name) : child_named(dir, name);
-			fill_entry(rf, &e, n ? n : dir, &a);
-			if (!n) {
-				e.ino = 0;
-				e.attr.st_ino = a.ino; /* plain readdir: the remote number */
+			if (n) {
+				fill_entry(rf, &e, n, &a);
+			} else { /* plain readdir of a name not known yet */
+				fs_attr_to_stat(&a, &e.attr);
+				e.attr.st_ino = ino_shown(dir->root, &a);
 			}
 		}
 		size_t need = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
@@ -458,11 +460,21 @@ static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* --- xattrs --- */
 
-static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* What the stub said of n's xattrs with its attributes, while that is
+ * fresh: NO_XATTR (none at all), XATTR_UNSUP, or 0 (ask the target). */
+static uint32_t xattr_known(const struct rnode *n)
 {
-	struct rnode *n = rfs_want(req, ino);
-	if (!n)
-		return;
+	if (!n->xattr_until || loop_now_us() >= n->xattr_until)
+		return 0;
+	return n->xattr;
+}
+
+/* A probe's list is read up to this size; longer lists (ERANGE) go
+ * straight to the value. */
+#define XATTR_LIST_PROBE 4096u
+
+static void getxattr_send(fuse_req_t req, struct rnode *n, const char *name, size_t size)
+{
 	RFS_BEGIN(FS_GETXATTR, n, NULL);
 	k->size = size;
 	bool bad = buf_put_str(&b, name) ||
@@ -470,11 +482,85 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
+static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct rnode *n = rfs_want(req, ino);
+	if (!n)
+		return;
+	/* The kernel asks security.capability before every write, ls
+	 * security.selinux and the ACLs of every entry: a file known to
+	 * have no xattrs answers here. */
+	uint32_t x = xattr_known(n);
+	if (x) {
+		fuse_reply_err(req, x & FS_ATTR_XATTR_UNSUP ? EOPNOTSUPP : ENODATA);
+		return;
+	}
+	/* Not known: ask for the list first. The answer for a file without
+	 * xattrs then holds for attr_timeout again (a long write would
+	 * otherwise wait for a round trip before each write(2)); a name
+	 * that is listed costs a second call for its value. */
+	if (rfs_of(req)->timeout > 0) {
+		RFS_BEGIN(FS_LISTXATTR, n, NULL);
+		k->probe = true;
+		k->size = size;
+		k->name = strdup(name);
+		call_send(k, &b, !k->name || buf_put_u32(&b, XATTR_LIST_PROBE) ? -ENOMEM : 0);
+		return;
+	}
+	getxattr_send(req, n, name, size);
+}
+
+void xattr_probe_reply(struct rcall *k, int e, struct rd *r)
+{
+	struct rnode *n = k->node;
+	uint32_t len;
+	const uint8_t *p = NULL;
+	size_t got = 0;
+	if (!e && (rd_u32(r, &len) || rd_blob(r, &p, &got) || rd_end(r)))
+		e = EIO;
+	if (e == EOPNOTSUPP || (!e && got == 0)) {
+		n->xattr = e ? FS_ATTR_XATTR_UNSUP : FS_ATTR_NO_XATTR;
+		n->xattr_until = loop_now_us() + (uint64_t)(k->rf->timeout * 1e6);
+		fuse_reply_err(k->req, e ? e : ENODATA);
+	} else if (e == ERANGE) { /* a list over the probe's size */
+		getxattr_send(k->req, n, k->name, k->size);
+	} else if (e) {
+		fuse_reply_err(k->req, e);
+	} else {
+		/* The names, each NUL-terminated: is ours there? */
+		size_t want = strlen(k->name) + 1;
+		bool listed = false;
+		for (size_t at = 0; at < got && !listed;) {
+			const uint8_t *z = memchr(p + at, 0, got - at);
+			size_t l = z ? (size_t)(z - (p + at)) + 1 : got - at;
+			listed = l == want && !memcmp(p + at, k->name, want);
+			at += l;
+		}
+		if (listed)
+			getxattr_send(k->req, n, k->name, k->size);
+		else
+			fuse_reply_err(k->req, ENODATA);
+	}
+	call_free(k);
+}
+
 static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
+	uint32_t x = xattr_known(n);
+	if (x & FS_ATTR_XATTR_UNSUP) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (x & FS_ATTR_NO_XATTR) {
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	RFS_BEGIN(FS_LISTXATTR, n, NULL);
 	k->size = size;
 	bool bad = buf_put_u32(&b, (uint32_t)(size > FS_MAX_IO ? FS_MAX_IO : size));
@@ -487,6 +573,7 @@ static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
+	n->xattr_until = 0; /* whatever happens, ask from now on */
 	RFS_BEGIN(FS_SETXATTR, n, NULL);
 	bool bad = buf_put_str(&b, name) ||
 		      buf_put_blob(&b, value, size) ||
@@ -499,6 +586,7 @@ static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
+	n->xattr_until = 0;
 	RFS_BEGIN(FS_REMOVEXATTR, n, NULL);
 	bool bad = buf_put_str(&b, name);
 	call_send(k, &b, bad ? -ENOMEM : 0);
@@ -589,16 +677,13 @@ struct flush_job {
 	uint64_t *inos;      /* every node: attributes and data */
 	uint64_t *parents;   /* and every named one's entry */
 	char **names;
-	int done[2];         /* a byte on done[1] when the thread is through */
 	struct ctx *c;
 	struct ctl_batch *b;
-	struct loop *l;
 };
 
-/* The invalidations run on a thread of their own: the kernel may need
- * our answer to a request on the same inode before it can drop its
- * pages, and the loop must stay free to give it. */
-static void *flush_main(void *arg)
+/* On a worker: the kernel may need our answer to a request on the same
+ * inode before it can drop its pages (worker.h). */
+static void flush_work(void *arg)
 {
 	struct flush_job *j = arg;
 	for (size_t i = 0; i < j->n; i++) {
@@ -607,10 +692,6 @@ static void *flush_main(void *arg)
 							 strlen(j->names[i]));
 		fuse_lowlevel_notify_inval_inode(j->se, j->inos[i], 0, 0);
 	}
-	char one = 1;
-	if (write(j->done[1], &one, 1) != 1)
-		log_warn("fs flush: cannot signal the end");
-	return NULL;
 }
 
 static void flush_free(struct flush_job *j)
@@ -623,13 +704,9 @@ static void flush_free(struct flush_job *j)
 	free(j);
 }
 
-static void flush_done(struct loop *l, int fd, uint32_t events, void *arg)
+static void flush_done(void *arg)
 {
-	(void)events;
 	struct flush_job *j = arg;
-	loop_del(l, fd);
-	close(j->done[0]);
-	close(j->done[1]);
 	struct ctl_batch *b = j->b;
 	struct ctx *c = j->c;
 	flush_free(j);
@@ -648,7 +725,7 @@ int remotefs_flush(struct remotefs *rf, struct ctx *c, struct ctl_batch *b)
 	j->inos = calloc(cap, sizeof(*j->inos));
 	j->parents = calloc(cap, sizeof(*j->parents));
 	j->names = calloc(cap, sizeof(*j->names));
-	if (!j->inos || !j->parents || !j->names || pipe2(j->done, O_CLOEXEC) < 0) {
+	if (!j->inos || !j->parents || !j->names) {
 		flush_free(j);
 		return -ENOMEM;
 	}
@@ -668,20 +745,8 @@ int remotefs_flush(struct remotefs *rf, struct ctx *c, struct ctl_batch *b)
 	j->se = d->se;
 	j->c = c;
 	j->b = b;
-	j->l = d->loop;
-	pthread_t th;
-	pthread_attr_t at;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	int rc = loop_add(d->loop, j->done[0], EPOLLIN, flush_done, j);
-	if (!rc && pthread_create(&th, &at, flush_main, j) != 0) {
-		loop_del(d->loop, j->done[0]);
-		rc = -EAGAIN;
-	}
-	pthread_attr_destroy(&at);
+	int rc = worker_run(d->loop, flush_work, flush_done, j);
 	if (rc) {
-		close(j->done[0]);
-		close(j->done[1]);
 		flush_free(j);
 		return rc;
 	}

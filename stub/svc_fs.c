@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -187,10 +188,27 @@ int fh_find(const struct call *c, struct fh **h)
 
 /* --- reply bodies --- */
 
-int put_stat(struct buf *b, const struct stat *st)
+/* FS_ATTR_* of a file from the size of its xattr list: one syscall here
+ * saves the daemon a round trip per getxattr the kernel makes. */
+static uint32_t xattr_flags(ssize_t listlen)
+{
+	if (listlen == 0)
+		return FS_ATTR_XATTR_KNOWN | FS_ATTR_NO_XATTR;
+	if (listlen > 0)
+		return FS_ATTR_XATTR_KNOWN;
+	if (errno == ENOTSUP)
+		return FS_ATTR_XATTR_KNOWN | FS_ATTR_XATTR_UNSUP;
+	return 0; /* unknown: the daemon asks */
+}
+
+int put_stat(struct buf *b, const struct stat *st, int fd, const char *path)
 {
 	struct fs_attr a;
 	fs_attr_from_stat(&a, st);
+	if (fd >= 0)
+		a.flags = xattr_flags(flistxattr(fd, NULL, 0));
+	else if (path)
+		a.flags = xattr_flags(llistxattr(path, NULL, 0));
 	return fs_attr_put(b, &a);
 }
 
@@ -200,7 +218,7 @@ int put_lstat(struct call *c, const char *path)
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return -errno;
-	return put_stat(&c->out, &st);
+	return put_stat(&c->out, &st, -1, path);
 }
 
 /* Reads up to n bytes at off, looping over short reads until EOF; on a
@@ -228,6 +246,7 @@ static int op_readdir(struct call *c)
 	}
 	size_t at = c->out.len;
 	uint32_t n = 0;
+	char path[FS_MAX_PATH + 256 + 2];
 	if ((rc = buf_put_u32(&c->out, 0)))
 		goto out;
 	for (;;) {
@@ -241,6 +260,7 @@ static int op_readdir(struct call *c)
 		if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
 			continue;
 		struct stat st;
+		bool known = true;
 		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue; /* removed since readdir saw it */
@@ -248,8 +268,13 @@ static int op_readdir(struct call *c)
 			memset(&st, 0, sizeof(st));
 			st.st_ino = e->d_ino;
 			st.st_mode = DTTOIF(e->d_type);
+			known = false;
 		}
-		if ((rc = buf_put_str(&c->out, nm)) || (rc = put_stat(&c->out, &st)))
+		/* dir/name for its xattrs (there is no llistxattrat) */
+		int pl = snprintf(path, sizeof(path), "%s/%s", c->p1[1] ? c->p1 : "", nm);
+		bool fits = pl > 0 && (size_t)pl < sizeof(path);
+		if ((rc = buf_put_str(&c->out, nm)) ||
+		    (rc = put_stat(&c->out, &st, -1, fits && known ? path : NULL)))
 			break;
 		n++;
 		if (c->out.len > FRAME_MAX_LEN) {
@@ -596,7 +621,11 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 		return;
 	}
 	struct call c = { .f = f, .caller = m->src_id, .a = args, .op = fs_ops[op].name };
-	buf_init(&c.out);
+	/* The kept buffer: a fresh one per read was an mmap, page faults
+	 * over 128 KiB and an munmap each time (musl maps big blocks). */
+	c.out = f->out;
+	c.out.len = 0;
+	buf_init(&f->out);
 	int rc = proto_reply_ok(&c.out);
 	if (!rc)
 		rc = fs_ops[op].fn(&c);
@@ -610,7 +639,10 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 	/* A handle nobody can learn of is closed now, not at route loss. */
 	if (c.opened && (rc || !m->reply_to))
 		fh_close(f, c.opened);
-	buf_free(&c.out);
+	if (c.out.cap <= FS_OUT_KEEP)
+		f->out = c.out;
+	else
+		buf_free(&c.out);
 	free(c.p1);
 	free(c.p2);
 }
@@ -652,5 +684,6 @@ void svc_fs_free(struct svc_fs *f)
 	while (map_next(&f->fhs, &pos, &key, &v))
 		fh_close(f, (uint32_t)key);
 	map_free(&f->fhs);
+	buf_free(&f->out);
 	free(f);
 }

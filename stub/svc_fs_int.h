@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "fsproto.h"
 #include "map.h"
 
 struct router;
@@ -32,7 +33,12 @@ struct svc_fs {
 	struct router *r;
 	struct map fhs;   /* handle -> struct fh */
 	uint32_t next_fh; /* monotonic; 0 once exhausted (never reused) */
+	struct buf out;   /* reply buffer kept between calls (see svc_fs_call) */
 };
+
+/* The reply buffer is kept while at most this big: what a 1 MiB read
+ * grows it to (buf_reserve doubles). Untouched pages cost no memory. */
+#define FS_OUT_KEEP (2 * FS_MAX_IO)
 
 /* One call being answered. */
 struct call {
@@ -61,7 +67,9 @@ int bad(struct call *c, int err, const char *why);
 int args_path(struct call *c);
 int args_path_u32(struct call *c, uint32_t *v);
 int fh_find(const struct call *c, struct fh **h);
-int put_stat(struct buf *b, const struct stat *st);
+/* st as an attr; its xattr flags from fd when >= 0, else from path (not
+ * following a symlink), else none. */
+int put_stat(struct buf *b, const struct stat *st, int fd, const char *path);
 int put_lstat(struct call *c, const char *path);
 
 /* svc_fs_io.c */

@@ -81,7 +81,7 @@ int op_readfile(struct call *c)
 	rc = fstat(fd, &st) < 0 ? -errno : fd_settle(fd, &st, false);
 	if (!rc && S_ISDIR(st.st_mode))
 		rc = -EISDIR;
-	if (rc || (rc = put_stat(&c->out, &st)))
+	if (rc || (rc = put_stat(&c->out, &st, fd, NULL)))
 		goto out;
 	size_t at = c->out.len, got = 0;
 	if ((rc = buf_put_u32(&c->out, 0)))
@@ -150,7 +150,7 @@ int op_open(struct call *c)
 	c->opened = id;
 	if ((rc = buf_put_u32(&c->out, id)))
 		return rc;
-	return put_stat(&c->out, &st);
+	return put_stat(&c->out, &st, fd, NULL);
 }
 
 int op_read(struct call *c)
@@ -259,7 +259,7 @@ int op_fstat(struct call *c)
 	struct stat st;
 	if (fstat(h->fd, &st) < 0)
 		return -errno;
-	return put_stat(&c->out, &st);
+	return put_stat(&c->out, &st, h->fd, NULL);
 }
 
 /* --- dispatch --- */
