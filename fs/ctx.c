@@ -22,6 +22,7 @@
 #include "ring.h"
 #include "router.h"
 #include "stream.h"
+#include "worker.h"
 
 static void keepalive_stop(struct ctx *c);
 
@@ -204,6 +205,60 @@ static void ctx_remove(struct ctx *c, const char *why)
 	ctx_unbusy(c);
 }
 
+/* A removed context directory the kernel knows: its entry is dropped
+ * from the kernel's cache (ops.c caches context directories' entries). */
+struct entry_gone {
+	struct fuse_session *se;
+	uint64_t parent;
+	char *name;
+	struct ctl_batch *b; /* completes when it is done, if not NULL */
+};
+
+static void gone_work(void *arg)
+{
+	struct entry_gone *g = arg;
+	fuse_lowlevel_notify_inval_entry(g->se, g->parent, g->name, strlen(g->name));
+}
+
+static void gone_done(void *arg)
+{
+	struct entry_gone *g = arg;
+	if (g->b)
+		ctl_batch_done(g->b, 0, NULL);
+	free(g->name);
+	free(g);
+}
+
+/* ctx_remove, then the kernel forgets the directory's entry, on a worker
+ * (worker.h: the kernel may hold that directory's lock for a lookup only
+ * we can answer). Returns 1 when b waits for that (so the write returns
+ * once the name is gone for every path walk), else 0. */
+static int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b)
+{
+	struct daemon *d = c->d;
+	struct entry_gone *g = NULL;
+	if (c->dir && c->dir->nlookup && c->dir->parent && d->se &&
+	    (g = calloc(1, sizeof(*g))) && !(g->name = strdup(c->name))) {
+		free(g);
+		g = NULL;
+	}
+	if (g) {
+		g->se = d->se;
+		g->parent = c->dir->parent->ino;
+		g->b = b;
+	}
+	ctx_remove(c, why);
+	if (!g)
+		return 0; /* unknown to the kernel, or out of memory: the entry
+			   * then lives out its timeout (CTXDIR_ENTRY_TIMEOUT) */
+	if (worker_run(d->loop, gone_work, gone_done, g)) {
+		free(g->name);
+		free(g);
+		return 0;
+	}
+	return b ? 1 : 0;
+}
+
 void ctx_route_lost(struct daemon *d, uint32_t id, const char *why)
 {
 	struct ctx *c = map_get(&d->ctxs, id);
@@ -283,7 +338,7 @@ static void connect_done(struct ctx *c, int rc, const char *why)
 		if (c->ever_up)
 			ctx_mark_lost(c, why);
 		else
-			ctx_remove(c, why);
+			ctx_remove_forget(c, why, NULL);
 	} else {
 		c->ever_up = true;
 		ctx_log(c, LOG_INFO, "connected (id %u, pid %d, %" PRIu64 " us)", c->id, (int)c->pid,
@@ -641,8 +696,7 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 		ctx_log(victim, LOG_INFO, "disconnect requested");
 		if (victim == c)
 			b->ctx = NULL; /* later lines of this write have no context */
-		ctx_remove(victim, "disconnected by request");
-		return 0;
+		return ctx_remove_forget(victim, "disconnected by request", b);
 	}
 	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect, reconnect, flush)", l->verb);
 	return -EINVAL;

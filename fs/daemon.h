@@ -182,8 +182,14 @@ struct daemon {
 	pthread_cond_t ssh_cv;
 	int ssh_threads;
 	double attr_timeout;   /* fs/ entry and attribute cache, seconds */
+	size_t readahead;      /* the mount's read-ahead window, bytes (0: the kernel's) */
 	bool output_since_trim;
 };
+
+/* Seconds the kernel keeps a context directory's entry. Removal drops it
+ * at once (ctx.c); the timeout bounds only what an invalidation that
+ * could not start (out of memory) leaves. */
+#define CTXDIR_ENTRY_TIMEOUT 60
 
 /* The answer a write (size: bytes to acknowledge) or a flush (size ==
  * WREPLY_FLUSH: a command buffered until close) gets when it succeeds. */

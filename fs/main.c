@@ -9,6 +9,8 @@
  *     -o log_cap=SIZE      bytes kept per log (default 1M)
  *     -o connect_timeout=S seconds for a connect (default 30)
  *     -o attr_timeout=S    fs/ entries and attributes cached (default 1)
+ *     -o readahead=SIZE    the kernel's read-ahead in fs/ files (default 1M;
+ *                          0 keeps the kernel's 128K; needs root)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 #include "loop.h"
 #include "method.h"
 #include "ops.h"
+#include "readahead.h"
 #include "remotefs.h"
 #include "router.h"
 
@@ -37,7 +40,7 @@ extern const uint8_t mitofs_stub_gz_end[];
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,log_cap=SIZE,connect_timeout=SECONDS,"
-		   "attr_timeout=SECONDS] MOUNTPOINT\n");
+		   "attr_timeout=SECONDS,readahead=SIZE] MOUNTPOINT\n");
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -68,6 +71,13 @@ static int parse_opts(struct daemon *d, char *opts)
 			continue;
 		if (v && !strcmp(o, "log_cap") && !parse_size(v, &d->log_cap))
 			continue;
+		if (v && !strcmp(o, "readahead")) {
+			size_t ra = 0;
+			if (!strcmp(v, "0") || (!parse_size(v, &ra) && ra <= (64u << 20))) {
+				d->readahead = ra;
+				continue;
+			}
+		}
 		if (v && !strcmp(o, "attr_timeout")) {
 			char *end;
 			double t = strtod(v, &end);
@@ -191,6 +201,7 @@ int main(int argc, char **argv)
 	d.log_cap = 1u << 20;
 	d.connect_timeout_ms = 30000;
 	d.attr_timeout = 1.0;
+	d.readahead = 1u << 20;
 	pthread_mutex_init(&d.ssh_mu, NULL);
 	pthread_cond_init(&d.ssh_cv, NULL);
 	bool foreground = false;
@@ -280,6 +291,13 @@ int main(int argc, char **argv)
 	if (fuse_session_mount(d.se, mnt)) {
 		fprintf(stderr, "mitofs: cannot mount on %s\n", mnt);
 		goto out_session;
+	}
+	/* Before the loop answers INIT (see readahead.h). Without it reads
+	 * still work, one 128 KiB round trip at a time. */
+	if (d.readahead) {
+		int ra = readahead_set(mnt, d.readahead);
+		if (ra)
+			log_info("read-ahead stays the kernel's: %s", strerror(-ra));
 	}
 	int ffd = fuse_session_fd(d.se);
 	fcntl(ffd, F_SETFL, fcntl(ffd, F_GETFL) | O_NONBLOCK);

@@ -132,8 +132,10 @@ static double entry_timeout(const struct node *n)
 {
 	/* The files of a directory never change while it exists, and a
 	 * context or job directory made again is a new inode: their entries
-	 * may be cached. Contexts and jobs themselves come and go (timeout 0). */
-	return n->kind != N_CTXDIR && n->kind != N_JOBDIR ? 3600 : 0;
+	 * may be cached. A context directory is on every path into its fs/,
+	 * so it is cached too, and dropped from the kernel's cache when it
+	 * goes (ctx.c, ctx_remove_forget). Jobs come and go (timeout 0). */
+	return n->kind == N_JOBDIR ? 0 : n->kind == N_CTXDIR ? CTXDIR_ENTRY_TIMEOUT : 3600;
 }
 
 static struct node *live_node(fuse_req_t req, fuse_ino_t ino)
@@ -394,9 +396,12 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
-	/* fs/ reads stream: let the kernel read ahead in large requests. */
-	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+	struct daemon *d = userdata;
+	/* fs/ reads stream: let the kernel read ahead in large requests (it
+	 * keeps the smaller of this and the mount's window, readahead.h). */
+	size_t want = d->readahead > (1u << 20) ? d->readahead : (1u << 20);
+	if (conn->max_readahead < want)
+		conn->max_readahead = (unsigned)want;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus: ls -l in one trip */
