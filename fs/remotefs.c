@@ -400,6 +400,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			k->node->nlink = a.nlink;
 			k->node->sid = ino_shown(k->node->root, &a);
 			siblings_stale(k->rf, k->node);
+			if (k->rf->d->se) /* the old name itself (attributes only) */
+				fuse_lowlevel_notify_inval_inode(k->rf->d->se, k->node->ino, -1, 0);
 		}
 		break;
 	case FS_CHMOD:

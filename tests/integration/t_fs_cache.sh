@@ -1,0 +1,208 @@
+# t_fs_cache.sh — NAME/fs/: what the daemon and the kernel keep, and how
+# it stays true: hard links as one file, xattr answers from the
+# attributes, names removed on the target, the read-ahead window, and
+# context directories cached on every path into fs/.
+
+# shellcheck source=fs_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/fs_lib.sh"
+
+# Messages the daemon's router has taken in (replies from stubs).
+msgs_in() { field "$(get "$M/stats")" msgs_local; }
+
+# --- hard links ---
+
+test_fs_hard_link_shares_the_file_and_counts_two()
+{
+	fs_ctx
+	echo shared > "$V/a"
+	ln "$V/a" "$V/b"
+	expect_eq "$(stat -c %h "$R/a")" 2 "real nlink"
+	expect_eq "$(stat -c %i "$R/a")" "$(stat -c %i "$R/b")" "one real inode"
+	expect_eq "$(stat -c %h "$V/b")" 2 "nlink of the new name through the mount"
+	expect_eq "$(stat -c %h "$V/a")" 2 "nlink of the old name through the mount"
+	echo more >> "$V/b"
+	expect_eq "$(cat "$V/a")" $'shared\nmore' "written through one name, read through the other"
+	expect_eq "$(stat -c %s "$V/a")" 12 "size through the other name, at once"
+	rm "$V/a"
+	expect_eq "$(stat -c %h "$V/b")" 1 "nlink after one name went"
+	expect_py_errno EEXIST "link onto an existing name" 'os.link(A[0], A[1])' "$V/b" "$V/b"
+	expect_py_errno ENOENT "link of a missing file" 'os.link(A[0], A[1])' "$V/nothing" "$V/c"
+}
+
+# What find -samefile, tar, du and rsync -H rely on: the names of one
+# file have one inode number (a local file system's promise).
+test_fs_the_names_of_a_hard_linked_file_are_one_inode_through_the_mount()
+{
+	fs_ctx
+	echo shared > "$V/a"
+	ln "$V/a" "$V/b"
+	expect_eq "$(stat -c %i "$V/b")" "$(stat -c %i "$V/a")" "a link made through the mount"
+	echo other > "$R/c"
+	ln "$R/c" "$R/d"
+	expect_eq "$(stat -c %i "$V/d")" "$(stat -c %i "$V/c")" "a link made on the real path"
+	expect_eq "$(cd "$V" && find . -samefile c | sort | paste -sd' ')" "./c ./d" "find -samefile"
+	[ "$(stat -c %i "$V/a")" != "$(stat -c %i "$V/c")" ] || fail "two files share an inode number"
+	# du counts a hard-linked file once, as on the real path.
+	head -c 65536 /dev/zero > "$R/big"
+	ln "$R/big" "$R/big2"
+	expect_eq "$(du -s --apparent-size -B1 "$V" | cut -f1)" "$(du -s --apparent-size -B1 "$R" | cut -f1)" \
+		"du through the mount and on the real path"
+}
+
+# Two directories that the target holds on different file systems with
+# the same inode number must not look like one file (find and du take
+# that for a loop): the numbers shown mix in the device.
+test_fs_inode_numbers_differ_across_the_targets_file_systems()
+{
+	fs_ctx
+	local a b
+	a=$(stat -c %i /proc/self/fdinfo)
+	b=$(stat -c %i "$F/proc/self/fdinfo")
+	[ -n "$b" ] || fail "no inode through the mount"
+	expect_eq "$(stat -c %i "$F/")" "$(stat -c %i "$F/.")" "the root, twice"
+	[ "$(stat -c %i "$F/")" != "$(stat -c %i "$F/proc")" ] || fail "/ and /proc share a number"
+	[ "$(stat -c %i "$F/")" != "$(stat -c %i "$M/$C")" ] || fail "fs/ shows the number of its context directory"
+	: "$a"
+}
+
+# --- xattrs answered from the attributes ---
+
+# The kernel asks for security.capability before every write(2): for a
+# file known to have no xattrs the daemon answers itself, so a stream of
+# writes costs one message each, not two round trips.
+test_fs_writes_to_a_file_without_xattrs_cost_no_getxattr_round_trips()
+{
+	fs_ctx
+	: > "$V/w"
+	local before after
+	before=$(msgs_in)
+	dd if=/dev/zero of="$V/w" bs=64K count=64 conv=notrunc 2>/dev/null || fail "dd through the mount"
+	after=$(msgs_in)
+	expect_eq "$(stat -c %s "$R/w")" 4194304 "size on the real path"
+	# 64 write acknowledgements, and a few more (open, stat...).
+	(( after - before < 64 + 16 )) || fail "$((after - before)) replies for 64 writes"
+}
+
+test_fs_ls_l_of_files_without_xattrs_is_one_round_trip()
+{
+	fs_ctx
+	local i before after
+	mkdir "$R/d"
+	for i in $(seq 1 50); do echo "$i" > "$R/d/f$i"; done
+	before=$(msgs_in)
+	ls -l "$V/d" > /dev/null || fail "ls -l"
+	after=$(msgs_in)
+	(( after - before < 8 )) || fail "$((after - before)) replies for ls -l of 50 files"
+}
+
+# The answers come from what the target said with the attributes: a
+# change made through the mount shows at once, one made on the target
+# within the attribute timeout.
+test_fs_xattrs_stay_true_through_the_answers_kept()
+{
+	fs_ctx
+	echo x > "$R/f"
+	if ! python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")' "$R/f" 2>/dev/null; then
+		echo "SKIP: the filesystem of $R has no user xattrs"
+		return 0
+	fi
+	python3 -c 'import os, sys; os.removexattr(sys.argv[1], "user.probe")' "$R/f"
+	expect_py_errno ENODATA "a file without xattrs" 'os.getxattr(A[0], "user.a")' "$V/f"
+	expect_py_errno OK "set through the mount, seen at once" '
+os.setxattr(A[0], "user.a", b"1")
+assert os.getxattr(A[0], "user.a") == b"1"
+assert os.listxattr(A[0]) == ["user.a"], os.listxattr(A[0])
+os.removexattr(A[0], "user.a")
+assert os.listxattr(A[0]) == []
+' "$V/f"
+	stat "$V/f" > /dev/null
+	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.b", b"2")' "$R/f"
+	sleep 1.2 # -o attr_timeout=1
+	stat "$V/f" > /dev/null
+	expect_py_errno OK "set on the target, seen after the timeout" \
+		'assert os.getxattr(A[0], "user.b") == b"2"' "$V/f"
+}
+opts_test_fs_xattrs_stay_true_through_the_answers_kept="-o attr_timeout=1"
+
+test_fs_with_attr_timeout_0_every_getxattr_asks_the_target()
+{
+	fs_ctx
+	echo x > "$R/f"
+	if ! python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")' "$R/f" 2>/dev/null; then
+		echo "SKIP: the filesystem of $R has no user xattrs"
+		return 0
+	fi
+	python3 -c 'import os, sys; os.removexattr(sys.argv[1], "user.probe")' "$R/f"
+	expect_py_errno ENODATA "none yet" 'os.getxattr(A[0], "user.c")' "$V/f"
+	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.c", b"3")' "$R/f"
+	expect_py_errno OK "set on the target, seen at once" \
+		'assert os.getxattr(A[0], "user.c") == b"3"' "$V/f"
+}
+opts_test_fs_with_attr_timeout_0_every_getxattr_asks_the_target="-o attr_timeout=0"
+
+# --- names removed on the target ---
+
+test_fs_a_cached_name_removed_on_the_target_can_be_created_again()
+{
+	fs_ctx
+	echo old > "$R/f"
+	expect_eq "$(cat "$V/f")" old "read through the mount"
+	rm "$R/f"
+	# The kernel still has the name (attr_timeout): the open must not
+	# fail with ENOENT on a name it is asked to create.
+	echo new > "$V/f" || fail "create after the target removed the name"
+	expect_eq "$(cat "$R/f")" new "created on the target"
+	rm "$R/f"
+	expect_py_errno ENOENT "stat of the removed name" 'os.stat(A[0])' "$V/f"
+	expect_py_errno ENOENT "open of the removed name" 'open(A[0])' "$V/f"
+}
+opts_test_fs_a_cached_name_removed_on_the_target_can_be_created_again="-o attr_timeout=3600"
+
+# --- the read-ahead window ---
+
+# The bdi of this mount (MAJ:MIN) from mountinfo.
+bdi_of()   # MNT
+{
+	awk -v m="$1" '$5 == m && / - fuse.mitofs / { d = $3 } END { print d }' /proc/self/mountinfo
+}
+
+test_fs_read_ahead_window_is_1m_by_default()
+{
+	local d
+	d=$(bdi_of "$M")
+	[ -n "$d" ] || fail "mount not in mountinfo"
+	expect_eq "$(cat "/sys/class/bdi/$d/read_ahead_kb")" 1024 "read_ahead_kb"
+}
+
+test_fs_read_ahead_window_follows_the_option()
+{
+	expect_eq "$(cat "/sys/class/bdi/$(bdi_of "$M")/read_ahead_kb")" 4096 "read_ahead_kb"
+	fs_ctx
+	head -c 9000000 /dev/urandom > "$R/big"
+	expect_eq "$(sha256sum < "$V/big")" "$(sha256sum < "$R/big")" "a read through the window"
+}
+opts_test_fs_read_ahead_window_follows_the_option="-o readahead=4M"
+
+test_fs_read_ahead_0_keeps_the_kernels_window()
+{
+	expect_eq "$(cat "/sys/class/bdi/$(bdi_of "$M")/read_ahead_kb")" 128 "read_ahead_kb"
+}
+opts_test_fs_read_ahead_0_keeps_the_kernels_window="-o readahead=0"
+
+# --- context directories: cached, and gone at once ---
+
+test_a_cached_context_directory_is_gone_as_soon_as_disconnect_returns()
+{
+	local c=${U}gone
+	connect "$c"
+	stat "$M/$c" > /dev/null && stat "$M/$c/fs/tmp" > /dev/null
+	connect "$c/inner"
+	stat "$M/$c/inner/info" > /dev/null
+	wr "$M/ctl" "disconnect $c" || fail "disconnect: $ERRNO"
+	[ ! -e "$M/$c" ] || fail "$c still there after disconnect"
+	[ ! -e "$M/$c/inner/info" ] || fail "$c/inner still there after disconnect"
+	connect "$c"
+	expect_eq "$(field "$(get "$M/$c/info")" state)" connected "the name connected again"
+	wr "$M/$c/ctl" "disconnect" || fail "disconnect in its own ctl: $ERRNO"
+	[ ! -e "$M/$c" ] || fail "$c still there after its own disconnect"
+}
