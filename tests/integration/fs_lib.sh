@@ -62,3 +62,17 @@ expect_py_errno()   # WANT WHAT CODE [ARGS...]
 	got=$(py_errno "$@")
 	[ "$got" = "$want" ] || fail "$what: got '$got', want $want"
 }
+
+# 0 when the file system of FILE takes user xattrs; otherwise says SKIP
+# (or fails, when the reason is not "not supported") and returns 1.
+user_xattrs_or_skip()   # FILE
+{
+	local why
+	if why=$(python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")' "$1" 2>&1); then
+		python3 -c 'import os, sys; os.removexattr(sys.argv[1], "user.probe")' "$1"
+		return 0
+	fi
+	[[ $why == *"Operation not supported"* ]] || fail "setxattr on the real path: ${why##*$'\n'}"
+	echo "SKIP: the filesystem of $1 has no user xattrs"
+	return 1
+}

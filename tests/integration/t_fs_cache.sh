@@ -102,11 +102,7 @@ test_fs_xattrs_stay_true_through_the_answers_kept()
 {
 	fs_ctx
 	echo x > "$R/f"
-	if ! python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")' "$R/f" 2>/dev/null; then
-		echo "SKIP: the filesystem of $R has no user xattrs"
-		return 0
-	fi
-	python3 -c 'import os, sys; os.removexattr(sys.argv[1], "user.probe")' "$R/f"
+	user_xattrs_or_skip "$R/f" || return 0
 	expect_py_errno ENODATA "a file without xattrs" 'os.getxattr(A[0], "user.a")' "$V/f"
 	expect_py_errno OK "set through the mount, seen at once" '
 os.setxattr(A[0], "user.a", b"1")
@@ -128,11 +124,7 @@ test_fs_with_attr_timeout_0_every_getxattr_asks_the_target()
 {
 	fs_ctx
 	echo x > "$R/f"
-	if ! python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")' "$R/f" 2>/dev/null; then
-		echo "SKIP: the filesystem of $R has no user xattrs"
-		return 0
-	fi
-	python3 -c 'import os, sys; os.removexattr(sys.argv[1], "user.probe")' "$R/f"
+	user_xattrs_or_skip "$R/f" || return 0
 	expect_py_errno ENODATA "none yet" 'os.getxattr(A[0], "user.c")' "$V/f"
 	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.c", b"3")' "$R/f"
 	expect_py_errno OK "set on the target, seen at once" \
