@@ -91,6 +91,7 @@ void fh_close(struct svc_fs *f, uint32_t id)
 	struct fh *h = map_del(&f->fhs, id);
 	if (!h)
 		return;
+	lock_waits_drop(f, id, 0);
 	close(h->fd);
 	free(h);
 }
@@ -568,6 +569,9 @@ static const struct {
 	[FS_REMOVEXATTR] = { "removexattr", op_removexattr },
 	[FS_READFILE] = { "readfile", op_readfile },
 	[FS_FSTAT] = { "fstat", op_fstat },
+	[FS_GETLK] = { "getlk", op_getlk },
+	[FS_SETLK] = { "setlk", op_setlk },
+	[FS_LKCANCEL] = { "lkcancel", op_lkcancel },
 };
 
 /* "fs OP(ARGS): reason", ARGS being the paths or the handle. */
@@ -595,7 +599,8 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 		svc_reply_errf(f->r, svc_req_of(m), EINVAL, "fs: unknown op %u", op);
 		return;
 	}
-	struct call c = { .f = f, .caller = m->src_id, .a = args, .op = fs_ops[op].name };
+	struct call c = { .f = f, .caller = m->src_id, .reply_to = m->reply_to, .a = args,
+			  .op = fs_ops[op].name };
 	buf_init(&c.out);
 	int rc = proto_reply_ok(&c.out);
 	if (!rc)
@@ -604,6 +609,8 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 		rc = bad(&c, -EFBIG, "reply larger than one frame");
 	if (rc) {
 		reply_err(&c, m, -rc);
+	} else if (c.deferred) {
+		/* a waiting lock: svc_fs_lock.c answers when it has it */
 	} else if ((rc = router_reply(f->r, m, c.out.data, c.out.len)) < 0) {
 		log_warn("fs %s: reply to %u lost: %s", c.op, m->src_id, strerror(-rc));
 	}
