@@ -1,7 +1,9 @@
 /*
  * svc_fs — the fs service: each op of core/fsproto.h as the syscalls a
  * local program would make, answered at once (the stub blocks for the
- * length of one syscall, as a local program would).
+ * length of one syscall, as a local program would); a lock that must
+ * wait is the exception, answered later without blocking
+ * (svc_fs_lock.c).
  *
  * For: paths (absolute, bounded, checked by fs_path_get), open-file
  * handles owned by the context that opened them (closed when its route is
