@@ -48,7 +48,22 @@ enum proto_fs_op {
 	FS_REMOVEXATTR, /* str path, str name -> */
 	FS_READFILE,    /* str path, u32 max -> attr, blob: a small file in one call */
 	FS_FSTAT,       /* u32 fh -> attr */
+	FS_GETLK,       /* u32 fh, u8 type, u64 start, u64 len -> u8 type, u64 start, u64 len,
+			 * u32 pid (the holder as the target sees it; 0xffffffff: none, an OFD lock) */
+	FS_SETLK,       /* u32 fh, u8 type, u64 start, u64 len, u8 flags (FS_LK_*) -> ;
+			 * with FS_LK_WAIT answered once the lock is taken (or cancelled) */
+	FS_LKCANCEL,    /* u32 fh, u32 call (the reply handle of a waiting SETLK) -> ;
+			 * that SETLK is answered EINTR; ENOENT when it is not waiting */
 };
+
+/* Lock types on the wire (not the local F_RDLCK numbers). A len of 0
+ * runs to the end of the file, as in struct flock. */
+#define FS_LK_UNLCK 0
+#define FS_LK_RDLCK 1
+#define FS_LK_WRLCK 2
+/* SETLK flags. */
+#define FS_LK_WAIT  0x01 /* wait for the lock (F_SETLKW, flock without LOCK_NB) */
+#define FS_LK_FLOCK 0x02 /* flock(2) on the handle (start and len are ignored) */
 
 #define FS_ATTR_LEN 100
 #define FS_MAX_IO   (1u << 20)   /* largest read or write in one call */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -409,6 +410,9 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * file's size to 0 in the kernel, and writes past the size are run
 	 * one at a time (see fill_attr). */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Locks in fs/ are the target's (remotefs_lock.c). The kernel asks
+	 * for the whole mount then: control files answer below. */
+	conn->want |= conn->capable & (FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 }
 
 /* Replies to open with direct_io, and parallel direct writes on files
@@ -755,6 +759,33 @@ static void fs_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t
 	fuse_reply_err(req, EPERM);
 }
 
+/* Locks on control files: none can be taken (ENOLCK), so there is
+ * never one in the way (F_UNLCK) and releasing one does nothing. With
+ * locks forwarded the kernel no longer keeps them for us, and a lock
+ * here that excluded nobody on the target would be a lie about fs/'s
+ * neighbours; directories keep the kernel's own (FUSE never asks). */
+static void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	TO_REMOTE(getlk, ino, req, ino, fi, lock);
+	struct flock none = *lock;
+	none.l_type = F_UNLCK;
+	fuse_reply_lock(req, &none);
+}
+
+static void fs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	TO_REMOTE(setlk, ino, req, ino, fi, lock, sleep);
+	fuse_reply_err(req, lock->l_type == F_UNLCK ? 0 : ENOLCK);
+}
+
+static void fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	TO_REMOTE(flock, ino, req, ino, fi, op);
+	fuse_reply_err(req, op & LOCK_UN ? 0 : ENOLCK);
+}
+
 const struct fuse_lowlevel_ops mitofs_ops = {
 	.init = fs_init,
 	.readdirplus = fs_readdirplus,
@@ -788,4 +819,7 @@ const struct fuse_lowlevel_ops mitofs_ops = {
 	.unlink = fs_unlink,
 	.create = fs_create,
 	.rename = fs_rename,
+	.getlk = fs_getlk,
+	.setlk = fs_setlk,
+	.flock = fs_flock,
 };

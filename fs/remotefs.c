@@ -143,13 +143,15 @@ static void on_interrupt(fuse_req_t req, void *arg)
 	if (k->req == req) {
 		k->req = NULL; /* the late reply is dropped */
 		fuse_reply_err(req, EINTR);
+		if (k->lock) /* a waiting lock: stop it on the target */
+			lock_interrupted(k);
 	}
 }
 
 static void on_reply(struct router *r, const struct msg *m, void *arg);
 
 /* Sends b (a finished CALL_SERVICE payload) to the context of k->node. */
-void call_send(struct rcall *k, struct buf *b, int rc)
+int call_send(struct rcall *k, struct buf *b, int rc)
 {
 	struct rnode *n = k->node;
 	struct router *r = k->rf->d->router;
@@ -160,6 +162,7 @@ void call_send(struct rcall *k, struct buf *b, int rc)
 		err = EIO;
 	} else {
 		uint32_t h = router_add_reply(r, n->c->id, on_reply, k, 0);
+		k->h = h;
 		if (!h)
 			err = ENOMEM;
 		else if (router_send_to(r, n->c->id, HANDLE_CALL_SERVICE, h, b->data, b->len)) {
@@ -172,10 +175,11 @@ void call_send(struct rcall *k, struct buf *b, int rc)
 		if (k->req)
 			fuse_reply_err(k->req, err);
 		call_free(k);
-		return;
+		return -err;
 	}
 	if (k->req)
 		fuse_req_interrupt_func(k->req, on_interrupt, k);
+	return 0;
 }
 
 /* Starts a call on node n: the payload begins with the op and, when
@@ -335,6 +339,10 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		e = EIO;
 	else if (err)
 		e = fsproto_errno(err);
+	if (k->lock) { /* getlk, setlk, flock: remotefs_lock.c */
+		lock_reply(k, e, &rd);
+		return;
+	}
 	if (k->op == FS_WRITE) {
 		uint32_t n = 0;
 		if (!e && (rd_u32(&rd, &n) || n != k->size))
@@ -457,7 +465,6 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		memcpy(f->data, p, n);
 		f->datalen = n;
 		k->fi.fh = (uintptr_t)f;
-		k->fi.noflush = 1; /* nothing to flush: close costs no request */
 		if (a.size != n)
 			k->fi.direct_io = 1; /* /proc: the size says 0 */
 		fuse_reply_open(req, &k->fi);

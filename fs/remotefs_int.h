@@ -6,6 +6,7 @@
 #define MITOFS_REMOTEFS_INT_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -53,6 +54,10 @@ struct rfile {
 	bool remote;            /* fh is a live stub handle (not a READFILE copy) */
 	uint8_t *data;          /* a small file read whole at open (READFILE) */
 	size_t datalen;
+	uint32_t lkcalls;       /* lock calls awaiting their reply (keep f alive) */
+	uint32_t lkseq;         /* SETLKs sent on it (remotefs_lock.c) */
+	uint64_t lkowner;       /* the POSIX lock owner that took locks on it... */
+	uint8_t lkowners;       /* ...when this is 1 (0: none yet, 2: several) */
 };
 
 /* Files opened read-only are first read whole in one call (READFILE): a
@@ -81,6 +86,15 @@ struct rcall {
 	int pending_set;        /* setattr: steps still to send */
 	struct stat set;        /* setattr: the wanted values */
 	int to_set;
+	uint32_t h;             /* the reply handle it was sent with */
+	bool lock;              /* a lock call: remotefs_lock.c answers it */
+	struct rlkargs {        /* lock calls: what was asked */
+		int op;         /* FS_GETLK or FS_SETLK (a promoting FS_OPEN goes on to it) */
+		struct flock fl;
+		uint8_t flags;  /* FS_LK_WAIT, FS_LK_FLOCK */
+		uint64_t owner;
+		uint32_t seq;   /* f->lkseq when sent */
+	} lk;
 };
 
 struct rnode *node_get(struct remotefs *rf, fuse_ino_t ino);
@@ -95,10 +109,11 @@ int node_path(const struct rnode *n, char *out, size_t cap);
 /* A call: call_begin builds the payload head (op, path of n, or of n/name)
  * and the record; the caller appends arguments and call_send sends it,
  * unless rc (how appending went: 0 or -errno) says otherwise. On failure
- * both answer req themselves and return NULL / free. */
+ * both answer req themselves and return NULL / free (call_send: -errno,
+ * 0 once sent). */
 struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rnode *n,
 			 const char *name, struct buf *b, bool path);
-void call_send(struct rcall *k, struct buf *b, int rc);
+int call_send(struct rcall *k, struct buf *b, int rc);
 void call_free(struct rcall *k);
 void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
 		const struct fs_attr *a);
@@ -117,6 +132,8 @@ void file_write_acked(struct rcall *k, int err);
 void xattr_probe_reply(struct rcall *k, int e, struct rd *r);
 /* READFILE did not give the whole file: open it for real (same request). */
 void open_for_real(struct rcall *k);
+/* Frees a released file once no write or lock call needs it. */
+void file_maybe_free(struct rfile *f);
 
 /* The remotefs of a request, and the node of ino (or an answered ESTALE:
  * the kernel asked about a node we no longer know). */
@@ -151,5 +168,15 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, of
 void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* Locks (remotefs_lock.c): the FUSE operations, the replies of lock
+ * calls (k->lock) and their interruption, and a flush by owner. */
+void rfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock);
+void rfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
+	       int sleep);
+void rfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
+void lock_reply(struct rcall *k, int err, struct rd *rd);
+void lock_interrupted(struct rcall *k);
+void lock_flush(struct rfile *f, uint64_t owner);
 
 #endif

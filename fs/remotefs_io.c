@@ -131,9 +131,9 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
-static void file_maybe_free(struct rfile *f)
+void file_maybe_free(struct rfile *f)
 {
-	if (f->releasing && f->inflight == 0) {
+	if (f->releasing && f->inflight == 0 && f->lkcalls == 0) {
 		free(f->data);
 		free(f);
 	}
@@ -215,6 +215,8 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	/* close(2) of any descriptor ends its process's POSIX locks. */
+	lock_flush(f, fi->lock_owner);
 	if (f->waiter) { /* cannot happen: the kernel waits for the write */
 		fuse_reply_err(req, EBUSY);
 		return;

@@ -667,6 +667,9 @@ const struct fuse_lowlevel_ops remotefs_ops = {
 	.removexattr = rfs_removexattr,
 	.access = rfs_access,
 	.create = rfs_create,
+	.getlk = rfs_getlk,
+	.setlk = rfs_setlk,
+	.flock = rfs_flock,
 };
 
 /* --- flush: drop what the kernel cached of one context's files --- */

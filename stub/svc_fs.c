@@ -1,7 +1,9 @@
 /*
  * svc_fs — the fs service: each op of core/fsproto.h as the syscalls a
  * local program would make, answered at once (the stub blocks for the
- * length of one syscall, as a local program would).
+ * length of one syscall, as a local program would); a lock that must
+ * wait is the exception, answered later without blocking
+ * (svc_fs_lock.c).
  *
  * For: paths (absolute, bounded, checked by fs_path_get), open-file
  * handles owned by the context that opened them (closed when its route is
@@ -92,6 +94,7 @@ void fh_close(struct svc_fs *f, uint32_t id)
 	struct fh *h = map_del(&f->fhs, id);
 	if (!h)
 		return;
+	lock_waits_drop(f, id, 0);
 	close(h->fd);
 	free(h);
 }
@@ -593,6 +596,9 @@ static const struct {
 	[FS_REMOVEXATTR] = { "removexattr", op_removexattr },
 	[FS_READFILE] = { "readfile", op_readfile },
 	[FS_FSTAT] = { "fstat", op_fstat },
+	[FS_GETLK] = { "getlk", op_getlk },
+	[FS_SETLK] = { "setlk", op_setlk },
+	[FS_LKCANCEL] = { "lkcancel", op_lkcancel },
 };
 
 /* "fs OP(ARGS): reason", ARGS being the paths or the handle. */
@@ -620,7 +626,8 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 		svc_reply_errf(f->r, svc_req_of(m), EINVAL, "fs: unknown op %u", op);
 		return;
 	}
-	struct call c = { .f = f, .caller = m->src_id, .a = args, .op = fs_ops[op].name };
+	struct call c = { .f = f, .caller = m->src_id, .reply_to = m->reply_to, .a = args,
+			  .op = fs_ops[op].name };
 	/* The kept buffer: a fresh one per read was an mmap, page faults
 	 * over 128 KiB and an munmap each time (musl maps big blocks). */
 	c.out = f->out;
@@ -633,6 +640,8 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 		rc = bad(&c, -EFBIG, "reply larger than one frame");
 	if (rc) {
 		reply_err(&c, m, -rc);
+	} else if (c.deferred) {
+		/* a waiting lock: svc_fs_lock.c answers when it has it */
 	} else if ((rc = router_reply(f->r, m, c.out.data, c.out.len)) < 0) {
 		log_warn("fs %s: reply to %u lost: %s", c.op, m->src_id, strerror(-rc));
 	}

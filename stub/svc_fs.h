@@ -25,8 +25,10 @@ void svc_fs_free(struct svc_fs *f);
 
 /* Handles one CALL_SERVICE request for SVC_FS: op and the reader
  * positioned after the call header (borrowed). Replies exactly once,
- * before returning: malformed arguments get EBADMSG (or EINVAL for a
- * field out of range), an unknown op EINVAL. */
+ * before returning (but a SETLK that waits: when it has its lock, is
+ * cancelled or its handle closes; never if its caller is lost):
+ * malformed arguments get EBADMSG (or EINVAL for a field out of range),
+ * an unknown op EINVAL. */
 void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *args);
 
 /* Context id is unreachable: the handles it opened are closed. */

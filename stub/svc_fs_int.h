@@ -16,6 +16,7 @@
 
 struct router;
 struct rd;
+struct lkwait;
 
 #define FS_XATTR_NAME_MAX 255      /* XATTR_NAME_MAX */
 #define FS_XATTR_SIZE_MAX (1u << 16) /* XATTR_SIZE_MAX and XATTR_LIST_MAX */
@@ -34,6 +35,7 @@ struct svc_fs {
 	struct map fhs;   /* handle -> struct fh */
 	uint32_t next_fh; /* monotonic; 0 once exhausted (never reused) */
 	struct buf out;   /* reply buffer kept between calls (see svc_fs_call) */
+	struct lkwait *waits; /* SETLKs waiting for their lock (svc_fs_lock.c) */
 };
 
 /* The reply buffer is kept while at most this big: what a 1 MiB read
@@ -44,6 +46,7 @@ struct svc_fs {
 struct call {
 	struct svc_fs *f;
 	uint32_t caller;
+	uint32_t reply_to; /* the request's reply handle (0: no reply wanted) */
 	struct rd *a;
 	const char *op;  /* name for error texts */
 	char *p1, *p2;   /* owned: path (or name) arguments, shown in error texts */
@@ -52,6 +55,7 @@ struct call {
 	bool parsed;     /* every argument read: errors now come from syscalls */
 	const char *why; /* static reason for an argument refused, or NULL */
 	uint32_t opened; /* handle opened by this call, closed if undeliverable */
+	bool deferred;   /* answered later (a waiting SETLK): no reply now */
 	struct buf out;  /* the reply: envelope, then the body */
 };
 
@@ -83,5 +87,13 @@ int op_ftruncate(struct call *c);
 int op_fstat(struct call *c);
 ssize_t read_at(int fd, uint8_t *p, size_t n, uint64_t off);
 ssize_t write_at(int fd, const uint8_t *p, size_t n, uint64_t off);
+
+/* svc_fs_lock.c */
+int op_getlk(struct call *c);
+int op_setlk(struct call *c);
+int op_lkcancel(struct call *c);
+/* Handle fh is closing: its waiting SETLKs stop, answered err (0: not
+ * answered, the caller is gone). */
+void lock_waits_drop(struct svc_fs *f, uint32_t fh, int err);
 
 #endif

@@ -210,6 +210,7 @@ int op_close(struct call *c)
 	if ((rc = fh_find(c, &h)))
 		return rc;
 	map_del(&c->f->fhs, c->fh);
+	lock_waits_drop(c->f, c->fh, EBADF);
 	/* Closed whatever close says (EINTR included); its error is news. */
 	rc = close(h->fd) < 0 && errno != EINTR ? -errno : 0;
 	free(h);

@@ -1034,7 +1034,7 @@ Test(svc_fs, errors_carry_the_errno_and_name_the_path)
 	/* unknown ops */
 	begin(0);
 	cr_expect_eq(call_empty(), EINVAL);
-	begin(FS_FSTAT + 1);
+	begin(FS_LKCANCEL + 1);
 	cr_expect_eq(call_empty(), EINVAL);
 	begin(0xffff);
 	cr_expect_eq(call_empty(), EINVAL);
