@@ -198,3 +198,31 @@ test_a_cached_context_directory_is_gone_as_soon_as_disconnect_returns()
 	wr "$M/$c/ctl" "disconnect" || fail "disconnect in its own ctl: $ERRNO"
 	[ ! -e "$M/$c" ] || fail "$c still there after its own disconnect"
 }
+
+# --- the same over ssh ---
+
+test_fs_ssh_xattrs_access_readlink_and_hard_links()
+{
+	fs_ssh_ctx
+	echo x > "$R/f"
+	ln -s f "$R/l"
+	expect_eq "$(readlink "$V/l")" f "readlink over ssh"
+	expect_py_errno OK "access over ssh" '
+assert os.access(A[0], os.R_OK | os.W_OK)
+assert not os.access(A[0], os.X_OK)
+' "$V/f"
+	expect_py_errno ENOENT "access of a missing file over ssh" 'os.access(A[0], os.F_OK) or os.stat(A[0])' "$V/missing"
+	ln "$V/f" "$V/g"
+	expect_eq "$(stat -c %i "$V/g")" "$(stat -c %i "$V/f")" "one inode number over ssh"
+	echo more >> "$V/g"
+	expect_eq "$(cat "$V/f")" $'x\nmore' "written through one name over ssh"
+	user_xattrs_or_skip "$R/f" || return 0
+	expect_py_errno ENODATA "no xattr over ssh" 'os.getxattr(A[0], "user.s")' "$V/f"
+	expect_py_errno OK "xattrs over ssh" '
+os.setxattr(A[0], "user.s", b"over ssh")
+assert os.getxattr(A[1], "user.s") == b"over ssh"
+assert os.listxattr(A[0]) == ["user.s"]
+os.removexattr(A[0], "user.s")
+assert os.listxattr(A[1]) == []
+' "$V/f" "$R/f"
+}
