@@ -105,6 +105,34 @@ static int do_deflate(struct buf *out, const void *in, size_t n, int level, int 
 	return rc;
 }
 
+bool zio_looks_random(const void *in, size_t n)
+{
+	const uint8_t *p = in;
+	uint32_t count[256] = { 0 };
+	uint64_t taken = 0;
+	enum { BLOCKS = 16, BLOCK = 256 };
+	if (n <= BLOCKS * BLOCK) {
+		for (size_t i = 0; i < n; i++)
+			count[p[i]]++;
+		taken = n;
+	} else {
+		for (size_t k = 0; k < BLOCKS; k++) {
+			const uint8_t *b = p + (n - BLOCK) / (BLOCKS - 1) * k;
+			for (size_t i = 0; i < BLOCK; i++)
+				count[b[i]]++;
+		}
+		taken = BLOCKS * BLOCK;
+	}
+	if (taken < 64)
+		return false; /* too few bytes to tell */
+	uint64_t same = 0; /* pairs of equal bytes, times two, plus taken */
+	for (int i = 0; i < 256; i++)
+		same += (uint64_t)count[i] * count[i];
+	/* same / taken^2 is the chance two sampled bytes are equal (1/256
+	 * for random bytes); at most 2^-7.5 (1/181) is 7.5 bits or more. */
+	return same * 181 <= taken * taken;
+}
+
 int zio_deflate(struct buf *out, const void *in, size_t n, int level)
 {
 	return do_deflate(out, in, n, level, 15);

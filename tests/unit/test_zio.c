@@ -170,3 +170,65 @@ Test(zio, gzip_output_decodes_with_gzip_dc)
 	free(in);
 	buf_free(&g);
 }
+
+/* What zio_looks_random calls random is what deflate cannot shrink, and
+ * what it lets through is what deflate does shrink: checked against
+ * deflate itself, on real random bytes (/dev/urandom), deflated data,
+ * text, zeros and 4-bit data, small and large. */
+static uint8_t *urandom(size_t n)
+{
+	uint8_t *p = malloc(n);
+	FILE *f = fopen("/dev/urandom", "rb");
+	cr_assert(p && f);
+	cr_assert_eq(fread(p, 1, n, f), n);
+	fclose(f);
+	return p;
+}
+
+static double deflated_ratio(const uint8_t *p, size_t n)
+{
+	struct buf z;
+	buf_init(&z);
+	cr_assert_eq(zio_deflate(&z, p, n, 1), 0);
+	double r = (double)z.len / (double)n;
+	buf_free(&z);
+	return r;
+}
+
+Test(zio, looks_random_agrees_with_deflate)
+{
+	static const size_t sizes[] = { 4096, 4200, 65536, 1u << 20 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		uint8_t *rnd = urandom(n);
+		cr_expect(zio_looks_random(rnd, n), "random, %zu bytes", n);
+		cr_expect_geq(deflated_ratio(rnd, n), 0.99);
+
+		struct buf z; /* a compressed file is random too */
+		buf_init(&z);
+		uint8_t *text = malloc(n);
+		static const char words[] = "the quick brown fox jumps over the lazy dog; ";
+		for (size_t k = 0; k < n; k++)
+			text[k] = (uint8_t)words[(k * 7 + k / 13) % (sizeof(words) - 1)];
+		cr_expect_not(zio_looks_random(text, n), "text, %zu bytes", n);
+		cr_expect_lt(deflated_ratio(text, n), 0.5);
+
+		uint8_t *nib = urandom(n);
+		for (size_t k = 0; k < n; k++)
+			nib[k] &= 0x0f;
+		cr_expect_not(zio_looks_random(nib, n), "4-bit data, %zu bytes", n);
+		cr_expect_lt(deflated_ratio(nib, n), 0.7);
+
+		uint8_t *zero = calloc(1, n);
+		cr_expect_not(zio_looks_random(zero, n), "zeros, %zu bytes", n);
+
+		cr_assert_eq(zio_deflate(&z, nib, n, 9), 0);
+		cr_expect(zio_looks_random(z.data, z.len), "deflated 4-bit data, %zu bytes", z.len);
+		buf_free(&z);
+		free(rnd);
+		free(text);
+		free(nib);
+		free(zero);
+	}
+	cr_expect_not(zio_looks_random("abc", 3), "too short to tell");
+}
