@@ -251,7 +251,7 @@ static int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b
 	if (!g)
 		return 0; /* unknown to the kernel, or out of memory: the entry
 			   * then lives out its timeout (CTXDIR_ENTRY_TIMEOUT) */
-	if (worker_run(d->loop, gone_work, gone_done, g)) {
+	if (worker_run(&d->workers, gone_work, gone_done, g)) {
 		free(g->name);
 		free(g);
 		return 0;

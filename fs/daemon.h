@@ -23,6 +23,7 @@
 #include "ids.h"
 #include "map.h"
 #include "proto.h"
+#include "worker.h"
 
 struct loop;
 struct router;
@@ -183,6 +184,7 @@ struct daemon {
 	int ssh_threads;
 	double attr_timeout;   /* fs/ entry and attribute cache, seconds */
 	size_t readahead;      /* the mount's read-ahead window, bytes (0: the kernel's) */
+	struct workers workers; /* invalidations on threads (worker.h) */
 	bool output_since_trim;
 };
 

@@ -274,6 +274,8 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	d.loop = loop_new();
 	d.router = d.loop ? router_new(d.loop, 0, &router_ops, &d) : NULL;
+	if (d.loop)
+		workers_init(&d.workers, d.loop);
 	if (!d.router || ctx_daemon_init(&d) || tree_init(&d.tree, &d.root) ||
 	    !(d.rfs = remotefs_new(&d))) {
 		fprintf(stderr, "mitofs: out of memory\n");
@@ -330,6 +332,9 @@ int main(int argc, char **argv)
 	}
 	loop_run(d.loop);
 	rc = 0;
+	/* Invalidations still running use the session: let them end. */
+	if (workers_drain(&d.workers, 3000))
+		log_warn("exit: a cache invalidation did not end within 3 s");
 
 out_unmount:
 	/* Collect the stubs we started before their records go. */

@@ -748,7 +748,7 @@ int remotefs_flush(struct remotefs *rf, struct ctx *c, struct ctl_batch *b)
 	j->se = d->se;
 	j->c = c;
 	j->b = b;
-	int rc = worker_run(d->loop, flush_work, flush_done, j);
+	int rc = worker_run(&d->workers, flush_work, flush_done, j);
 	if (rc) {
 		flush_free(j);
 		return rc;
