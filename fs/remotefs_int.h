@@ -25,9 +25,11 @@ struct rnode {
 	struct rnode *children, *next; /* known entries, for stable inodes */
 	uint64_t nlookup;
 	struct rfile *open;     /* one open file of it: fstat after unlink */
+	uint32_t nopen;         /* open files of it the kernel holds (open to release) */
 	uint64_t root;          /* ino of its context's fs/ node (mixed into sid) */
 	/* From the last attributes seen (node_saw): */
 	uint64_t sid;           /* the st_ino shown: the target's (dev, ino), mixed */
+	uint64_t size;          /* the size the kernel was last told */
 	uint32_t nlink;
 	bool isdir;
 	uint32_t xattr;         /* FS_ATTR_NO_XATTR, FS_ATTR_XATTR_UNSUP... */

@@ -264,6 +264,8 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (n->open == f)
 		n->open = NULL;
+	if (n->nopen)
+		n->nopen--;
 	f->releasing = true;
 	file_maybe_free(f);
 	fuse_reply_err(req, 0);

@@ -150,6 +150,61 @@ test_fs_a_cached_name_removed_on_the_target_can_be_created_again()
 }
 opts_test_fs_a_cached_name_removed_on_the_target_can_be_created_again="-o attr_timeout=3600"
 
+# --- small files: in the page cache when open returns ---
+
+# A file read whole at open (up to 64 KiB) is stored in the kernel's page
+# cache before the open is answered: the read that follows needs no
+# request. Shown by stopping the daemon between open and read: the read
+# still completes (a READ request would wait for the stopped daemon).
+test_fs_a_small_files_content_is_cached_when_open_returns()
+{
+	fs_ctx
+	head -c 5000 /dev/urandom > "$R/f"
+	stat "$V/f" > /dev/null # the kernel knows its size
+	local out=$T/out
+	TEARDOWN+=("kill -CONT $DAEMON_PID 2>/dev/null")
+	timeout -k 1 10 python3 -c '
+import os, signal, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.kill(int(sys.argv[2]), signal.SIGSTOP)
+try:
+    signal.alarm(3)   # a READ to the stopped daemon would block: fail after 3 s
+    data = b""
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            break
+        data += b
+    signal.alarm(0)
+finally:
+    os.kill(int(sys.argv[2]), signal.SIGCONT)
+sys.stdout.buffer.write(data)
+' "$V/f" "$DAEMON_PID" > "$out" || fail "read with the daemon stopped did not complete"
+	cmp -s "$out" "$R/f" || fail "content read from the page cache differs"
+	# A second opener while the first is open: no store (pages may be
+	# locked by its reads), still right.
+	exec 7< "$V/f"
+	expect_eq "$(sha256sum < "$V/f")" "$(sha256sum < "$R/f")" "a second open"
+	exec 7<&-
+}
+
+# The stored pages are the content read at that open: rewritten on the
+# target with the same size (the kernel's cached size still right), the
+# next open reads the new bytes.
+test_fs_a_small_file_rewritten_with_the_same_size_reads_new()
+{
+	fs_ctx
+	printf aaaa > "$R/f"
+	expect_eq "$(cat "$V/f")" aaaa "first read"
+	printf bbbb > "$R/f"
+	expect_eq "$(cat "$V/f")" bbbb "after a same-size rewrite on the target"
+	printf cc > "$R/f"
+	expect_eq "$(cat "$V/f")" cc "after a shorter rewrite"
+	printf dddddddd > "$R/f"
+	expect_eq "$(cat "$V/f")" dddddddd "after a longer rewrite"
+}
+opts_test_fs_a_small_file_rewritten_with_the_same_size_reads_new="-o attr_timeout=3600"
+
 # --- the read-ahead window ---
 
 # The bdi of this mount (MAJ:MIN) from mountinfo.
