@@ -185,6 +185,7 @@ struct daemon {
 	double attr_timeout;   /* fs/ entry and attribute cache, seconds */
 	size_t readahead;      /* the mount's read-ahead window, bytes (0: the kernel's) */
 	struct workers workers; /* invalidations on threads (worker.h) */
+	bool noxattr;          /* -o noxattr: fs/ has no xattrs (ENOSYS, as sshfs) */
 	bool output_since_trim;
 };
 

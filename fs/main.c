@@ -11,6 +11,7 @@
  *     -o attr_timeout=S    fs/ entries and attributes cached (default 1)
  *     -o readahead=SIZE    the kernel's read-ahead in fs/ files (default 1M;
  *                          0 keeps the kernel's 128K; needs root)
+ *     -o noxattr           no xattrs under fs/ (as sshfs): ls -l asks none
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +41,7 @@ extern const uint8_t mitofs_stub_gz_end[];
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,log_cap=SIZE,connect_timeout=SECONDS,"
-		   "attr_timeout=SECONDS,readahead=SIZE] MOUNTPOINT\n");
+		   "attr_timeout=SECONDS,readahead=SIZE,noxattr] MOUNTPOINT\n");
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -71,6 +72,10 @@ static int parse_opts(struct daemon *d, char *opts)
 			continue;
 		if (v && !strcmp(o, "log_cap") && !parse_size(v, &d->log_cap))
 			continue;
+		if (!v && !strcmp(o, "noxattr")) {
+			d->noxattr = true;
+			continue;
+		}
 		if (v && !strcmp(o, "readahead")) {
 			size_t ra = 0;
 			if (!strcmp(v, "0") || (!parse_size(v, &ra) && ra <= (64u << 20))) {

@@ -469,6 +469,18 @@ static uint32_t xattr_known(const struct rnode *n)
 	return n->xattr;
 }
 
+/* -o noxattr: ENOSYS, which the kernel remembers for the whole mount and
+ * answers itself from then on (EOPNOTSUPP): `ls -l` then makes no xattr
+ * request per entry, as over sshfs, which has no xattrs. True when req
+ * was answered so. */
+static bool no_xattrs(fuse_req_t req)
+{
+	if (!rfs_of(req)->d->noxattr)
+		return false;
+	fuse_reply_err(req, ENOSYS);
+	return true;
+}
+
 /* A probe's list is read up to this size; longer lists (ERANGE) go
  * straight to the value. */
 #define XATTR_LIST_PROBE 4096u
@@ -484,6 +496,8 @@ static void getxattr_send(fuse_req_t req, struct rnode *n, const char *name, siz
 
 static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	if (no_xattrs(req))
+		return;
 	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
@@ -546,6 +560,8 @@ void xattr_probe_reply(struct rcall *k, int e, struct rd *r)
 
 static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	if (no_xattrs(req))
+		return;
 	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
@@ -570,6 +586,8 @@ static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			 size_t size, int flags)
 {
+	if (no_xattrs(req))
+		return;
 	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;
@@ -583,6 +601,8 @@ static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 
 static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (no_xattrs(req))
+		return;
 	struct rnode *n = rfs_want(req, ino);
 	if (!n)
 		return;

@@ -78,7 +78,11 @@ int op_readfile(struct call *c)
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	rc = fstat(fd, &st) < 0 ? -errno : fd_settle(fd, &st, false);
+	rc = fstat(fd, &st) < 0 ? -errno : 0;
+	/* O_NONBLOCK means nothing to a regular file's reads: only other
+	 * kinds (block devices) have it taken off, two syscalls saved. */
+	if (!rc && !S_ISREG(st.st_mode))
+		rc = fd_settle(fd, &st, false);
 	if (!rc && S_ISDIR(st.st_mode))
 		rc = -EISDIR;
 	if (rc || (rc = put_stat(&c->out, &st, fd, NULL)))
@@ -86,8 +90,8 @@ int op_readfile(struct call *c)
 	size_t at = c->out.len, got = 0;
 	if ((rc = buf_put_u32(&c->out, 0)))
 		goto out;
-	/* st_size is a hint only: /proc files say 0, files grow. One byte
-	 * more than it says lets the read that sees EOF fit. */
+	/* st_size is a hint only: /proc files say 0, files shrink. One byte
+	 * more than it says leaves room for a read that sees EOF. */
 	size_t room = S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < max
 		? (size_t)st.st_size + 1 : (max < FS_READFILE_FIRST ? max : FS_READFILE_FIRST);
 	while (got < max) {
@@ -107,6 +111,11 @@ int op_readfile(struct call *c)
 			break;
 		c->out.len += (size_t)k;
 		got += (size_t)k;
+		/* All that fstat said: the file as it was then (one read
+		 * less than waiting for EOF). A file that says 0 (/proc) is
+		 * read to its end. */
+		if (S_ISREG(st.st_mode) && st.st_size > 0 && got == (uint64_t)st.st_size)
+			break;
 	}
 	if (!rc)
 		be32_put(c->out.data + at, (uint32_t)got);

@@ -366,7 +366,7 @@ if [[ ${1:-} == __row ]]; then
 fi
 if [[ ${1:-} == __fs ]]; then
 	ROW=$2 SIDE=$3 FS_DATA=$BENCH_FS_DATA
-	case $ROW in f6) fs_f1 "$4" "${5:-}" ;; *) "fs_$ROW" "$4" "${5:-}" ;; esac
+	case $ROW in f6) fs_f1 "$4" "${5:-}" ;; f3n) fs_f3 "$4" "${5:-}" ;; *) "fs_$ROW" "$4" "${5:-}" ;; esac
 	exit $?
 fi
 if [[ ${1:-} == __ossh ]]; then
@@ -695,17 +695,18 @@ fs_rows() {
 		done
 		head -c $((FS_SMALL * 4096)) /dev/urandom > small.all &&
 			split -b 4096 -d -a 4 small.all small/f && rm small.all && mv small/f0001 small/f1
-	) || { done_ "failed"; for r in f1 f2 f3 f4 f5 f6; do echo "$r.error data set not made" >> "$SAMPLES"; done; return 1; }
+	) || { done_ "failed"; for r in f1 f2 f3 f3n f4 f5 f6; do echo "$r.error data set not made" >> "$SAMPLES"; done; return 1; }
 	done_ "$(du -sh "$BENCH_FS_DATA" | cut -f1)"
 	step "fs: mitofs mounts, contexts s (ssh) and l (local)"
-	m="" z=""
+	m="" z="" x=""
 	if mount_new && m=$MNT && ctl_write "$m/ctl" "connect s $(sshc "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS")" &&
 		ctl_write "$m/ctl" "connect l local" &&
-		mount_new -o attr_timeout=0 && z=$MNT && ctl_write "$z/ctl" "connect s $(sshc "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS")"; then
-		done_ "$m, $z"
+		mount_new -o attr_timeout=0 && z=$MNT && ctl_write "$z/ctl" "connect s $(sshc "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS")" &&
+		mount_new -o noxattr && x=$MNT && ctl_write "$x/ctl" "connect s $(sshc "$BENCH_SSH_PORT" "$BENCH_SSH_KEYS")"; then
+		done_ "$m, $z, $x"
 	else
 		done_ "failed: $(tail -n 1 "$WORK/fs.err")"
-		for r in f1 f2 f3 f4 f5 f6; do echo "$r.error mitofs mount or connect failed" >> "$SAMPLES"; done
+		for r in f1 f2 f3 f3n f4 f5 f6; do echo "$r.error mitofs mount or connect failed" >> "$SAMPLES"; done
 		return 1
 	fi
 	# F6's peer: libfuse's own passthrough_ll example (Debian's
@@ -736,6 +737,8 @@ fs_rows() {
 			# The same file system without FUSE, for reference.
 			if [[ $r == f2 ]]; then fs_sample f2 local "$BENCH_FS_DATA"; fi
 		done
+		# F3 again on a mount without xattrs (-o noxattr), sshfs's feature set.
+		[[ -n ${bad[f3n.mitofs]:-} ]] || fs_sample f3n mitofs "$x/s/fs$BENCH_FS_DATA" "$x/s/ctl" || bad[f3n.mitofs]=1
 		[[ -n ${bad[f6.mitofs]:-} ]] || fs_sample f6 mitofs "$m/l/fs$BENCH_FS_DATA" "$m/l/ctl" || bad[f6.mitofs]=1
 		if [[ -n $pt && -z ${bad[f6.passthrough]:-} ]]; then
 			if fuse_mount "pt$k" "$pt" -o "source=$BENCH_FS_DATA"; then
@@ -750,6 +753,7 @@ fs_rows() {
 	done
 	umount_one "$m" "$(for e in "${MOUNTS[@]}"; do [[ $e == "$m "* ]] && echo "${e##* }"; done)"
 	umount_one "$z" "$(for e in "${MOUNTS[@]}"; do [[ $e == "$z "* ]] && echo "${e##* }"; done)"
+	umount_one "$x" "$(for e in "${MOUNTS[@]}"; do [[ $e == "$x "* ]] && echo "${e##* }"; done)"
 	sshd_settle
 }
 
@@ -807,7 +811,7 @@ if sshd_start "$WORK/sshd" "SetEnv XDG_RUNTIME_DIR=$BENCH_SSH_XDG SHLVL=1" &&
 else
 	done_ "failed: $(tail -n 2 "$WORK/sshd.err")"
 	want ssh && for r in r6 r6c r6r r7 r8; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
-	want fs && for r in f1 f2 f3 f4 f5 f6; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
+	want fs && for r in f1 f2 f3 f3n f4 f5 f6; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
 fi
 echo "bench: rows done in $((SECONDS - t_start)) s" >&2
 
@@ -960,7 +964,7 @@ if want('ssh') and any(k.split('.')[0] in ('r6', 'r6c', 'r6r', 'r7', 'r8') for k
     out.append('Row 6: mitofs is `connect` + `echo true > exec; read s < status`; OpenSSH runs `true` through the same sshd; row 6m is the same mitofs samples against Mitogen. Rows 6, 6m, 7, 8 use an sshd whose sessions start no rc file; row 6r one whose sessions read root\'s ~/.bashrc, as a plain `ssh host cmd` does. Row 6c empties the bench\'s own ssh stub cache before each sample and is set against row 6\'s OpenSSH samples. Row 8: a fresh mount per sample, one connect alone then 20 at once; the ratio column is peer ÷ mitofs of the 20-at-once times.')
 # The fs/ rows (issue 4): mitofs NAME/fs/ against sshfs (F6: a local
 # context against libfuse's passthrough_ll).
-if any(k.split('.')[0] in ('f1', 'f2', 'f3', 'f4', 'f5', 'f6') for k in list(samples) + list(errors)):
+if any(k.split('.')[0] in ('f1', 'f2', 'f3', 'f3n', 'f4', 'f5', 'f6') for k in list(samples) + list(errors)):
     def tput(mib):
         return lambda us: '%.0f MiB/s' % (mib / (us / 1e6))
     out.append('')
@@ -970,12 +974,14 @@ if any(k.split('.')[0] in ('f1', 'f2', 'f3', 'f4', 'f5', 'f6') for k in list(sam
             ('f1', 'F1. sequential read, 512 MiB, cold', tput(512), 'sshfs', 'sshfs (defaults)', 'tput', 'mitofs ≥ 1.6× sshfs', 1.6),
             ('f2', 'F2. write 256 MiB, `conv=fsync`', tput(256), 'sshfs', 'sshfs (defaults)', 'tput', 'mitofs ≥ 1.3× sshfs', 1.3),
             ('f3', 'F3. `ls -lR`, 10,000 files in 100 dirs, cold', sec, 'sshfs', 'sshfs (defaults), fresh mount', 'time', 'mitofs ≤ 0.4× sshfs', 0.4),
+            ('f3n', 'F3n. the same, mitofs `-o noxattr` (no xattrs, as sshfs)', sec, 'f3.sshfs', 'sshfs (defaults), fresh mount', 'time', '(info) ≤ 0.4× sshfs', None),
             ('f4', 'F4. `cat` of 1000 × 4 KiB files, cold', sec, 'sshfs', 'sshfs (defaults), fresh mount', 'time', 'mitofs ≤ 0.5× sshfs', 0.5),
             ('f5', 'F5. one uncached `stat`', us_, 'sshfs', 'sshfs -o cache=no,entry_timeout=0,attr_timeout=0', 'time', 'mitofs ≤ 0.2× sshfs', 0.2),
             ('f6', 'F6. local context: sequential read, 512 MiB, cold', tput(512), 'passthrough', "libfuse's passthrough_ll", 'tput', 'mitofs ≥ 0.5× passthrough', 0.5)):
-        m, p = med(row + '.mitofs'), med(row + '.' + peer)
+        pkey = peer if '.' in peer else row + '.' + peer  # F3n reuses F3's sshfs samples
+        m, p = med(row + '.mitofs'), med(pkey)
         mc = fmt(m) if m is not None and not err_of(row, 'mitofs') else None
-        pc = fmt(p) if p is not None and not err_of(row, peer) else None
+        pc = fmt(p) if p is not None and not err_of(pkey.split('.')[0], pkey.split('.')[1]) else None
         ratio = met = ''
         if mc and pc:
             if kind == 'tput':
@@ -999,7 +1005,7 @@ out.append('| sample | n | min | median | max |')
 out.append('| --- | --- | --- | --- | --- |')
 units = {'r1': ms, 'r1c': ms, 'r2': us_, 'r3': kib, 'r4': sec, 'r5': sec,
          'r6': ms, 'r6c': ms, 'r6r': ms, 'r7': us_, 'r8': sec,
-         'f1': sec, 'f2': sec, 'f3': sec, 'f4': sec, 'f5': us_, 'f6': sec}
+         'f1': sec, 'f2': sec, 'f3': sec, 'f3n': sec, 'f4': sec, 'f5': us_, 'f6': sec}
 for k in sorted(samples):
     v = samples[k]
     f = units[k.split('.')[0]]

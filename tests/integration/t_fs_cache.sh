@@ -281,3 +281,20 @@ os.removexattr(A[0], "user.s")
 assert os.listxattr(A[1]) == []
 ' "$V/f" "$R/f"
 }
+
+# -o noxattr: fs/ has no xattrs, as sshfs: every xattr call is
+# EOPNOTSUPP (the kernel answers for us after the first ENOSYS), and
+# everything else works as before.
+test_fs_noxattr_makes_xattrs_unsupported()
+{
+	fs_ctx
+	echo x > "$R/f"
+	expect_py_errno ENOTSUP "getxattr" 'os.getxattr(A[0], "user.a")' "$V/f"
+	expect_py_errno ENOTSUP "getxattr again" 'os.getxattr(A[0], "security.selinux")' "$V/f"
+	expect_py_errno ENOTSUP "setxattr" 'os.setxattr(A[0], "user.a", b"1")' "$V/f"
+	expect_py_errno ENOTSUP "listxattr" 'os.listxattr(A[0])' "$V/f"
+	expect_py_errno ENOTSUP "removexattr" 'os.removexattr(A[0], "user.a")' "$V/f"
+	expect_eq "$(ls -l "$V" | grep -c ' f$')" 1 "ls -l"
+	expect_eq "$(cat "$V/f")" x "read"
+}
+opts_test_fs_noxattr_makes_xattrs_unsupported="-o noxattr"
