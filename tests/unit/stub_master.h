@@ -16,7 +16,9 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -192,6 +194,30 @@ static void boot_stub_valgrind(const char *dir)
 	uint8_t none = 0;
 	cr_assert_not_null(boot_start(M.l, fd, ep[0], pid, &none, 1, &c, 60000, on_boot, NULL));
 	wait_booted(60000);
+}
+
+/* Removes a test's scratch directory (never across a mount); "" is none. */
+static inline void rm_scratch(const char *dir)
+{
+	if (!dir[0])
+		return;
+	char cmd[PATH_MAX + 32];
+	snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+/* Ends a stub run under valgrind: EOF on its parent stream makes it
+ * exit, and memcheck's verdict is its exit status (99 on any error or
+ * definite leak). */
+static inline void expect_memcheck_clean(void)
+{
+	router_close_child(M.r, M.id, "test over");
+	int st = 0;
+	pid_t pid = M.pid;
+	M.pid = 0;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "memcheck: status %d (99: errors)", st);
 }
 
 /* Kills the stub (if still there) and frees the master's side. */

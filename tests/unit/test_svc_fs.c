@@ -63,12 +63,7 @@ static void teardown(void)
 {
 	master_free();
 	buf_free(&M.req);
-	if (M.dir[0]) {
-		char cmd[PATH_MAX + 32];
-		snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", M.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", M.dir);
-	}
+	rm_scratch(M.dir);
 }
 
 TestSuite(svc_fs, .init = setup, .fini = teardown, .timeout = 60);
@@ -1247,10 +1242,5 @@ Test(svc_fs_valgrind, every_op_runs_clean_under_memcheck)
 	cr_expect_eq(fs_fh_op(FS_FSTAT, fh), EBADF);
 	cr_assert_eq(fs_open(P(0, "f"), O_RDONLY, 0, &fh, NULL), 0);
 	buf_free(&out);
-	router_close_child(M.r, M.id, "test over");
-	int st = 0;
-	pid_t pid = M.pid;
-	M.pid = 0;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "memcheck: status %d (99: errors)", st);
+	expect_memcheck_clean();
 }

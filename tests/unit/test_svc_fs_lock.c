@@ -61,12 +61,7 @@ static void teardown(void)
 {
 	master_free();
 	buf_free(&M.req);
-	if (M.dir[0]) {
-		char cmd[PATH_MAX + 32];
-		snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", M.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", M.dir);
-	}
+	rm_scratch(M.dir);
 }
 
 TestSuite(svc_fs_lock, .init = setup, .fini = teardown, .timeout = 60);
@@ -544,12 +539,7 @@ Test(svc_fs_lock_valgrind, waits_cancelled_closed_lost_and_left_at_exit_run_clea
 	setlk_req(d, FS_LK_WRLCK, 0, 0, FS_LK_WAIT);
 	send_to_slot(&w[0]);
 	run_until(&w[0].got, 200);
-	router_close_child(M.r, M.id, "test over");
-	int st = 0;
-	pid_t pid = M.pid;
-	M.pid = 0;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "memcheck: status %d (99: errors)", st);
+	expect_memcheck_clean();
 	for (int i = 0; i < 4; i++)
 		buf_free(&w[i].body);
 	buf_free(&s.body);
