@@ -50,6 +50,7 @@ static int run_deflate(z_stream *z, struct buf *out, const void *in, size_t n)
 {
 	size_t start = out->len;
 	int rc = 0;
+	z->avail_in = 0; /* deflateReset keeps the last input pointer */
 	/* One reservation of the worst case usually means one deflate call. */
 	size_t bound = deflateBound(z, n > ZIO_SLICE ? ZIO_SLICE : (uLong)n);
 	if (n > ZIO_SLICE)

@@ -211,7 +211,10 @@ struct entry_gone {
 	struct fuse_session *se;
 	uint64_t parent;
 	char *name;
-	struct ctl_batch *b; /* completes when it is done, if not NULL */
+	struct ctl_batch *b; /* goes on when it is done, if not NULL... */
+	int rc;              /* ...with this result */
+	char why[PROTO_MAX_TEXT];
+	struct ctx *holder;  /* b's context, kept (busy) until then */
 };
 
 static void gone_work(void *arg)
@@ -220,20 +223,28 @@ static void gone_work(void *arg)
 	fuse_lowlevel_notify_inval_entry(g->se, g->parent, g->name, strlen(g->name));
 }
 
-static void gone_done(void *arg)
+static void gone_free(struct entry_gone *g)
 {
-	struct entry_gone *g = arg;
-	if (g->b)
-		ctl_batch_done(g->b, 0, NULL);
+	if (g->holder)
+		ctx_unbusy(g->holder);
 	free(g->name);
 	free(g);
 }
 
+static void gone_done(void *arg)
+{
+	struct entry_gone *g = arg;
+	if (g->b)
+		ctl_batch_done(g->b, g->rc, g->rc ? g->why : NULL);
+	gone_free(g);
+}
+
 /* ctx_remove, then the kernel forgets the directory's entry, on a worker
  * (worker.h: the kernel may hold that directory's lock for a lookup only
- * we can answer). Returns 1 when b waits for that (so the write returns
- * once the name is gone for every path walk), else 0. */
-static int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b)
+ * we can answer). Returns 1 when b waits for that and then goes on with
+ * rc and why (so that the write returns once the name is gone for every
+ * path walk); 0 when it did not wait, and b is the caller's. */
+static int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b, int rc)
 {
 	struct daemon *d = c->d;
 	struct entry_gone *g = NULL;
@@ -246,14 +257,21 @@ static int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b
 		g->se = d->se;
 		g->parent = c->dir->parent->ino;
 		g->b = b;
+		g->rc = rc;
+		snprintf(g->why, sizeof(g->why), "%s", why ? why : "");
+		/* The batch's own context may be removed meanwhile (a
+		 * disconnect of it by another writer): keep it. */
+		if (b && b->ctx && b->ctx != c) {
+			g->holder = b->ctx;
+			g->holder->busy++;
+		}
 	}
 	ctx_remove(c, why);
 	if (!g)
 		return 0; /* unknown to the kernel, or out of memory: the entry
 			   * then lives out its timeout (CTXDIR_ENTRY_TIMEOUT) */
 	if (worker_run(&d->workers, gone_work, gone_done, g)) {
-		free(g->name);
-		free(g);
+		gone_free(g);
 		return 0;
 	}
 	return b ? 1 : 0;
@@ -337,8 +355,8 @@ static void connect_done(struct ctx *c, int rc, const char *why)
 		 * for `reconnect`. */
 		if (c->ever_up)
 			ctx_mark_lost(c, why);
-		else
-			ctx_remove_forget(c, why, NULL);
+		else if (ctx_remove_forget(c, why, b, rc) == 1)
+			return; /* b goes on once the name is gone */
 	} else {
 		c->ever_up = true;
 		ctx_log(c, LOG_INFO, "connected (id %u, pid %d, %" PRIu64 " us)", c->id, (int)c->pid,
@@ -696,7 +714,7 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 		ctx_log(victim, LOG_INFO, "disconnect requested");
 		if (victim == c)
 			b->ctx = NULL; /* later lines of this write have no context */
-		return ctx_remove_forget(victim, "disconnected by request", b);
+		return ctx_remove_forget(victim, "disconnected by request", b, 0);
 	}
 	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect, reconnect, flush)", l->verb);
 	return -EINVAL;

@@ -292,10 +292,9 @@ void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n
 		       const struct fs_attr *a)
 {
 	memset(e, 0, sizeof(*e));
-	node_saw(rf, n, a);
 	e->ino = n->ino;
 	fs_attr_to_stat(a, &e->attr);
-	e->attr.st_ino = n->sid;
+	e->attr.st_ino = ino_shown(n->root, a);
 	e->attr_timeout = rf->timeout;
 	e->entry_timeout = rf->timeout;
 }
@@ -328,8 +327,10 @@ static void reply_entry(struct rcall *k, const struct fs_attr *a)
 	}
 	struct fuse_entry_param e;
 	fill_entry(k->rf, &e, n, a);
-	if (fuse_reply_entry(k->req, &e) == 0)
+	if (fuse_reply_entry(k->req, &e) == 0) {
 		n->nlookup++;
+		node_saw(k->rf, n, a); /* what the kernel now has */
+	}
 }
 
 static void reply_attr(struct rcall *k, const struct fs_attr *a)
@@ -384,7 +385,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 	 * kernel walk the path again with a fresh lookup (as for NFS), so an
 	 * open(O_CREAT) then creates the file and a stat says ENOENT. */
 	if (e == ENOENT && !k->parent && !k->entry &&
-	    (k->op == FS_OPEN || k->op == FS_READFILE || k->op == FS_LSTAT))
+	    (k->op == FS_OPEN || k->op == FS_READFILE || (k->op == FS_LSTAT && !k->file)))
 		e = ESTALE;
 	if (k->probe) {
 		xattr_probe_reply(k, e, &rd);
@@ -490,6 +491,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			k->fi.keep_cache = 1; /* the pages are this very content */
 		if (fuse_reply_open(req, &k->fi) == 0)
 			f->n->nopen++;
+		else
+			rfile_drop(f); /* the opener is gone: no release will come */
 		break;
 	}
 	case FS_OPEN: {
@@ -520,12 +523,17 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			if (fuse_reply_create(req, &en, &k->fi) == 0) {
 				n->nlookup++;
 				n->nopen++;
+				node_saw(k->rf, n, &a);
+			} else {
+				rfile_drop(f);
 			}
 		} else {
 			if (!f->n->open)
 				f->n->open = f;
 			if (fuse_reply_open(req, &k->fi) == 0)
 				f->n->nopen++;
+			else
+				rfile_drop(f);
 		}
 		break;
 	}

@@ -117,9 +117,11 @@ struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rno
 			 const char *name, struct buf *b, bool path);
 int call_send(struct rcall *k, struct buf *b, int rc);
 void call_free(struct rcall *k);
+/* An entry for n from a; node_saw records it once the kernel has it. */
 void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
 		const struct fs_attr *a);
-/* Records what a says of n (identity, link count, xattr flags). */
+/* Records what a says of n (identity, size, link count, xattr flags):
+ * only attributes the kernel was given, since n->size must be its size. */
 void node_saw(struct remotefs *rf, struct rnode *n, const struct fs_attr *a);
 /* The st_ino shown for the file a describes in the context of root. */
 uint64_t ino_shown(uint64_t root, const struct fs_attr *a);
@@ -132,6 +134,10 @@ void file_write_acked(struct rcall *k, int err);
 /* The reply to a probe (remotefs_ops.c): answers the getxattr of k->name,
  * or asks for its value. e: the reply's errno (0: r holds the list). */
 void xattr_probe_reply(struct rcall *k, int e, struct rd *r);
+/* An open file the kernel will not release (its open reply failed), or
+ * at release: the stub's handle closed, the record freed when its calls
+ * are answered. */
+void rfile_drop(struct rfile *f);
 /* READFILE did not give the whole file: open it for real (same request). */
 void open_for_real(struct rcall *k);
 /* Frees a released file once no write or lock call needs it. */

@@ -200,7 +200,14 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, of
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	call_send(k, &b, 0);
+	if (call_send(k, &b, 0)) { /* not sent: nothing will acknowledge it */
+		f->inflight -= size;
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	/* The kernel grows its size of the file itself as it writes. */
+	if ((uint64_t)off + size > n->size)
+		n->size = (uint64_t)off + size;
 	siblings_stale(f->rf, n); /* other names of it: sizes and times changed */
 	/* Answered now while the window has room: many writes in flight. */
 	if (f->inflight <= WRITE_WINDOW || f->waiter) {
@@ -249,10 +256,8 @@ void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
-void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+void rfile_drop(struct rfile *f)
 {
-	(void)ino;
-	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
 	struct rnode *n = f->n;
 	if (f->remote && n->c && n->c->state == CTX_CONNECTED && n->c->id == f->cid) {
 		struct buf b;
@@ -264,10 +269,17 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (n->open == f)
 		n->open = NULL;
-	if (n->nopen)
-		n->nopen--;
 	f->releasing = true;
 	file_maybe_free(f);
+}
+
+void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (f->n->nopen)
+		f->n->nopen--;
+	rfile_drop(f);
 	fuse_reply_err(req, 0);
 }
 

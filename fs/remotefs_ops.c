@@ -101,6 +101,7 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return;
 	}
 	RFS_BEGIN(FS_LSTAT, n, NULL);
+	k->file = f; /* an fstat: no path walk to do again (see on_reply) */
 	call_send(k, &b, 0);
 }
 
@@ -246,10 +247,10 @@ static void rfs_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 			e.attr.st_ino = d->sid ? d->sid : d->ino;
 			e.attr.st_mode = S_IFDIR;
 		} else {
-			n = plus ? child_get(rf, dir, name) : child_named(dir, name);
+			n = plus ? child_get(rf, dir, name) : NULL;
 			if (n) {
 				fill_entry(rf, &e, n, &a);
-			} else { /* plain readdir of a name not known yet */
+			} else { /* plain readdir: a name and a type, no node */
 				fs_attr_to_stat(&a, &e.attr);
 				e.attr.st_ino = ino_shown(dir->root, &a);
 			}
@@ -262,8 +263,10 @@ static void rfs_readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		if (need > size - used)
 			break;
 		used += need;
-		if (plus && n)
+		if (plus && n) {
 			n->nlookup++;
+			node_saw(rf, n, &a); /* sent: the kernel has these now */
+		}
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
@@ -460,6 +463,16 @@ static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* --- xattrs --- */
 
+/* Names whose presence listxattr shows on every file system: user.*,
+ * security.* and the POSIX ACLs, the ones the kernel and ls ask. Others
+ * (CephFS's ceph.*, CIFS's system.cifs_acl...) can be read without being
+ * listed: those always ask the target. */
+static bool listed_name(const char *name)
+{
+	return !strncmp(name, "user.", 5) || !strncmp(name, "security.", 9) ||
+	       !strcmp(name, "system.posix_acl_access") || !strcmp(name, "system.posix_acl_default");
+}
+
 /* What the stub said of n's xattrs with its attributes, while that is
  * fresh: NO_XATTR (none at all), XATTR_UNSUP, or 0 (ask the target). */
 static uint32_t xattr_known(const struct rnode *n)
@@ -504,6 +517,10 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	/* The kernel asks security.capability before every write, ls
 	 * security.selinux and the ACLs of every entry: a file known to
 	 * have no xattrs answers here. */
+	if (!listed_name(name)) {
+		getxattr_send(req, n, name, size);
+		return;
+	}
 	uint32_t x = xattr_known(n);
 	if (x) {
 		fuse_reply_err(req, x & FS_ATTR_XATTR_UNSUP ? EOPNOTSUPP : ENODATA);
