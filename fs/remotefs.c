@@ -65,8 +65,45 @@ void node_unlink(struct rnode *n)
 	n->next = NULL;
 }
 
+/* The index of the names of hard-linked files (rf->sids): siblings_stale
+ * finds a file's other names without going through every node. */
+static void same_unindex(struct remotefs *rf, struct rnode *n)
+{
+	if (!n->same_key)
+		return;
+	struct rnode *head = map_get(&rf->sids, n->same_key);
+	if (head == n) {
+		if (n->same)
+			map_put(&rf->sids, n->same_key, n->same); /* replaces: no allocation */
+		else
+			map_del(&rf->sids, n->same_key);
+	} else {
+		for (struct rnode *p = head; p; p = p->same)
+			if (p->same == n) {
+				p->same = n->same;
+				break;
+			}
+	}
+	n->same = NULL;
+	n->same_key = 0;
+}
+
+static void same_index(struct remotefs *rf, struct rnode *n, uint64_t key)
+{
+	if (n->same_key == key)
+		return;
+	same_unindex(rf, n);
+	n->same = map_get(&rf->sids, key);
+	if (map_put(&rf->sids, key, n)) {
+		n->same = NULL; /* out of memory: its siblings are not found */
+		return;
+	}
+	n->same_key = key;
+}
+
 void node_free(struct remotefs *rf, struct rnode *n)
 {
+	same_unindex(rf, n);
 	node_unlink(n);
 	/* Children the kernel still knows keep living, without a parent:
 	 * their path is gone, so calls on them fail with ENOENT. */
@@ -264,6 +301,10 @@ void node_saw(struct remotefs *rf, struct rnode *n, const struct fs_attr *a)
 	n->size = a->size;
 	n->nlink = a->nlink;
 	n->isdir = S_ISDIR(a->mode);
+	if (!n->isdir && n->nlink > 1)
+		same_index(rf, n, n->sid);
+	else
+		same_unindex(rf, n);
 	/* Caching off (attr_timeout=0) means asking every time. */
 	if ((a->flags & FS_ATTR_XATTR_KNOWN) && rf->timeout > 0) {
 		n->xattr = a->flags & (FS_ATTR_NO_XATTR | FS_ATTR_XATTR_UNSUP);
@@ -277,15 +318,11 @@ void siblings_stale(struct remotefs *rf, const struct rnode *n)
 {
 	if (n->isdir || n->nlink < 2 || !n->sid || !rf->d->se)
 		return;
-	size_t pos = 0;
-	void *v;
-	while (map_next(&rf->nodes, &pos, NULL, &v)) {
-		struct rnode *m = v;
-		/* Attributes only: that takes no page lock, so it is safe
-		 * from the loop while the kernel waits on us. */
-		if (m != n && m->sid == n->sid)
+	/* Attributes only: that takes no page lock, so it is safe from the
+	 * loop while the kernel waits on us. */
+	for (struct rnode *m = map_get(&rf->sids, n->sid); m; m = m->same)
+		if (m != n)
 			fuse_lowlevel_notify_inval_inode(rf->d->se, m->ino, -1, 0);
-	}
 }
 
 void fill_entry(struct remotefs *rf, struct fuse_entry_param *e, struct rnode *n,
@@ -425,8 +462,9 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		/* The other names' link count changed: drop the kernel's copy
 		 * of their attributes. */
 		if (k->op == FS_LINK) {
-			k->node->nlink = a.nlink;
-			k->node->sid = ino_shown(k->node->root, &a);
+			/* Same file, same size: what the kernel has of the old
+			 * name but its link count, dropped just below. */
+			node_saw(k->rf, k->node, &a);
 			siblings_stale(k->rf, k->node);
 			if (k->rf->d->se) /* the old name itself (attributes only) */
 				fuse_lowlevel_notify_inval_inode(k->rf->d->se, k->node->ino, -1, 0);

@@ -29,6 +29,8 @@ struct rnode {
 	uint64_t root;          /* ino of its context's fs/ node (mixed into sid) */
 	/* From the last attributes seen (node_saw): */
 	uint64_t sid;           /* the st_ino shown: the target's (dev, ino), mixed */
+	struct rnode *same;     /* next name of the same file (hard links: rf->sids) */
+	uint64_t same_key;      /* the sid it is indexed under, 0: not indexed */
 	uint64_t size;          /* the size the kernel was last told */
 	uint32_t nlink;
 	bool isdir;
@@ -39,6 +41,7 @@ struct rnode {
 struct remotefs {
 	struct daemon *d;
 	struct map nodes;       /* ino -> rnode */
+	struct map sids;        /* sid -> first node of a file with several names */
 	double timeout;         /* entry and attribute cache, seconds */
 };
 

@@ -639,6 +639,7 @@ struct remotefs *remotefs_new(struct daemon *d)
 	rf->d = d;
 	rf->timeout = d->attr_timeout;
 	map_init(&rf->nodes);
+	map_init(&rf->sids);
 	return rf;
 }
 
@@ -654,6 +655,7 @@ void remotefs_free(struct remotefs *rf)
 		free(n);
 	}
 	map_free(&rf->nodes);
+	map_free(&rf->sids);
 	free(rf);
 }
 
