@@ -522,6 +522,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		}
 		memcpy(f->data, p, n);
 		f->datalen = n;
+		f->dev = a.dev; /* a lock opens it again by name: the same file? */
+		f->ino = a.ino;
 		k->fi.fh = (uintptr_t)f;
 		if (a.size != n)
 			k->fi.direct_io = 1; /* /proc: the size says 0 */

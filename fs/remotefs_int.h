@@ -59,6 +59,7 @@ struct rfile {
 	bool remote;            /* fh is a live stub handle (not a READFILE copy) */
 	uint8_t *data;          /* a small file read whole at open (READFILE) */
 	size_t datalen;
+	uint64_t dev, ino;      /* the target's identity of the file read whole */
 	uint32_t lkcalls;       /* lock calls awaiting their reply (keep f alive) */
 	uint32_t lkseq;         /* SETLKs sent on it (remotefs_lock.c) */
 	uint64_t lkowner;       /* the POSIX lock owner that took locks on it... */

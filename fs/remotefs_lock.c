@@ -194,7 +194,12 @@ static void promoted(struct rcall *k, int e, struct rd *rd)
 	struct fs_attr a;
 	if (!e && (rd_u32(rd, &fh) || fs_attr_get(rd, &a) || rd_end(rd)))
 		e = EIO;
-	if (!e) {
+	if (!e && !f->remote && (a.dev != f->dev || a.ino != f->ino)) {
+		/* The name is another file's now (renamed or replaced on the
+		 * target since this one was read): no lock on the wrong file. */
+		lock_fire(f, FS_CLOSE, fh, NULL);
+		e = ENOLCK;
+	} else if (!e) {
 		if (f->remote || f->releasing) {
 			lock_fire(f, FS_CLOSE, fh, NULL); /* not needed, or too late */
 		} else {

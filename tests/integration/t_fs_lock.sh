@@ -301,3 +301,30 @@ test_fs_lock_over_ssh_exclude_the_real_path_and_back()
 	sleep 0.3
 	expect_eq "$(try_lock "$R/f" flock)" got "flock on R after an interrupted wait over ssh"
 }
+
+# A file opened read-only (read whole at open) is opened again by name
+# at its first lock: if the name is another file's by then, the lock is
+# refused (ENOLCK) rather than taken on the wrong file.
+test_fs_lock_on_a_file_replaced_since_its_open_is_refused()
+{
+	fs_ctx
+	echo old > "$R/f"
+	echo new > "$R/g"
+	expect_py_errno ENOLCK "flock after the name was replaced" '
+import fcntl
+fd = os.open(A[0], os.O_RDONLY)
+os.rename(A[1], A[2])
+fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+' "$V/f" "$R/g" "$R/f"
+	expect_py_errno OK "the new file is not locked" '
+import fcntl
+fd = os.open(A[0], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+' "$R/f"
+	expect_py_errno OK "a lock on a file still under its name" '
+import fcntl
+fd = os.open(A[0], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+os.close(fd)
+' "$V/f"
+}
