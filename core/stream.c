@@ -579,12 +579,15 @@ static void io_kick(struct stream *s)
 {
 	if (!s->io || s->closed)
 		return;
+	/* events() may take input off the fd: ask pending() after it. */
+	if (update_events(s)) {
+		fail_later(s, EIO);
+		return;
+	}
 	if (!s->paused && !s->eof && s->io->pending(s->ioctx)) {
 		s->rmore = true;
 		arm_timer(s);
 	}
-	if (!s->closed && update_events(s))
-		fail_later(s, EIO);
 }
 
 /* ---- output ---- */
@@ -690,6 +693,7 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 		fail_later(s, -rc);
 		return rc;
 	}
+	io_kick(s);
 	return 0;
 }
 
