@@ -68,6 +68,7 @@ struct stream {
 	const struct stream_io *io; /* NULL: plain fds */
 	void *ioctx;
 	bool rmore; /* io: try a read from the timer (input may be buffered) */
+	bool wmore; /* io: try writing the queue from the timer (room now) */
 	int werr; /* a write error seen outside a callback, closed by timer */
 	int depth;
 	struct loop_timer *tmr; /* deferred work: resume parsing, or werr */
@@ -588,6 +589,10 @@ static void io_kick(struct stream *s)
 		s->rmore = true;
 		arm_timer(s);
 	}
+	if (queued(s) && s->io->writable(s->ioctx)) {
+		s->wmore = true;
+		arm_timer(s);
+	}
 }
 
 /* ---- output ---- */
@@ -784,7 +789,13 @@ static void on_timer(struct loop *l, void *arg)
 	struct stream *s = arg;
 	s->tmr = NULL; /* dead once we run */
 	s->depth++;
-	if (s->werr) {
+	if (!s->werr && s->wmore) {
+		s->wmore = false;
+		do_write(s);
+	}
+	if (s->closed) {
+		/* nothing */
+	} else if (s->werr) {
 		stream_close(s, s->werr, strerror(s->werr));
 	} else if (!s->paused) {
 		finish_pending(s);

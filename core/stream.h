@@ -62,8 +62,9 @@ struct stream *stream_new(struct loop *l, int rfd, int wfd,
  * pending: input (or EOF, or an error) can be read without fd becoming
  * readable, because the transport already took it off the fd. While the
  * stream has output queued it also watches EPOLLIN and retries writing on
- * it (room to write comes as input: an ssh window adjust). close frees
- * ctx and closes fd.
+ * it (room to write comes as input: an ssh window adjust); writable says
+ * there is room now (a window adjust taken off the fd by another call),
+ * and the stream retries from a timer. close frees ctx and closes fd.
  */
 struct stream_io {
 	ssize_t (*readv)(void *ctx, const struct iovec *iov, int n);
@@ -71,6 +72,7 @@ struct stream_io {
 	uint32_t (*events)(void *ctx);
 	int (*flush)(void *ctx);
 	bool (*pending)(void *ctx);
+	bool (*writable)(void *ctx);
 	void (*close)(void *ctx);
 };
 

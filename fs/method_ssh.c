@@ -729,6 +729,13 @@ static bool sio_pending(void *ctx)
 	return x->in || x->err_in || x->eof;
 }
 
+/* Room in the peer's window (an adjust may have come in with input). */
+static bool sio_writable(void *ctx)
+{
+	struct ssh_io *x = ctx;
+	return ssh_channel_window_size(x->ch) > 0;
+}
+
 static void sio_close(void *ctx)
 {
 	struct ssh_io *x = ctx;
@@ -753,6 +760,7 @@ static const struct stream_io ssh_io_ops = {
 	.events = sio_events,
 	.flush = sio_flush,
 	.pending = sio_pending,
+	.writable = sio_writable,
 	.close = sio_close,
 };
 
