@@ -1,6 +1,7 @@
 /*
  * stream — one framed connection to a peer over a non-blocking fd pair
- * (a socketpair, two pipes, or later an ssh channel's socketpair).
+ * (a socketpair, two pipes), or over a transport of the owner's (struct
+ * stream_io: an ssh channel driven by the loop).
  *
  * Reads bytes, cuts them into frames (frame.h), inflates compressed
  * payloads (zio.h) and hands each message to on_msg. Writes go through a
