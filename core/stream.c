@@ -65,6 +65,10 @@ struct stream {
 	struct buf zout;    /* its output, kept between messages */
 	bool compress, paused, full, closed, eof, parked, free_pending;
 	bool wsock; /* wfd is a socket: write with MSG_NOSIGNAL */
+	const struct stream_io *io; /* NULL: plain fds */
+	void *ioctx;
+	bool rmore; /* io: try a read from the timer (input may be buffered) */
+	bool wmore; /* io: try writing the queue from the timer (room now) */
 	int werr; /* a write error seen outside a callback, closed by timer */
 	int depth;
 	struct loop_timer *tmr; /* deferred work: resume parsing, or werr */
@@ -74,6 +78,9 @@ struct stream {
 
 static void on_fd(struct loop *l, int fd, uint32_t events, void *arg);
 static void process(struct stream *s);
+static void fail_later(struct stream *s, int err);
+static ssize_t fill(struct stream *s);
+static void arm_timer(struct stream *s);
 
 /* ---- lifetime ---- */
 
@@ -99,10 +106,16 @@ static void teardown(struct stream *s)
 	if (s->wreg && s->wfd != s->rfd)
 		loop_del(s->l, s->wfd);
 	s->rreg = s->wreg = false;
-	if (s->rfd >= 0)
-		close(s->rfd);
-	if (s->wfd >= 0 && s->wfd != s->rfd)
-		close(s->wfd);
+	if (s->io) {
+		s->io->close(s->ioctx);
+		s->io = NULL;
+		s->ioctx = NULL;
+	} else {
+		if (s->rfd >= 0)
+			close(s->rfd);
+		if (s->wfd >= 0 && s->wfd != s->rfd)
+			close(s->wfd);
+	}
 	s->rfd = s->wfd = -1;
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
@@ -143,6 +156,8 @@ static int set_fd_flags(int fd)
  * has to ignore SIGPIPE (main does). */
 static ssize_t wr(struct stream *s, struct iovec *iov, int n)
 {
+	if (s->io)
+		return s->io->writev(s->ioctx, iov, n);
 	if (s->wsock) {
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 		return sendmsg(s->wfd, &mh, MSG_NOSIGNAL);
@@ -163,6 +178,8 @@ static int update_events(struct stream *s)
 		return 0;
 	uint32_t rwant = (!s->paused && !s->eof) ? EPOLLIN : 0;
 	uint32_t wwant = queued(s) ? EPOLLOUT : 0;
+	if (s->io) /* room to write arrives as input; the transport flushes */
+		wwant = (queued(s) ? EPOLLIN : 0) | s->io->events(s->ioctx);
 	int rc = 0;
 	if (s->rfd == s->wfd) {
 		uint32_t ev = rwant | wwant;
@@ -233,6 +250,40 @@ struct stream *stream_new(struct loop *l, int rfd, int wfd,
 	return s;
 }
 
+int stream_switch_io(struct stream *s, int fd, const struct stream_io *io, void *ctx)
+{
+	if (s->closed || s->io || s->rfd != s->wfd || s->werr)
+		return -EINVAL;
+	for (;;) {
+		ssize_t got = fill(s);
+		if (got == 0)
+			break;
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			return -errno;
+		}
+	}
+	if (s->rreg)
+		loop_del(s->l, s->rfd);
+	close(s->rfd);
+	s->rreg = s->wreg = s->parked = false;
+	s->rev = s->wev = 0;
+	s->rfd = s->wfd = fd;
+	s->wsock = false;
+	s->io = io;
+	s->ioctx = ctx;
+	/* Frames read above, and input the transport may hold already. */
+	s->rmore = true;
+	arm_timer(s);
+	int rc = update_events(s);
+	if (rc)
+		fail_later(s, -rc);
+	return 0;
+}
+
 void stream_free(struct stream *s)
 {
 	if (!s)
@@ -299,6 +350,11 @@ void stream_pause(struct stream *s, bool paused)
 		 * the caller (who may be in the middle of something). */
 		if (s->rbuf.len > s->roff || s->eof)
 			arm_timer(s);
+		/* A transport may hold input that no fd event announces. */
+		if (s->io) {
+			s->rmore = true;
+			arm_timer(s);
+		}
 	}
 	if (update_events(s))
 		log_warn("stream_pause(fd %d): cannot update events", s->rfd);
@@ -460,7 +516,9 @@ static void on_eof(struct stream *s)
 		stream_close(s, 0, "EOF");
 }
 
-static void do_read(struct stream *s)
+/* Reads what the transport has into rbuf (and the pending frame): bytes
+ * read, 0 at EOF, -1 with errno. Delivers nothing. */
+static ssize_t fill(struct stream *s)
 {
 	/* What is left in rbuf is a partial header (or frames held back
 	 * by a pause): move it to the front so the buffer does not creep. */
@@ -470,8 +528,8 @@ static void do_read(struct stream *s)
 		s->roff = 0;
 	}
 	if (buf_reserve(&s->rbuf, STREAM_READ_CHUNK)) {
-		stream_close(s, ENOMEM, "out of memory");
-		return;
+		errno = ENOMEM;
+		return -1;
 	}
 	struct iovec iov[2];
 	int n = 0;
@@ -483,8 +541,21 @@ static void do_read(struct stream *s)
 	}
 	iov[n].iov_base = s->rbuf.data + s->rbuf.len;
 	iov[n++].iov_len = s->rbuf.cap - s->rbuf.len;
-	ssize_t got = n == 1 ? read(s->rfd, iov[0].iov_base, iov[0].iov_len)
-			     : readv(s->rfd, iov, n);
+	ssize_t got = s->io ? s->io->readv(s->ioctx, iov, n)
+		      : n == 1 ? read(s->rfd, iov[0].iov_base, iov[0].iov_len)
+			       : readv(s->rfd, iov, n);
+	if (got <= 0)
+		return got;
+	s->st.bytes_in += (uint64_t)got;
+	size_t into_pend = (size_t)got < want_pend ? (size_t)got : want_pend;
+	s->pend_have += (uint32_t)into_pend;
+	s->rbuf.len += (size_t)got - into_pend;
+	return got;
+}
+
+static void do_read(struct stream *s)
+{
+	ssize_t got = fill(s);
 	if (got < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -498,12 +569,30 @@ static void do_read(struct stream *s)
 			on_eof(s);
 		return;
 	}
-	s->st.bytes_in += (uint64_t)got;
-	size_t into_pend = (size_t)got < want_pend ? (size_t)got : want_pend;
-	s->pend_have += (uint32_t)into_pend;
-	s->rbuf.len += (size_t)got - into_pend;
 	finish_pending(s);
 	process(s);
+}
+
+/* io: input the transport took off the fd during a write (or a read
+ * that filled the buffer) produces no fd event: read it from the timer.
+ * Then the events the transport wants now. */
+static void io_kick(struct stream *s)
+{
+	if (!s->io || s->closed)
+		return;
+	/* events() may take input off the fd: ask pending() after it. */
+	if (update_events(s)) {
+		fail_later(s, EIO);
+		return;
+	}
+	if (!s->paused && !s->eof && s->io->pending(s->ioctx)) {
+		s->rmore = true;
+		arm_timer(s);
+	}
+	if (queued(s) && s->io->writable(s->ioctx)) {
+		s->wmore = true;
+		arm_timer(s);
+	}
 }
 
 /* ---- output ---- */
@@ -532,6 +621,7 @@ static void do_write(struct stream *s)
 			buf_free(&s->wq);
 	}
 	update_events(s);
+	io_kick(s);
 	if (s->full && queued(s) < STREAM_LWM) {
 		s->full = false;
 		if (s->ops && s->ops->on_drain)
@@ -571,8 +661,10 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 		}
 		done = (size_t)w;
 		s->st.bytes_out += (uint64_t)w;
-		if (done == an + bn)
+		if (done == an + bn) {
+			io_kick(s);
 			return 0;
+		}
 	}
 	/* Compact only when the dead prefix outweighs the live bytes: the
 	 * move then costs less than what was written to earn it. */
@@ -606,6 +698,7 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 		fail_later(s, -rc);
 		return rc;
 	}
+	io_kick(s);
 	return 0;
 }
 
@@ -696,13 +789,26 @@ static void on_timer(struct loop *l, void *arg)
 	struct stream *s = arg;
 	s->tmr = NULL; /* dead once we run */
 	s->depth++;
-	if (s->werr) {
+	if (!s->werr && s->wmore) {
+		s->wmore = false;
+		do_write(s);
+	}
+	if (s->closed) {
+		/* nothing */
+	} else if (s->werr) {
 		stream_close(s, s->werr, strerror(s->werr));
 	} else if (!s->paused) {
-		process(s);
-		if (!s->closed && s->eof)
+		finish_pending(s);
+		if (!s->closed)
+			process(s);
+		if (!s->closed && s->rmore && !s->eof && !s->paused) {
+			s->rmore = false;
+			do_read(s);
+		}
+		if (!s->closed && s->eof && !s->paused)
 			on_eof(s);
 	}
+	io_kick(s);
 	leave(s);
 }
 
@@ -712,9 +818,15 @@ static void on_fd(struct loop *l, int fd, uint32_t events, void *arg)
 	struct stream *s = arg;
 	s->depth++;
 	bool bad = events & (EPOLLERR | EPOLLHUP);
+	if (s->io && (events & EPOLLOUT)) {
+		int rc = s->io->flush(s->ioctx);
+		if (rc)
+			stream_close(s, -rc, strerror(-rc));
+	}
 	/* Output first: a peer that reads slowly gets room before we make
 	 * more work for it in on_msg. */
-	if (fd == s->wfd && queued(s) && (events & EPOLLOUT || bad))
+	if (!s->closed && fd == s->wfd && queued(s) &&
+	    (events & EPOLLOUT || bad || (s->io && events & EPOLLIN)))
 		do_write(s);
 	if (!s->closed && fd == s->rfd && !s->paused && !s->eof &&
 	    (events & EPOLLIN || bad)) {
@@ -733,5 +845,6 @@ static void on_fd(struct loop *l, int fd, uint32_t events, void *arg)
 			stream_close(s, EPIPE, "peer closed");
 		}
 	}
+	io_kick(s);
 	leave(s);
 }

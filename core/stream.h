@@ -1,6 +1,7 @@
 /*
  * stream — one framed connection to a peer over a non-blocking fd pair
- * (a socketpair, two pipes, or later an ssh channel's socketpair).
+ * (a socketpair, two pipes), or over a transport of the owner's (struct
+ * stream_io: an ssh channel driven by the loop).
  *
  * Reads bytes, cuts them into frames (frame.h), inflates compressed
  * payloads (zio.h) and hands each message to on_msg. Writes go through a
@@ -17,6 +18,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+struct iovec;
 
 #include "frame.h"
 
@@ -49,6 +53,38 @@ struct stream_ops {
  * which case the fds are not closed. */
 struct stream *stream_new(struct loop *l, int rfd, int wfd,
 			  const struct stream_ops *ops, void *arg);
+/*
+ * A transport other than plain fds (an ssh channel driven by the loop):
+ * the stream reads and writes through these instead of read/writev, and
+ * watches fd. readv/writev return bytes, 0 at EOF (readv), or -1 with
+ * errno (EAGAIN: nothing now). events: what the transport itself needs on
+ * fd besides the stream's EPOLLIN (EPOLLOUT while it holds output it has
+ * not flushed); flush is called when fd is writable (0 or -errno).
+ * pending: input (or EOF, or an error) can be read without fd becoming
+ * readable, because the transport already took it off the fd. While the
+ * stream has output queued it also watches EPOLLIN and retries writing on
+ * it (room to write comes as input: an ssh window adjust); writable says
+ * there is room now (a window adjust taken off the fd by another call),
+ * and the stream retries from a timer. close frees ctx and closes fd.
+ */
+struct stream_io {
+	ssize_t (*readv)(void *ctx, const struct iovec *iov, int n);
+	ssize_t (*writev)(void *ctx, const struct iovec *iov, int n);
+	uint32_t (*events)(void *ctx);
+	int (*flush)(void *ctx);
+	bool (*pending)(void *ctx);
+	bool (*writable)(void *ctx);
+	void (*close)(void *ctx);
+};
+
+/* Moves a stream on one fd (rfd == wfd) to the transport io on fd: what
+ * the old fd still holds is read first (its writer must have stopped),
+ * then the old fd is closed; output still queued goes through io. Frames
+ * read are delivered from a timer, never from inside this call. 0, and
+ * the stream owns ctx; or -errno with nothing changed but the bytes
+ * read (ctx stays the caller's). */
+int stream_switch_io(struct stream *s, int fd, const struct stream_io *io, void *ctx);
+
 /* Closes the fds (if not yet) without calling on_close, and frees. If
  * called from inside one of this stream's callbacks the memory is
  * released when that callback returns. NULL does nothing. */
