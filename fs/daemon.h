@@ -182,6 +182,7 @@ struct daemon {
 	pthread_mutex_t ssh_mu;
 	pthread_cond_t ssh_cv;
 	int ssh_threads;
+	int ssh_sessions;      /* sessions the loop drives (ssh_io.c), atomic */
 	double attr_timeout;   /* fs/ entry and attribute cache, seconds */
 	size_t readahead;      /* the mount's read-ahead window, bytes (0: the kernel's) */
 	struct workers workers; /* invalidations on threads (worker.h) */

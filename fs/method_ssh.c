@@ -20,12 +20,12 @@
  * the thread forwards everything before that EOF into the channel, stops
  * reading the channel, and passes session and channel under conn->mu;
  * the daemon reads what is left in the socketpair and switches the
- * stream. Only one thread ever touches a session at a time.
+ * stream onto the channel (ssh_io.c). Only one thread ever touches a
+ * session at a time.
  * Not for: ssh run by a stub (stub/svc_spawn.c), keepalive (ctx.c).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,10 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +44,7 @@
 #include "log.h"
 #include "loop.h"
 #include "method.h"
+#include "ssh_io.h"
 #include "stream.h"
 
 enum hostkey_mode { HK_ENFORCE, HK_ACCEPT_NEW, HK_IGNORE };
@@ -80,9 +78,6 @@ struct conn {
 	ssh_session hs;           /* handed over */
 	ssh_channel hch;
 };
-
-/* Sessions the loop owns: ssh_finalize waits for them too. */
-static int loop_sessions;
 
 static void conn_unref(struct conn *k)
 {
@@ -495,8 +490,9 @@ void method_ssh_wait(struct daemon *d, int ms)
 	pthread_mutex_unlock(&d->ssh_mu);
 	if (left)
 		log_warn("ssh: %d connection thread(s) still busy at exit", left);
-	else if (loop_sessions)
-		log_warn("ssh: %d session(s) still open at exit", loop_sessions);
+	else if (__atomic_load_n(&d->ssh_sessions, __ATOMIC_RELAXED))
+		log_warn("ssh: %d session(s) still open at exit",
+			 __atomic_load_n(&d->ssh_sessions, __ATOMIC_RELAXED));
 	else
 		ssh_finalize();
 }
@@ -568,202 +564,6 @@ static char *expand(const char *p)
 	return strdup(p);
 }
 
-/* --- the loop's side of a session (after the handover) --- */
-
-struct ssh_io {
-	ssh_session s;
-	ssh_channel ch;
-	int fd; /* a dup of the session's socket: the number stays ours */
-	/* What libssh has taken off the socket and not yet been read:
-	 * set by its channel callbacks (which may run inside any libssh
-	 * call, a write's flush too), cleared when a read finds nothing. */
-	bool in, err_in, eof;
-	struct ssh_channel_callbacks_struct cb;
-};
-
-static int sio_on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int is_stderr,
-		       void *arg)
-{
-	(void)s;
-	(void)ch;
-	(void)data;
-	(void)len;
-	struct ssh_io *x = arg;
-	if (is_stderr)
-		x->err_in = true;
-	else
-		x->in = true;
-	return 0; /* consumed nothing: the data stays in the channel */
-}
-
-static void sio_on_eof(ssh_session s, ssh_channel ch, void *arg)
-{
-	(void)s;
-	(void)ch;
-	((struct ssh_io *)arg)->eof = true;
-}
-
-/* Stderr after the bootstrap: nobody reads it; keep the channel moving. */
-static void sio_drop_stderr(struct ssh_io *x)
-{
-	char tmp[4096];
-	int n;
-	if (!x->err_in)
-		return;
-	while ((n = ssh_channel_read_nonblocking(x->ch, tmp, sizeof(tmp), 1)) > 0)
-		log_debug("ssh: stub stderr: %.*s", n, tmp);
-	x->err_in = false;
-}
-
-static ssize_t sio_readv(void *ctx, const struct iovec *iov, int n)
-{
-	struct ssh_io *x = ctx;
-	size_t got = 0;
-	int r = 0;
-	int idle = 0;
-	for (int i = 0; i < n; i++) {
-		size_t off = 0;
-		while (off < iov[i].iov_len) {
-			size_t want = iov[i].iov_len - off;
-			r = ssh_channel_read_nonblocking(x->ch, (char *)iov[i].iov_base + off,
-							 want > (1u << 30) ? 1u << 30 : (uint32_t)want, 0);
-			if (r == 0 && ++idle < 64) {
-				/* libssh reads the socket 4 KiB at a time: a
-				 * packet may be half in. Finish it here rather
-				 * than through another epoll round per 4 KiB. */
-				int avail = 0;
-				if (ioctl(x->fd, FIONREAD, &avail) == 0 && avail > 0)
-					continue;
-			}
-			if (r <= 0) {
-				x->in = false; /* libssh holds no stdout now */
-				goto out;
-			}
-			idle = 0;
-			off += (size_t)r;
-			got += (size_t)r;
-		}
-	}
-out:
-	sio_drop_stderr(x);
-	if (got)
-		return (ssize_t)got;
-	if (r == SSH_ERROR || !ssh_is_connected(x->s)) {
-		errno = ECONNRESET;
-		return -1;
-	}
-	if (ssh_channel_is_eof(x->ch) || ssh_channel_is_closed(x->ch))
-		return 0;
-	errno = EAGAIN;
-	return -1;
-}
-
-/* Small pieces (a frame's header and payload) go as one ssh packet:
- * each packet costs a MAC, a send and the far side's wake-up. */
-#define SIO_GATHER (16u << 10)
-
-static ssize_t sio_writev(void *ctx, const struct iovec *iov, int n)
-{
-	struct ssh_io *x = ctx;
-	size_t done = 0, total = 0;
-	for (int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	if (n > 1 && total <= SIO_GATHER) {
-		char tmp[SIO_GATHER];
-		size_t off = 0;
-		for (int i = 0; i < n; i++) {
-			memcpy(tmp + off, iov[i].iov_base, iov[i].iov_len);
-			off += iov[i].iov_len;
-		}
-		struct iovec one = { .iov_base = tmp, .iov_len = total };
-		return sio_writev(ctx, &one, 1);
-	}
-	for (int i = 0; i < n; i++) {
-		size_t off = 0;
-		while (off < iov[i].iov_len) {
-			size_t left = iov[i].iov_len - off;
-			uint32_t want = left > (1u << 20) ? 1u << 20 : (uint32_t)left;
-			int w = ssh_channel_write(x->ch, (const char *)iov[i].iov_base + off, want);
-			if (w == SSH_ERROR) {
-				if (done)
-					return (ssize_t)done;
-				errno = EPIPE;
-				return -1;
-			}
-			off += (size_t)w;
-			done += (size_t)w;
-			if ((uint32_t)w < want) /* the window is full */
-				goto out;
-		}
-	}
-out:
-	if (!done) {
-		errno = EAGAIN;
-		return -1;
-	}
-	return (ssize_t)done;
-}
-
-/* EPOLLOUT only while libssh holds unsent bytes. Its SSH_WRITE_PENDING
- * poll flag is not that: it stays set while input keeps arriving, and
- * the loop would spin on a writable socket. A flush with nothing queued
- * makes no syscall; with something queued it tries once (and may take
- * input, which the channel callbacks record). */
-static uint32_t sio_events(void *ctx)
-{
-	struct ssh_io *x = ctx;
-	return ssh_blocking_flush(x->s, 0) == SSH_AGAIN ? EPOLLOUT : 0;
-}
-
-static int sio_flush(void *ctx)
-{
-	struct ssh_io *x = ctx;
-	return ssh_blocking_flush(x->s, 0) == SSH_ERROR ? -ECONNRESET : 0;
-}
-
-/* Decrypted input (or its EOF) already in libssh: no syscall, the
- * channel callbacks said so. A dead socket stays readable on our dup. */
-static bool sio_pending(void *ctx)
-{
-	struct ssh_io *x = ctx;
-	return x->in || x->err_in || x->eof;
-}
-
-/* Room in the peer's window (an adjust may have come in with input). */
-static bool sio_writable(void *ctx)
-{
-	struct ssh_io *x = ctx;
-	return ssh_channel_window_size(x->ch) > 0;
-}
-
-static void sio_close(void *ctx)
-{
-	struct ssh_io *x = ctx;
-	ssh_remove_channel_callbacks(x->ch, &x->cb);
-	/* Non-blocking: what fits goes; the end of the TCP connection says
-	 * the rest to sshd. */
-	if (ssh_channel_is_open(x->ch)) {
-		ssh_channel_send_eof(x->ch);
-		ssh_channel_close(x->ch);
-	}
-	ssh_channel_free(x->ch);
-	ssh_disconnect(x->s);
-	ssh_free(x->s);
-	close(x->fd);
-	free(x);
-	__atomic_sub_fetch(&loop_sessions, 1, __ATOMIC_RELAXED);
-}
-
-static const struct stream_io ssh_io_ops = {
-	.readv = sio_readv,
-	.writev = sio_writev,
-	.events = sio_events,
-	.flush = sio_flush,
-	.pending = sio_pending,
-	.writable = sio_writable,
-	.close = sio_close,
-};
-
 /* Takes the session from the thread and puts s on it. 0 or -errno
  * (s unchanged then, the session the thread's or freed). */
 static int handoff(struct conn *k, struct stream *s)
@@ -791,36 +591,7 @@ static int handoff(struct conn *k, struct stream *s)
 	pthread_mutex_unlock(&k->mu);
 	if (!ss)
 		return -ECONNRESET;
-	int rc = -ENOMEM;
-	struct ssh_io *x = calloc(1, sizeof(*x));
-	if (x) {
-		x->s = ss;
-		x->ch = ch;
-		/* The thread may have left input in libssh: read once. */
-		x->in = x->err_in = true;
-		ssh_callbacks_init(&x->cb);
-		x->cb.userdata = x;
-		x->cb.channel_data_function = sio_on_data;
-		x->cb.channel_eof_function = sio_on_eof;
-		x->cb.channel_close_function = sio_on_eof;
-		ssh_set_channel_callbacks(ch, &x->cb);
-		ssh_set_blocking(ss, 0);
-		x->fd = fcntl(ssh_get_fd(ss), F_DUPFD_CLOEXEC, 3);
-		rc = x->fd < 0 ? -errno : 0;
-	}
-	__atomic_add_fetch(&loop_sessions, 1, __ATOMIC_RELAXED);
-	if (!rc && !(rc = stream_switch_io(s, x->fd, &ssh_io_ops, x)))
-		return 0;
-	if (x && x->fd >= 0)
-		close(x->fd);
-	if (x)
-		ssh_remove_channel_callbacks(ch, &x->cb);
-	free(x);
-	ssh_channel_free(ch);
-	ssh_disconnect(ss);
-	ssh_free(ss);
-	__atomic_sub_fetch(&loop_sessions, 1, __ATOMIC_RELAXED);
-	return rc;
+	return ssh_io_attach(s, ss, ch, &k->d->ssh_sessions);
 }
 
 static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void *arg)

@@ -8,10 +8,12 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -410,6 +412,7 @@ Test(stream, hello_token_match_calls_on_hello_then_frames_flow)
 	assert_same(m, b.got[0]);
 	cr_assert_eq(b.closed, 0);
 	msg_free(m);
+	rx_free(&a);
 	rx_free(&b);
 	stream_free(sa);
 	stream_free(sb);
@@ -579,5 +582,170 @@ Test(stream, write_to_dead_peer_closes_later_not_inside_send)
 	cr_assert_eq(a.closed, 1);
 	cr_assert(a.err == EPIPE || a.err == ECONNRESET, "err %d", a.err);
 	stream_free(sa);
+	loop_free(l);
+}
+
+/* --- a transport of the owner's (struct stream_io) --- */
+
+/* A fake transport over a socket: readv first hands out bytes it "already
+ * took off the fd" (held, announced only by pending(), as libssh does),
+ * and writev accepts at most window bytes until more room is given (an
+ * ssh window adjust that arrives with input, announced by writable()). */
+struct fake_io {
+	int fd;
+	uint8_t held[4096];
+	size_t nheld;
+	size_t window;
+	int closed;
+	int flushes;
+};
+
+static ssize_t fio_readv(void *ctx, const struct iovec *iov, int n)
+{
+	struct fake_io *f = ctx;
+	if (f->nheld) {
+		size_t k = f->nheld < iov[0].iov_len ? f->nheld : iov[0].iov_len;
+		memcpy(iov[0].iov_base, f->held, k);
+		memmove(f->held, f->held + k, f->nheld - k);
+		f->nheld -= k;
+		return (ssize_t)k;
+	}
+	return readv(f->fd, iov, n);
+}
+
+static ssize_t fio_writev(void *ctx, const struct iovec *iov, int n)
+{
+	struct fake_io *f = ctx;
+	size_t done = 0;
+	for (int i = 0; i < n && f->window; i++) {
+		size_t k = iov[i].iov_len < f->window ? iov[i].iov_len : f->window;
+		ssize_t w = write(f->fd, iov[i].iov_base, k);
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+		f->window -= (size_t)w;
+		if ((size_t)w < iov[i].iov_len)
+			break;
+	}
+	if (!done) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return (ssize_t)done;
+}
+
+static uint32_t fio_events(void *ctx) { (void)ctx; return 0; }
+static int fio_flush(void *ctx) { ((struct fake_io *)ctx)->flushes++; return 0; }
+static bool fio_pending(void *ctx) { return ((struct fake_io *)ctx)->nheld > 0; }
+static bool fio_writable(void *ctx) { return ((struct fake_io *)ctx)->window > 0; }
+
+/* A transport never blocks: its fd is non-blocking. */
+static void nonblocking(int fd)
+{
+	cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+}
+
+static void fio_close(void *ctx)
+{
+	struct fake_io *f = ctx;
+	close(f->fd);
+	f->closed++;
+}
+
+static const struct stream_io fake_ops = {
+	.readv = fio_readv, .writev = fio_writev, .events = fio_events, .flush = fio_flush,
+	.pending = fio_pending, .writable = fio_writable, .close = fio_close,
+};
+
+/* The encoded frame of m (header + payload), for writing by hand. */
+static size_t encode(const struct msg *m, uint8_t *out, size_t cap)
+{
+	struct frame_hdr h = { .magic = FRAME_MAGIC, .dst_id = m->dst_id, .src_id = m->src_id,
+			       .auth_id = m->auth_id, .handle = m->handle,
+			       .reply_to = m->reply_to, .len = m->len };
+	cr_assert_leq(FRAME_HDR_LEN + m->len, cap);
+	frame_hdr_encode(&h, out);
+	memcpy(out + FRAME_HDR_LEN, m->data, m->len);
+	return FRAME_HDR_LEN + m->len;
+}
+
+Test(stream, switch_to_a_transport_keeps_unread_frames_and_reads_what_it_holds)
+{
+	int sv[2], tv[2];
+	pair(sv);
+	pair(tv);
+	struct loop *l = loop_new();
+	struct rx b = { 0 };
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	/* A frame on the old fd, not read yet when the switch comes. */
+	struct msg *m0 = pattern_msg(300, 1), *m1 = pattern_msg(200, 2), *m2 = pattern_msg(100, 3);
+	uint8_t wire[1024];
+	size_t n = encode(m0, wire, sizeof(wire));
+	cr_assert_eq(write(sv[0], wire, n), (ssize_t)n);
+	close(sv[0]); /* the old writer has stopped */
+	struct fake_io f = { .fd = tv[0], .window = 1 << 20 };
+	nonblocking(tv[0]);
+	/* Input the transport took off its fd already: only pending() says so. */
+	f.nheld = encode(m1, f.held, sizeof(f.held));
+	cr_assert_eq(stream_switch_io(sb, tv[0], &fake_ops, &f), 0);
+	cr_expect_eq(b.ngot, 0, "frames are delivered from a timer, not inside the switch");
+	run_until(l, &b.ngot, 2);
+	cr_assert_eq(b.ngot, 2);
+	assert_same(m0, b.got[0]);
+	assert_same(m1, b.got[1]);
+	/* Then what arrives on the transport's fd. */
+	n = encode(m2, wire, sizeof(wire));
+	cr_assert_eq(write(tv[1], wire, n), (ssize_t)n);
+	run_until(l, &b.ngot, 3);
+	cr_assert_eq(b.ngot, 3);
+	assert_same(m2, b.got[2]);
+	stream_free(sb);
+	cr_expect_eq(f.closed, 1, "the stream closes its transport");
+	close(tv[1]);
+	rx_free(&b);
+	msg_free(m0);
+	msg_free(m1);
+	msg_free(m2);
+	loop_free(l);
+}
+
+Test(stream, a_transport_out_of_room_is_retried_when_it_has_room_again)
+{
+	int tv[2];
+	pair(tv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 }, b = { 0 };
+	int dummy[2];
+	pair(dummy);
+	struct stream *sa = stream_new(l, dummy[0], dummy[0], &rx_ops, &a);
+	struct fake_io f = { .fd = tv[0], .window = 1000 };
+	nonblocking(tv[0]);
+	cr_assert_eq(stream_switch_io(sa, tv[0], &fake_ops, &f), 0);
+	close(dummy[1]);
+	struct stream *sb = stream_new(l, tv[1], tv[1], &rx_ops, &b);
+	struct msg *m = pattern_msg(50000, 5);
+	cr_assert_eq(stream_send(sa, m), 0);
+	/* 1000 bytes went; the rest waits for room. */
+	for (int i = 0; i < 20; i++)
+		loop_once(l, 10);
+	cr_expect_eq(b.ngot, 0);
+	cr_expect_eq(f.window, 0);
+	/* Room again, as an ssh window adjust does: it comes in with input
+	 * (here a message from the peer), and the stream retries then. */
+	f.window = 1 << 20;
+	struct msg *in = pattern_msg(10, 6);
+	cr_assert_eq(stream_send(sb, in), 0);
+	run_until(l, &a.ngot, 1);
+	cr_assert_eq(a.ngot, 1);
+	assert_same(in, a.got[0]);
+	msg_free(in);
+	run_until(l, &b.ngot, 1);
+	cr_assert_eq(b.ngot, 1);
+	assert_same(m, b.got[0]);
+	msg_free(m);
+	rx_free(&a);
+	rx_free(&b);
+	stream_free(sa);
+	stream_free(sb);
 	loop_free(l);
 }
