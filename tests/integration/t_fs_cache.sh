@@ -132,6 +132,25 @@ test_fs_with_attr_timeout_0_every_getxattr_asks_the_target()
 }
 opts_test_fs_with_attr_timeout_0_every_getxattr_asks_the_target="-o attr_timeout=0"
 
+# Only user.*, security.* and ACL names are answered from what listxattr
+# said: other names may be readable without being listed (CephFS's
+# ceph.*), so they always reach the target, whose answer comes back as
+# it is (ext4 or tmpfs: an unknown system.* name is EOPNOTSUPP there,
+# where a cached answer would have said ENODATA).
+test_fs_unlisted_xattr_names_ask_the_target()
+{
+	fs_ctx
+	echo x > "$R/f"
+	local want
+	want=$(py_errno 'os.getxattr(A[0], "system.mitofs_probe")' "$R/f")
+	[ "$want" != OK ] || fail "the real path has system.mitofs_probe"
+	stat "$V/f" > /dev/null # its attributes (no xattrs) are cached now
+	expect_py_errno "$want" "an unlisted name through the mount" \
+		'os.getxattr(A[0], "system.mitofs_probe")' "$V/f"
+	expect_py_errno ENODATA "a user name on a file without xattrs" \
+		'os.getxattr(A[0], "user.none")' "$V/f"
+}
+
 # --- names removed on the target ---
 
 test_fs_a_cached_name_removed_on_the_target_can_be_created_again()
