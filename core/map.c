@@ -4,14 +4,19 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static size_t hash64(uint64_t k)
+uint64_t map_mix64(uint64_t k)
 {
 	k ^= k >> 33;
 	k *= 0xff51afd7ed558ccdULL;
 	k ^= k >> 33;
 	k *= 0xc4ceb9fe1a85ec53ULL;
 	k ^= k >> 33;
-	return (size_t)k;
+	return k;
+}
+
+static size_t hash64(uint64_t k)
+{
+	return (size_t)map_mix64(k);
 }
 
 void map_init(struct map *m)

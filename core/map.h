@@ -22,6 +22,10 @@ struct map {
 	size_t fill; /* live + tombstones */
 };
 
+/* The map's key mixer (MurmurHash3's finaliser): every input bit moves
+ * every output bit. Also for other 64-bit hashes (remotefs's inodes). */
+uint64_t map_mix64(uint64_t k);
+
 void map_init(struct map *m);
 /* Frees the table, not the values. */
 void map_free(struct map *m);

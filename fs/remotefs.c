@@ -272,16 +272,6 @@ static bool kernel_made(const struct rnode *n)
 	return top->parent && (!strcmp(top->name, "proc") || !strcmp(top->name, "sys"));
 }
 
-/* splitmix64's finaliser: every input bit moves every output bit. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* Inode numbers: each name is a node of its own (its nodeid), but stat
  * shows the target's file identity, so the names of a hard-linked file
  * are one file to find -samefile, du, tar and rsync -H. The target's
@@ -292,7 +282,7 @@ static uint64_t mix64(uint64_t x)
  * the control tree's counter never reaches. */
 uint64_t ino_shown(uint64_t root, const struct fs_attr *a)
 {
-	return mix64(a->ino ^ mix64(a->dev ^ mix64(root))) | 1ull << 63;
+	return map_mix64(a->ino ^ map_mix64(a->dev ^ map_mix64(root))) | 1ull << 63;
 }
 
 void node_saw(struct remotefs *rf, struct rnode *n, const struct fs_attr *a)
