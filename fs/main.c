@@ -287,9 +287,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_setup(log_sink, &d, d.debug ? LOG_DEBUG : LOG_INFO);
+	/* No default_permissions, as sshfs: the kernel would check a
+	 * target's uids and modes against the local caller, refusing what
+	 * the target allows when uids differ, and would ask for a directory's
+	 * attributes at every step of every path walk. The target checks
+	 * fs/ (the stub runs as its user); the daemon checks the control
+	 * files' modes itself (fs_open, fs_access). Without allow_other the
+	 * kernel still lets only the mounting user in. */
 	if (fuse_opt_add_arg(&args, "mitofs") ||
 	    fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, "fsname=mitofs,subtype=mitofs,default_permissions") ||
+	    fuse_opt_add_arg(&args, "fsname=mitofs,subtype=mitofs") ||
 	    (d.debug && fuse_opt_add_arg(&args, "-d")))
 		goto out;
 	d.se = fuse_session_new(&args, &mitofs_ops, sizeof(mitofs_ops), &d);

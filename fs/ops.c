@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/statvfs.h>
 
 #include "ctl.h"
@@ -348,8 +349,17 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	TO_REMOTE(access, ino, req, ino, mask);
-	(void)mask;
-	fuse_reply_err(req, 0); /* default_permissions checked the modes */
+	/* The mount has no default_permissions (see main.c): the modes are
+	 * the daemon's to enforce, here as in fs_open, for root too. */
+	struct node *n = live_node(req, ino);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	mode_t m = mode_of(n->kind);
+	bool ok = (!(mask & R_OK) || (m & 0400)) && (!(mask & W_OK) || (m & 0200)) &&
+		  (!(mask & X_OK) || (m & 0100));
+	fuse_reply_err(req, ok ? 0 : EACCES);
 }
 
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)

@@ -95,6 +95,25 @@ test_fs_ls_l_of_files_without_xattrs_is_one_round_trip()
 	(( after - before < 8 )) || fail "$((after - before)) replies for ls -l of 50 files"
 }
 
+# With caching off a stat costs the round trips the kernel needs for the
+# file (LOOKUP, GETATTR), not a third for its directory: the target, not
+# the kernel, checks permissions in fs/ (no default_permissions, as sshfs).
+test_fs_a_stat_with_caching_off_does_not_fetch_the_directory()
+{
+	fs_ctx
+	local i before after
+	echo x > "$R/f"
+	cd "$V" || fail "cd $V"
+	[[ -e f ]] || fail "f not there"
+	before=$(msgs_in)
+	for ((i = 0; i < 50; i++)); do [[ -e f ]] || fail "stat $i"; done
+	after=$(msgs_in)
+	cd / || true
+	(( after - before <= 100 + 4 )) || fail "$((after - before)) replies for 50 stats (want 2 each)"
+	(( after - before >= 50 )) || fail "$((after - before)) replies for 50 stats: caching is not off"
+}
+opts_test_fs_a_stat_with_caching_off_does_not_fetch_the_directory="-o attr_timeout=0"
+
 # The answers come from what the target said with the attributes: a
 # change made through the mount shows at once, one made on the target
 # within the attribute timeout.

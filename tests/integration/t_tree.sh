@@ -61,6 +61,27 @@ test_reads_of_write_only_files_are_EACCES()
 	expect_eq "$(get "$M/$a/jobs/$j/stdout")" started "job stdout"
 }
 
+# access(2) says what open(2) will do, for root too: the daemon checks
+# the modes (the mount has no default_permissions, under which root's
+# access(W_OK) of a read-only file would say yes and the open EACCES).
+test_access_of_control_files_follows_their_modes()
+{
+	local a=${U}a j
+	connect "$a"
+	j=$(new_job "$a")
+	[ -r "$M/$a/ctl" ] && [ -w "$M/$a/ctl" ] || fail "ctl not rw by access(2)"
+	[ -r "$M/$a/info" ] || fail "info not readable by access(2)"
+	[ -w "$M/$a/info" ] && fail "info writable by access(2)"
+	[ -w "$M/README" ] && fail "README writable by access(2)"
+	[ -w "$M/$a/exec" ] || fail "exec not writable by access(2)"
+	[ -r "$M/$a/exec" ] && fail "exec readable by access(2)"
+	[ -r "$M/$a/jobs/$j/stdin" ] && fail "stdin readable by access(2)"
+	[ -x "$M/$a/ctl" ] && fail "ctl executable by access(2)"
+	[ -x "$M/$a" ] && [ -r "$M/$a/jobs" ] || fail "directories not rx by access(2)"
+	cd "$M/$a/jobs" || fail "cd into jobs"
+	cd / || true
+}
+
 test_tree_refuses_mkdir_unlink_and_rmdir_of_contexts()
 {
 	local a=${U}a out
