@@ -12,13 +12,14 @@
 
 #include "buf.h"
 
-/* Appends the zlib-deflated form of in[0..n) to out (level 1-9).
+/* Appends the raw deflate (RFC 1951) form of in[0..n) to out (level 1-9):
+ * one member per 65024 input bytes (zio.c says why), back to back.
  * 0, -ENOMEM, or -EIO on a zlib error. */
 int zio_deflate(struct buf *out, const void *in, size_t n, int level);
 /* A deflater kept between messages: deflateInit's ~260 KiB of tables are
  * allocated once (per message they cost a page-faulting mmap each, which
  * dominated the stub's CPU on a fast link). Each run is still one
- * complete zlib member, as zio_deflate makes. */
+ * complete deflate member, as zio_deflate makes. */
 struct zio_def;
 struct zio_def *zio_def_new(int level); /* NULL: out of memory */
 void zio_def_free(struct zio_def *d);
@@ -32,7 +33,8 @@ int zio_def_run(struct zio_def *d, struct buf *out, const void *in, size_t n);
  * A few microseconds, where deflating 4 KiB of random bytes to learn the
  * same took tens. */
 bool zio_looks_random(const void *in, size_t n);
-/* Appends the inflation of zlib data in[0..n) to out, at most max bytes.
+/* Appends the inflation of raw deflate data in[0..n) to out, at most max
+ * bytes: one or more complete members, back to back, nothing after them.
  * 0, -EMSGSIZE past max, -EBADMSG on corrupt or truncated input, -ENOMEM. */
 int zio_inflate(struct buf *out, const void *in, size_t n, size_t max);
 /* The same for a gzip (RFC 1952) file. */
