@@ -3,6 +3,7 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,10 +64,71 @@ struct msg *msg_new(uint32_t dst, uint32_t handle, uint32_t reply_to,
 	return m;
 }
 
+struct msg_spare {
+	unsigned refs; /* the owner's, plus one per message holding a buffer */
+	bool owned;    /* the owner has not dropped it */
+	uint8_t *buf;
+	size_t cap, max;
+};
+
+struct msg_spare *msg_spare_new(size_t max)
+{
+	struct msg_spare *sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return NULL;
+	sp->refs = 1;
+	sp->owned = true;
+	sp->max = max;
+	return sp;
+}
+
+static void spare_unref(struct msg_spare *sp)
+{
+	if (--sp->refs)
+		return;
+	free(sp->buf);
+	free(sp);
+}
+
+void msg_spare_drop(struct msg_spare *sp)
+{
+	if (!sp)
+		return;
+	sp->owned = false;
+	free(sp->buf);
+	sp->buf = NULL;
+	spare_unref(sp);
+}
+
+uint8_t *msg_spare_take(struct msg_spare *sp, size_t want, size_t *cap)
+{
+	if (!sp || !sp->buf || sp->cap < want)
+		return NULL;
+	uint8_t *b = sp->buf;
+	*cap = sp->cap;
+	sp->buf = NULL;
+	return b;
+}
+
+void msg_spare_give(struct msg *m, struct msg_spare *sp, size_t cap)
+{
+	m->spare = sp;
+	m->cap = cap;
+	sp->refs++;
+}
+
 void msg_free(struct msg *m)
 {
 	if (!m)
 		return;
-	free(m->data);
+	struct msg_spare *sp = m->spare;
+	if (sp && sp->owned && !sp->buf && m->data && m->cap <= sp->max) {
+		sp->buf = m->data;
+		sp->cap = m->cap;
+	} else {
+		free(m->data);
+	}
+	if (sp)
+		spare_unref(sp);
 	free(m);
 }

@@ -47,6 +47,7 @@ struct stream {
 	size_t roff;
 	/* a frame whose payload is still arriving */
 	uint8_t *pend;
+	size_t pend_cap; /* pend's allocated size (>= the frame's length) */
 	uint32_t pend_have;
 	struct frame_hdr pend_hdr;
 	bool pending;
@@ -63,6 +64,7 @@ struct stream {
 
 	struct zio_def *zd; /* kept deflater, made at the first compression */
 	struct buf zout;    /* its output, kept between messages */
+	struct msg_spare *spare; /* for large payloads (frame.h), made at the first */
 	bool compress, paused, full, closed, eof, parked, free_pending;
 	bool wsock; /* wfd is a socket: write with MSG_NOSIGNAL */
 	const struct stream_io *io; /* NULL: plain fds */
@@ -86,6 +88,7 @@ static void arm_timer(struct stream *s);
 
 static void destroy(struct stream *s)
 {
+	msg_spare_drop(s->spare);
 	zio_def_free(s->zd);
 	buf_free(&s->zout);
 	buf_free(&s->rbuf);
@@ -126,6 +129,8 @@ static void teardown(struct stream *s)
 	free(s->pend);
 	s->pend = NULL;
 	s->pending = false;
+	msg_spare_drop(s->spare);
+	s->spare = NULL;
 	s->closed = true;
 }
 
@@ -371,11 +376,26 @@ static void deliver(struct stream *s, struct msg *m)
 		msg_free(m);
 }
 
+/* Payloads from this size on are built in the stream's spare buffer
+ * (frame.h), and buffers up to STREAM_SPARE_MAX go back to it. */
+#define STREAM_SPARE_MIN (64u << 10)
+#define STREAM_SPARE_MAX ((size_t)4 << 20)
+
+/* The spare buffer for a payload of want bytes (its size in *cap), or
+ * NULL (then malloc as usual). */
+static uint8_t *spare_take(struct stream *s, size_t want, size_t *cap)
+{
+	if (!s->spare && !(s->spare = msg_spare_new(STREAM_SPARE_MAX)))
+		return NULL;
+	return msg_spare_take(s->spare, want, cap);
+}
+
 /* Makes a message from a complete frame. data is adopted when own is
- * true (it was malloc'd for this frame), copied otherwise. NULL after
- * closing the stream with the reason. */
+ * true (it was malloc'd for this frame, cap bytes, maybe the spare
+ * buffer), copied otherwise. NULL after closing the stream with the
+ * reason. */
 static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
-			    uint8_t *data, bool own)
+			    uint8_t *data, bool own, size_t cap)
 {
 	struct msg *m = calloc(1, sizeof(*m));
 	if (!m)
@@ -388,6 +408,11 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 	if (h->flags & FRAME_F_ZLIB) {
 		struct buf out;
 		buf_init(&out);
+		/* Inflated payloads are 4 KiB or more, and often 1 MiB from a
+		 * few hundred bytes (zeros): all are built in the spare. */
+		out.data = spare_take(s, 0, &out.cap);
+		if (!out.data)
+			out.cap = 0;
 		int rc = zio_inflate(&out, data, h->len, FRAME_MAX_LEN);
 		if (own)
 			free(data);
@@ -398,14 +423,18 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 				     rc == -ENOMEM ? "out of memory" : "bad zlib payload");
 			return NULL;
 		}
-		size_t n;
+		size_t n, ocap = out.cap;
 		m->data = buf_steal(&out, &n);
 		m->len = (uint32_t)n;
+		if (m->data && s->spare)
+			msg_spare_give(m, s->spare, ocap);
 		return m;
 	}
 	m->len = h->len;
 	if (own) {
 		m->data = data;
+		if (data && s->spare && cap >= STREAM_SPARE_MIN)
+			msg_spare_give(m, s->spare, cap);
 	} else if (h->len) {
 		m->data = malloc(h->len);
 		if (!m->data) {
@@ -460,7 +489,13 @@ static void process(struct stream *s)
 		if (have < h.len) {
 			/* The payload straddles reads: give it its own buffer
 			 * now and let do_read fill it in place. */
-			s->pend = malloc(h.len);
+			/* (A compressed one is inflated into the spare.) */
+			s->pend = h.len >= STREAM_SPARE_MIN && !(h.flags & FRAME_F_ZLIB) ?
+					  spare_take(s, h.len, &s->pend_cap) : NULL;
+			if (!s->pend) {
+				s->pend = malloc(h.len);
+				s->pend_cap = h.len;
+			}
 			if (!s->pend) {
 				stream_close(s, ENOMEM, "out of memory");
 				return;
@@ -473,7 +508,7 @@ static void process(struct stream *s)
 			break;
 		}
 		s->roff += FRAME_HDR_LEN + h.len;
-		struct msg *m = make_msg(s, &h, (uint8_t *)p + FRAME_HDR_LEN, false);
+		struct msg *m = make_msg(s, &h, (uint8_t *)p + FRAME_HDR_LEN, false, 0);
 		if (!m)
 			return;
 		deliver(s, m);
@@ -490,7 +525,7 @@ static void finish_pending(struct stream *s)
 	uint8_t *data = s->pend;
 	s->pend = NULL;
 	s->pending = false;
-	struct msg *m = make_msg(s, &s->pend_hdr, data, true);
+	struct msg *m = make_msg(s, &s->pend_hdr, data, true, s->pend_cap);
 	if (m)
 		deliver(s, m);
 }
