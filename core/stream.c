@@ -1,23 +1,24 @@
 /*
  * stream — a framed, non-blocking connection to one peer (see stream.h).
  *
- * For: reading bytes and cutting them into messages, queueing output with
- * a high/low-water mark, and closing with a reason on any protocol or I/O
- * error. Not for: routing, or deciding what a message means (router.c).
+ * For: the stream's lifetime, its loop registration and callbacks, the
+ * switch to another transport, and input: reading bytes and cutting them
+ * into messages, and closing with a reason on any protocol or I/O error.
+ * Not for: routing, or deciding what a message means (router.c); output
+ * (stream_send, compression, the write queue with its high/low-water
+ * mark), which is stream_out.c. What both share is in stream_int.h.
  *
- * Copies: a payload is copied once per side outside the kernel. Sending
- * writes header and payload with one writev straight from the caller's
- * message when nothing is queued, and copies into the queue only what the
- * kernel did not take. Receiving reads into a 256 KiB buffer and copies
- * each complete frame into its message; a frame that does not fit in what
- * was read gets its payload buffer at once and the rest of it is read
- * directly there (readv), so a 16 MiB message is not staged twice.
+ * Copies: a payload is copied once per side outside the kernel (the
+ * sending side: stream_out.c). Receiving reads into a 256 KiB buffer and
+ * copies each complete frame into its message; a frame that does not fit
+ * in what was read gets its payload buffer at once and the rest of it is
+ * read directly there (readv), so a 16 MiB message is not staged twice.
  *
  * Reentrancy: every callback may close or free the stream. All entry
  * points that call out hold s->depth; stream_free inside a callback only
  * tears down and marks the memory, which the outermost frame releases.
  */
-#include "stream.h"
+#include "stream_int.h"
 
 #include "buf.h"
 #include "log.h"
@@ -28,61 +29,15 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #define STREAM_READ_CHUNK (256u << 10)
-#define STREAM_COMPRESS_MIN 4096
-
-struct stream {
-	struct loop *l;
-	int rfd, wfd; /* -1 once closed */
-	const struct stream_ops *ops;
-	void *arg;
-
-	/* input: rbuf[roff..len) is read but not yet cut into frames */
-	struct buf rbuf;
-	size_t roff;
-	/* a frame whose payload is still arriving */
-	uint8_t *pend;
-	size_t pend_cap; /* pend's allocated size (>= the frame's length) */
-	uint32_t pend_have;
-	struct frame_hdr pend_hdr;
-	bool pending;
-
-	uint8_t hello[STREAM_HELLO_LEN];
-	size_t hello_n; /* 0: no hello expected (or already seen) */
-
-	/* output: wq[woff..len) waits for the fd to become writable */
-	struct buf wq;
-	size_t woff;
-
-	uint32_t rev, wev; /* events registered for rfd / wfd */
-	bool rreg, wreg;   /* registered in the loop */
-
-	struct zio_def *zd; /* kept deflater, made at the first compression */
-	struct buf zout;    /* its output, kept between messages */
-	struct msg_spare *spare; /* for large payloads (frame.h), made at the first */
-	bool compress, paused, full, closed, eof, parked, free_pending;
-	bool wsock; /* wfd is a socket: write with MSG_NOSIGNAL */
-	const struct stream_io *io; /* NULL: plain fds */
-	void *ioctx;
-	bool rmore; /* io: try a read from the timer (input may be buffered) */
-	bool wmore; /* io: try writing the queue from the timer (room now) */
-	int werr; /* a write error seen outside a callback, closed by timer */
-	int depth;
-	struct loop_timer *tmr; /* deferred work: resume parsing, or werr */
-
-	struct stream_stats st;
-};
 
 static void on_fd(struct loop *l, int fd, uint32_t events, void *arg);
 static void process(struct stream *s);
-static void fail_later(struct stream *s, int err);
 static ssize_t fill(struct stream *s);
-static void arm_timer(struct stream *s);
 
 /* ---- lifetime ---- */
 
@@ -156,28 +111,9 @@ static int set_fd_flags(int fd)
 	return 0;
 }
 
-/* Writes with MSG_NOSIGNAL where the fd allows it: a dead peer must
- * close one stream, not kill the process with SIGPIPE. On pipes the owner
- * has to ignore SIGPIPE (main does). */
-static ssize_t wr(struct stream *s, struct iovec *iov, int n)
-{
-	if (s->io)
-		return s->io->writev(s->ioctx, iov, n);
-	if (s->wsock) {
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		return sendmsg(s->wfd, &mh, MSG_NOSIGNAL);
-	}
-	return n == 1 ? write(s->wfd, iov[0].iov_base, iov[0].iov_len) : writev(s->wfd, iov, n);
-}
-
-static size_t queued(const struct stream *s)
-{
-	return s->wq.len - s->woff;
-}
-
 /* Brings the loop registration in line with the state: EPOLLIN while
  * reading is wanted, EPOLLOUT only while output is queued. */
-static int update_events(struct stream *s)
+int stream_update_events(struct stream *s)
 {
 	if (s->closed)
 		return 0;
@@ -244,7 +180,7 @@ struct stream *stream_new(struct loop *l, int rfd, int wfd,
 	s->wsock = fstat(wfd, &stt) == 0 && S_ISSOCK(stt.st_mode);
 	buf_init(&s->rbuf);
 	buf_init(&s->wq);
-	rc = update_events(s);
+	rc = stream_update_events(s);
 	if (rc) {
 		if (s->rreg)
 			loop_del(l, rfd);
@@ -282,10 +218,10 @@ int stream_switch_io(struct stream *s, int fd, const struct stream_io *io, void 
 	s->ioctx = ctx;
 	/* Frames read above, and input the transport may hold already. */
 	s->rmore = true;
-	arm_timer(s);
-	int rc = update_events(s);
+	stream_arm_timer(s);
+	int rc = stream_update_events(s);
 	if (rc)
-		fail_later(s, -rc);
+		stream_fail_later(s, -rc);
 	return 0;
 }
 
@@ -337,7 +273,7 @@ void stream_set_compress(struct stream *s, bool on)
 
 static void on_timer(struct loop *l, void *arg);
 
-static void arm_timer(struct stream *s)
+void stream_arm_timer(struct stream *s)
 {
 	if (!s->tmr && !s->closed)
 		s->tmr = loop_timer_add(s->l, 0, on_timer, s);
@@ -354,14 +290,14 @@ void stream_pause(struct stream *s, bool paused)
 		 * no new fd event: finish them from a timer, not from inside
 		 * the caller (who may be in the middle of something). */
 		if (s->rbuf.len > s->roff || s->eof)
-			arm_timer(s);
+			stream_arm_timer(s);
 		/* A transport may hold input that no fd event announces. */
 		if (s->io) {
 			s->rmore = true;
-			arm_timer(s);
+			stream_arm_timer(s);
 		}
 	}
-	if (update_events(s))
+	if (stream_update_events(s))
 		log_warn("stream_pause(fd %d): cannot update events", s->rfd);
 }
 
@@ -542,7 +478,7 @@ static void on_eof(struct stream *s)
 			s->rreg = false;
 			s->parked = true;
 		}
-		update_events(s);
+		stream_update_events(s);
 		return;
 	}
 	if (s->pending || s->rbuf.len > s->roff)
@@ -611,200 +547,26 @@ static void do_read(struct stream *s)
 /* io: input the transport took off the fd during a write (or a read
  * that filled the buffer) produces no fd event: read it from the timer.
  * Then the events the transport wants now. */
-static void io_kick(struct stream *s)
+void stream_io_kick(struct stream *s)
 {
 	if (!s->io || s->closed)
 		return;
 	/* events() may take input off the fd: ask pending() after it. */
-	if (update_events(s)) {
-		fail_later(s, EIO);
+	if (stream_update_events(s)) {
+		stream_fail_later(s, EIO);
 		return;
 	}
 	if (!s->paused && !s->eof && s->io->pending(s->ioctx)) {
 		s->rmore = true;
-		arm_timer(s);
+		stream_arm_timer(s);
 	}
 	if (queued(s) && s->io->writable(s->ioctx)) {
 		s->wmore = true;
-		arm_timer(s);
+		stream_arm_timer(s);
 	}
 }
 
-/* ---- output ---- */
-
-static void do_write(struct stream *s)
-{
-	size_t n = queued(s);
-	if (!n)
-		return;
-	struct iovec iov = { .iov_base = s->wq.data + s->woff, .iov_len = n };
-	ssize_t w = wr(s, &iov, 1);
-	if (w < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		int e = errno;
-		stream_close(s, e, strerror(e));
-		return;
-	}
-	s->st.bytes_out += (uint64_t)w;
-	s->woff += (size_t)w;
-	if (s->woff == s->wq.len) {
-		s->woff = s->wq.len = 0;
-		/* A burst grew the queue: give the memory back once it is sent
-		 * (an idle stub should stay small). */
-		if (s->wq.cap > (256u << 10))
-			buf_free(&s->wq);
-	}
-	update_events(s);
-	io_kick(s);
-	if (s->full && queued(s) < STREAM_LWM) {
-		s->full = false;
-		if (s->ops && s->ops->on_drain)
-			s->ops->on_drain(s, s->arg);
-	}
-}
-
-/* A write failed outside any callback of ours: the caller of stream_send
- * must not see its stream closed (or freed) under its feet, so the close
- * happens from a timer. */
-static void fail_later(struct stream *s, int err)
-{
-	s->werr = err;
-	s->woff = s->wq.len = 0;
-	arm_timer(s);
-	update_events(s);
-}
-
-/* Writes or queues a then b. Takes neither. */
-static int enqueue(struct stream *s, const void *a, size_t an, const void *b, size_t bn)
-{
-	if (s->closed || s->werr)
-		return -EPIPE;
-	size_t done = 0;
-	if (!queued(s)) {
-		struct iovec iov[2] = {
-			{ .iov_base = (void *)a, .iov_len = an },
-			{ .iov_base = (void *)b, .iov_len = bn },
-		};
-		ssize_t w = wr(s, iov, bn ? 2 : 1);
-		if (w < 0) {
-			if (errno != EAGAIN && errno != EINTR) {
-				fail_later(s, errno);
-				return -EPIPE;
-			}
-			w = 0;
-		}
-		done = (size_t)w;
-		s->st.bytes_out += (uint64_t)w;
-		if (done == an + bn) {
-			io_kick(s);
-			return 0;
-		}
-	}
-	/* Compact only when the dead prefix outweighs the live bytes: the
-	 * move then costs less than what was written to earn it. */
-	if (s->woff && s->woff >= queued(s)) {
-		memmove(s->wq.data, s->wq.data + s->woff, queued(s));
-		s->wq.len -= s->woff;
-		s->woff = 0;
-	}
-	size_t rest = an + bn - done;
-	if (buf_reserve(&s->wq, rest)) {
-		if (done) {
-			/* Half a frame is on the wire: the stream is unusable. */
-			fail_later(s, ENOMEM);
-			return -ENOMEM;
-		}
-		return -ENOMEM;
-	}
-	if (done < an) {
-		memcpy(s->wq.data + s->wq.len, (const uint8_t *)a + done, an - done);
-		s->wq.len += an - done;
-		done = an;
-	}
-	if (bn) {
-		memcpy(s->wq.data + s->wq.len, (const uint8_t *)b + (done - an), bn - (done - an));
-		s->wq.len += bn - (done - an);
-	}
-	if (queued(s) >= STREAM_HWM)
-		s->full = true;
-	int rc = update_events(s);
-	if (rc) {
-		fail_later(s, -rc);
-		return rc;
-	}
-	io_kick(s);
-	return 0;
-}
-
-/* Deflates m's payload into s->zout when that pays. Data that looks
- * random (compressed files, media, encrypted or random bytes) goes as it
- * is without trying: deflating it cost more CPU than a fast link saved
- * (512 MiB over ssh read at 50 MiB/s; a 4 KiB file's reply took ~30 us
- * longer). The deflater and its output buffer are kept: made per message
- * they were page-faulting allocations that cost more than deflating. */
-static bool compress_into_zout(struct stream *s, const struct msg *m)
-{
-	if (zio_looks_random(m->data, m->len))
-		return false;
-	if (!s->zd && !(s->zd = zio_def_new(1)))
-		return false;
-	s->zout.len = 0;
-	return zio_def_run(s->zd, &s->zout, m->data, m->len) == 0 && s->zout.len < m->len;
-}
-
-/* Output buffer kept between messages, at most this big. */
-#define STREAM_ZOUT_KEEP (1u << 20)
-
-int stream_send(struct stream *s, const struct msg *m)
-{
-	if (s->closed || s->werr)
-		return -EPIPE;
-	if (m->len > FRAME_MAX_LEN)
-		return -EMSGSIZE;
-	struct frame_hdr h = {
-		.magic = FRAME_MAGIC,
-		.dst_id = m->dst_id,
-		.src_id = m->src_id,
-		.auth_id = m->auth_id,
-		.handle = m->handle,
-		.reply_to = m->reply_to,
-		.len = m->len,
-	};
-	const uint8_t *payload = m->data;
-	if (s->compress && m->len >= STREAM_COMPRESS_MIN && compress_into_zout(s, m)) {
-		payload = s->zout.data;
-		h.len = (uint32_t)s->zout.len;
-		h.flags = FRAME_F_ZLIB;
-	}
-	uint8_t hdr[FRAME_HDR_LEN];
-	frame_hdr_encode(&h, hdr);
-	int rc = enqueue(s, hdr, sizeof(hdr), payload, h.len);
-	if (s->zout.cap > STREAM_ZOUT_KEEP)
-		buf_free(&s->zout);
-	if (!rc)
-		s->st.msgs_out++;
-	return rc;
-}
-
-int stream_send_raw(struct stream *s, const void *p, size_t n)
-{
-	if (n > FRAME_MAX_LEN)
-		return -EMSGSIZE;
-	if (!n)
-		return s->closed || s->werr ? -EPIPE : 0;
-	return enqueue(s, p, n, NULL, 0);
-}
-
-size_t stream_queued(const struct stream *s)
-{
-	return queued(s);
-}
-
-bool stream_full(const struct stream *s)
-{
-	return s->full;
-}
+/* ---- state ---- */
 
 bool stream_closed(const struct stream *s)
 {
@@ -826,7 +588,7 @@ static void on_timer(struct loop *l, void *arg)
 	s->depth++;
 	if (!s->werr && s->wmore) {
 		s->wmore = false;
-		do_write(s);
+		stream_do_write(s);
 	}
 	if (s->closed) {
 		/* nothing */
@@ -843,7 +605,7 @@ static void on_timer(struct loop *l, void *arg)
 		if (!s->closed && s->eof && !s->paused)
 			on_eof(s);
 	}
-	io_kick(s);
+	stream_io_kick(s);
 	leave(s);
 }
 
@@ -862,7 +624,7 @@ static void on_fd(struct loop *l, int fd, uint32_t events, void *arg)
 	 * more work for it in on_msg. */
 	if (!s->closed && fd == s->wfd && queued(s) &&
 	    (events & EPOLLOUT || bad || (s->io && events & EPOLLIN)))
-		do_write(s);
+		stream_do_write(s);
 	if (!s->closed && fd == s->rfd && !s->paused && !s->eof &&
 	    (events & EPOLLIN || bad)) {
 		do_read(s);
@@ -880,6 +642,6 @@ static void on_fd(struct loop *l, int fd, uint32_t events, void *arg)
 			stream_close(s, EPIPE, "peer closed");
 		}
 	}
-	io_kick(s);
+	stream_io_kick(s);
 	leave(s);
 }

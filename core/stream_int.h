@@ -1,0 +1,87 @@
+/*
+ * stream_int — what stream.c (lifetime, loop events, input) and
+ * stream_out.c (sending, compression, the write queue) share: struct
+ * stream and the few helpers each half calls in the other. Not a public
+ * API (stream.h is).
+ */
+#ifndef MITOFS_STREAM_INT_H
+#define MITOFS_STREAM_INT_H
+
+#include "buf.h"
+#include "stream.h"
+
+struct loop_timer;
+struct zio_def;
+
+struct stream {
+	struct loop *l;
+	int rfd, wfd; /* -1 once closed */
+	const struct stream_ops *ops;
+	void *arg;
+
+	/* input: rbuf[roff..len) is read but not yet cut into frames */
+	struct buf rbuf;
+	size_t roff;
+	/* a frame whose payload is still arriving */
+	uint8_t *pend;
+	size_t pend_cap; /* pend's allocated size (>= the frame's length) */
+	uint32_t pend_have;
+	struct frame_hdr pend_hdr;
+	bool pending;
+
+	uint8_t hello[STREAM_HELLO_LEN];
+	size_t hello_n; /* 0: no hello expected (or already seen) */
+
+	/* output: wq[woff..len) waits for the fd to become writable */
+	struct buf wq;
+	size_t woff;
+
+	uint32_t rev, wev; /* events registered for rfd / wfd */
+	bool rreg, wreg;   /* registered in the loop */
+
+	struct zio_def *zd; /* kept deflater, made at the first compression */
+	struct buf zout;    /* its output, kept between messages */
+	struct msg_spare *spare; /* for large payloads (frame.h), made at the first */
+	bool compress, paused, full, closed, eof, parked, free_pending;
+	bool wsock; /* wfd is a socket: write with MSG_NOSIGNAL */
+	const struct stream_io *io; /* NULL: plain fds */
+	void *ioctx;
+	bool rmore; /* io: try a read from the timer (input may be buffered) */
+	bool wmore; /* io: try writing the queue from the timer (room now) */
+	int werr; /* a write error seen outside a callback, closed by timer */
+	int depth;
+	struct loop_timer *tmr; /* deferred work: resume parsing, or werr */
+
+	struct stream_stats st;
+};
+
+/* Bytes in the write queue not yet written. */
+static inline size_t queued(const struct stream *s)
+{
+	return s->wq.len - s->woff;
+}
+
+/* ---- stream.c ---- */
+
+/* Brings the loop registration in line with the state: EPOLLIN while
+ * reading is wanted, EPOLLOUT only while output is queued (with a
+ * transport, what it asks for). 0 or -errno. Nothing once closed. */
+int stream_update_events(struct stream *s);
+/* Schedules the deferred work of the timer (resume parsing, a write
+ * error, a transport retry) unless already scheduled or closed. */
+void stream_arm_timer(struct stream *s);
+/* With a transport: updates the events it wants and arms the timer for
+ * input or room to write it took off the fd with no fd event. Nothing
+ * for plain fds or once closed. */
+void stream_io_kick(struct stream *s);
+
+/* ---- stream_out.c ---- */
+
+/* Writes what the queue holds; may close the stream and call on_drain,
+ * so only from on_fd or on_timer (inside s->depth). */
+void stream_do_write(struct stream *s);
+/* Drops the queue and closes with err (a positive errno) from the timer:
+ * for errors seen where the caller must not see the stream closed. */
+void stream_fail_later(struct stream *s, int err);
+
+#endif
