@@ -65,25 +65,39 @@ static void sio_drop_stderr(struct ssh_io *x)
 	x->err_in = false;
 }
 
+/* What libssh 0.10 reads from its socket at a time (MAX_BUF_SIZE). */
+#define SIO_LIBSSH_READ 4096
+
 static ssize_t sio_readv(void *ctx, const struct iovec *iov, int n)
 {
 	struct ssh_io *x = ctx;
 	size_t got = 0;
 	int r = 0;
 	int idle = 0;
+	int known = 0; /* reads that the socket's bytes, as last counted, feed */
 	for (int i = 0; i < n; i++) {
 		size_t off = 0;
 		while (off < iov[i].iov_len) {
 			size_t want = iov[i].iov_len - off;
 			r = ssh_channel_read_nonblocking(x->ch, (char *)iov[i].iov_base + off,
 							 want > (1u << 30) ? 1u << 30 : (uint32_t)want, 0);
+			if (known > 0)
+				known--; /* (this call may have read the socket) */
 			if (r == 0 && ++idle < 64) {
 				/* libssh reads the socket 4 KiB at a time: a
 				 * packet may be half in. Finish it here rather
-				 * than through another epoll round per 4 KiB. */
-				int avail = 0;
-				if (ioctl(x->fd, FIONREAD, &avail) == 0 && avail > 0)
+				 * than through another epoll round per 4 KiB,
+				 * counting the socket's bytes once per run of
+				 * reads they feed, not before each. */
+				if (known > 0) {
+					idle = 0;
 					continue;
+				}
+				int avail = 0;
+				if (ioctl(x->fd, FIONREAD, &avail) == 0 && avail > 0) {
+					known = avail / SIO_LIBSSH_READ;
+					continue;
+				}
 			}
 			if (r <= 0) {
 				x->in = false; /* libssh holds no stdout now */
