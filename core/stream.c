@@ -271,6 +271,15 @@ void stream_set_compress(struct stream *s, bool on)
 	s->compress = on;
 }
 
+void stream_keep_spare(struct stream *s, bool on)
+{
+	s->keep_spare = on;
+	if (!on) {
+		msg_spare_drop(s->spare);
+		s->spare = NULL;
+	}
+}
+
 static void on_timer(struct loop *l, void *arg);
 
 void stream_arm_timer(struct stream *s)
@@ -321,6 +330,8 @@ static void deliver(struct stream *s, struct msg *m)
  * NULL (then malloc as usual). */
 static uint8_t *spare_take(struct stream *s, size_t want, size_t *cap)
 {
+	if (!s->keep_spare)
+		return NULL;
 	if (!s->spare && !(s->spare = msg_spare_new(STREAM_SPARE_MAX)))
 		return NULL;
 	return msg_spare_take(s->spare, want, cap);

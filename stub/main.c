@@ -370,6 +370,8 @@ int main(int argc, char **argv)
 		st.rc = 1;
 		goto out;
 	}
+	/* fs writes come down in 1 MiB frames; musl would map each anew. */
+	stream_keep_spare(st.parent, true);
 	/* From here on, what we print goes to the master, not the first stage. */
 	if (stderr_capture(&st) < 0 ||
 	    stream_send_raw(st.parent, PROTO_HELLO, PROTO_HELLO_LEN) < 0) {

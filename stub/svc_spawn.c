@@ -138,6 +138,8 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	/* A network hop compresses both ways (the child was told in CONFIG). */
 	if (!strcmp(q->method, "ssh"))
 		stream_set_compress(s, true);
+	/* Its fs replies come up in 1 MiB frames (see main.c). */
+	stream_keep_spare(s, true);
 	struct child *c = calloc(1, sizeof(*c));
 	int rc = c ? router_add_child(sp->r, s, q->id) : -ENOMEM;
 	if (rc) {

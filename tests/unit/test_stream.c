@@ -773,6 +773,7 @@ static void spare_reuse(bool compress)
 	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
 	cr_assert(sa && sb);
 	stream_set_compress(sa, compress);
+	stream_keep_spare(sb, true);
 	struct msg *m1 = pattern_msg(1 << 20, 1), *m2 = pattern_msg(1 << 20, 2);
 	if (compress) /* compressible, unlike the pattern */
 		for (uint32_t i = 0; i < m1->len; i++)
