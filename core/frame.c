@@ -65,8 +65,8 @@ struct msg *msg_new(uint32_t dst, uint32_t handle, uint32_t reply_to,
 }
 
 struct msg_spare {
-	unsigned refs; /* the owner's, plus one per message holding a buffer */
-	bool owned;    /* the owner has not dropped it */
+	unsigned refs;  /* users, plus one per message holding a buffer */
+	unsigned users; /* streams (and the creator) that build in it */
 	uint8_t *buf;
 	size_t cap, max;
 };
@@ -76,10 +76,15 @@ struct msg_spare *msg_spare_new(size_t max)
 	struct msg_spare *sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return NULL;
-	sp->refs = 1;
-	sp->owned = true;
+	sp->refs = sp->users = 1;
 	sp->max = max;
 	return sp;
+}
+
+void msg_spare_hold(struct msg_spare *sp)
+{
+	sp->refs++;
+	sp->users++;
 }
 
 static void spare_unref(struct msg_spare *sp)
@@ -94,9 +99,10 @@ void msg_spare_drop(struct msg_spare *sp)
 {
 	if (!sp)
 		return;
-	sp->owned = false;
-	free(sp->buf);
-	sp->buf = NULL;
+	if (--sp->users == 0) {
+		free(sp->buf);
+		sp->buf = NULL;
+	}
 	spare_unref(sp);
 }
 
@@ -117,18 +123,28 @@ void msg_spare_give(struct msg *m, struct msg_spare *sp, size_t cap)
 	sp->refs++;
 }
 
+/* Keeps b (of size cap) in sp if it is the larger; frees what is not kept. */
+static void spare_put(struct msg_spare *sp, uint8_t *b, size_t cap)
+{
+	if (!sp->users || !b || cap > sp->max || (sp->buf && sp->cap >= cap)) {
+		free(b);
+		return;
+	}
+	free(sp->buf);
+	sp->buf = b;
+	sp->cap = cap;
+}
+
 void msg_free(struct msg *m)
 {
 	if (!m)
 		return;
 	struct msg_spare *sp = m->spare;
-	if (sp && sp->owned && !sp->buf && m->data && m->cap <= sp->max) {
-		sp->buf = m->data;
-		sp->cap = m->cap;
+	if (sp) {
+		spare_put(sp, m->data, m->cap);
+		spare_unref(sp);
 	} else {
 		free(m->data);
 	}
-	if (sp)
-		spare_unref(sp);
 	free(m);
 }

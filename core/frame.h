@@ -59,16 +59,21 @@ struct msg *msg_new(uint32_t dst, uint32_t handle, uint32_t reply_to,
 /* Frees the message and its payload; msg_free(NULL) does nothing. */
 void msg_free(struct msg *m);
 
-/* One spare payload buffer, shared by a stream and the messages it made:
- * a freed message's payload is kept in it when it is empty, and the
- * stream's next large payload is built in it. musl (the stub) maps every
- * allocation over 128 KiB on its own, so each 1 MiB fs write cost the
- * stub a mmap, 256 page faults and a munmap: 40 % of its CPU. Counted
- * references, not atomic: a message that holds one is freed on its
- * stream's thread. Buffers over max are freed as usual. */
+/* One spare payload buffer, shared by the streams of a process and the
+ * messages they made: a freed message's payload is kept in it (the larger
+ * of the two, when one is kept already), and a stream's next large
+ * payload is built in it. musl (the stub) maps every allocation over
+ * 128 KiB on its own, so each 1 MiB fs write cost the stub a mmap, 256
+ * page faults and a munmap: 40 % of its CPU. Counted references, not
+ * atomic: its streams and messages live on one thread. Buffers over max
+ * are freed as usual. */
 struct msg_spare;
-struct msg_spare *msg_spare_new(size_t max); /* NULL: out of memory */
-/* Drops the owner's reference; the buffer goes when no message holds it. */
+/* A spare with one user, the caller. NULL: out of memory. */
+struct msg_spare *msg_spare_new(size_t max);
+/* One more user (a stream that builds payloads in it). */
+void msg_spare_hold(struct msg_spare *sp);
+/* A user leaves; with the last, the kept buffer goes, and the spare with
+ * the last message that holds a buffer of it. NULL does nothing. */
 void msg_spare_drop(struct msg_spare *sp);
 /* The kept buffer if its size is at least want (stored in *cap), taken
  * out; NULL when there is none or it is smaller (it stays). */

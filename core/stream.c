@@ -271,13 +271,12 @@ void stream_set_compress(struct stream *s, bool on)
 	s->compress = on;
 }
 
-void stream_keep_spare(struct stream *s, bool on)
+void stream_share_spare(struct stream *s, struct msg_spare *sp)
 {
-	s->keep_spare = on;
-	if (!on) {
-		msg_spare_drop(s->spare);
-		s->spare = NULL;
-	}
+	if (sp)
+		msg_spare_hold(sp);
+	msg_spare_drop(s->spare);
+	s->spare = sp;
 }
 
 static void on_timer(struct loop *l, void *arg);
@@ -321,21 +320,9 @@ static void deliver(struct stream *s, struct msg *m)
 		msg_free(m);
 }
 
-/* Payloads from this size on are built in the stream's spare buffer
- * (frame.h), and buffers up to STREAM_SPARE_MAX go back to it. */
+/* Plain payloads from this size on are built in the stream's spare
+ * buffer (frame.h), and buffers from this size on go back to it. */
 #define STREAM_SPARE_MIN (64u << 10)
-#define STREAM_SPARE_MAX ((size_t)4 << 20)
-
-/* The spare buffer for a payload of want bytes (its size in *cap), or
- * NULL (then malloc as usual). */
-static uint8_t *spare_take(struct stream *s, size_t want, size_t *cap)
-{
-	if (!s->keep_spare)
-		return NULL;
-	if (!s->spare && !(s->spare = msg_spare_new(STREAM_SPARE_MAX)))
-		return NULL;
-	return msg_spare_take(s->spare, want, cap);
-}
 
 /* Makes a message from a complete frame. data is adopted when own is
  * true (it was malloc'd for this frame, cap bytes, maybe the spare
@@ -357,7 +344,7 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 		buf_init(&out);
 		/* Inflated payloads are 4 KiB or more, and often 1 MiB from a
 		 * few hundred bytes (zeros): all are built in the spare. */
-		out.data = spare_take(s, 0, &out.cap);
+		out.data = msg_spare_take(s->spare, 0, &out.cap);
 		if (!out.data)
 			out.cap = 0;
 		int rc = zio_inflate(&out, data, h->len, FRAME_MAX_LEN);
@@ -373,7 +360,8 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 		size_t n, ocap = out.cap;
 		m->data = buf_steal(&out, &n);
 		m->len = (uint32_t)n;
-		if (m->data && s->spare)
+		/* (A small one would only push a large one out.) */
+		if (m->data && s->spare && ocap >= STREAM_SPARE_MIN)
 			msg_spare_give(m, s->spare, ocap);
 		return m;
 	}
@@ -438,7 +426,7 @@ static void process(struct stream *s)
 			 * now and let do_read fill it in place. */
 			/* (A compressed one is inflated into the spare.) */
 			s->pend = h.len >= STREAM_SPARE_MIN && !(h.flags & FRAME_F_ZLIB) ?
-					  spare_take(s, h.len, &s->pend_cap) : NULL;
+					  msg_spare_take(s->spare, h.len, &s->pend_cap) : NULL;
 			if (!s->pend) {
 				s->pend = malloc(h.len);
 				s->pend_cap = h.len;

@@ -98,13 +98,13 @@ void stream_expect_hello(struct stream *s, const void *token, size_t n);
 /* Payloads of at least 4 KiB are sent zlib-compressed when that makes
  * them smaller (off by default: local streams do not gain from it). */
 void stream_set_compress(struct stream *s, bool on);
-/* Large payloads received are built in one spare buffer that freed
- * messages give back (frame.h, msg_spare), at most 4 MiB of it kept per
- * stream. For the stub, whose musl maps every block over 128 KiB on its
- * own. Off by default: the daemon's glibc heap (tuned in fs/main.c)
- * reuses freed blocks across all streams and gives them back when idle,
- * where a spare would stay with its stream. */
-void stream_keep_spare(struct stream *s, bool on);
+/* Large payloads received are built in sp's buffer, which freed
+ * messages give back (frame.h, msg_spare); the stream holds sp until it
+ * is freed or given another (NULL: none, the default). For the stub,
+ * whose musl maps every block over 128 KiB on its own: one spare for all
+ * its streams. Not for the daemon, whose glibc heap (tuned in fs/main.c)
+ * reuses freed blocks across streams and gives them back when idle. */
+void stream_share_spare(struct stream *s, struct msg_spare *sp);
 /* Stops / resumes reading (backpressure from the consumer side). */
 void stream_pause(struct stream *s, bool paused);
 

@@ -41,8 +41,8 @@ struct stream {
 
 	struct zio_def *zd; /* kept deflater, made at the first compression */
 	struct buf zout;    /* its output, kept between messages */
-	struct msg_spare *spare; /* for large payloads (frame.h), made at the first */
-	bool compress, keep_spare, paused, full, closed, eof, parked, free_pending;
+	struct msg_spare *spare; /* for large payloads (frame.h), or NULL */
+	bool compress, paused, full, closed, eof, parked, free_pending;
 	bool wsock; /* wfd is a socket: write with MSG_NOSIGNAL */
 	const struct stream_io *io; /* NULL: plain fds */
 	void *ioctx;

@@ -88,11 +88,11 @@ static ssize_t sio_readv(void *ctx, const struct iovec *iov, int n)
 				 * packet may be half in. Finish it here rather
 				 * than through another epoll round per 4 KiB,
 				 * counting the socket's bytes once per run of
-				 * reads they feed, not before each. */
-				if (known > 0) {
-					idle = 0;
+				 * reads they feed, not before each. At most 64
+				 * reads in a row bring no stdout: a peer that
+				 * sends only other packets cannot hold the loop. */
+				if (known > 0)
 					continue;
-				}
 				int avail = 0;
 				if (ioctl(x->fd, FIONREAD, &avail) == 0 && avail > 0) {
 					known = avail / SIO_LIBSSH_READ;

@@ -40,6 +40,7 @@
 
 #define STUB_GRACE_MS 1000 /* how long children get to exit at shutdown */
 #define STUB_LINE_MAX 1024 /* a longer stderr line is forwarded in pieces */
+#define STUB_SPARE_MAX ((size_t)4 << 20) /* the largest payload buffer kept */
 
 struct stub {
 	struct loop *l;
@@ -49,6 +50,7 @@ struct stub {
 	struct svc_exec *exec;
 	struct svc_spawn *spawn;
 	struct svc_fs *fs;
+	struct msg_spare *spare; /* for all our streams (core/frame.h) */
 	int errfd;             /* read end of the pipe that is our fd 2 */
 	size_t linelen;
 	char line[STUB_LINE_MAX];
@@ -288,7 +290,7 @@ static int stub_start(struct stub *st)
 	stream_set_compress(st->parent, c->compress != 0);
 	st->parent = NULL; /* the router's now */
 	st->exec = svc_exec_new(st->r);
-	st->spawn = svc_spawn_new(st->r, c);
+	st->spawn = svc_spawn_new(st->r, c, st->spare);
 	st->fs = svc_fs_new(st->r);
 	if (!st->exec || !st->spawn || !st->fs)
 		return -ENOMEM;
@@ -370,8 +372,11 @@ int main(int argc, char **argv)
 		st.rc = 1;
 		goto out;
 	}
-	/* fs writes come down in 1 MiB frames; musl would map each anew. */
-	stream_keep_spare(st.parent, true);
+	/* fs writes come down in 1 MiB frames, and replies from our
+	 * children's fs/ come up so; musl would map each anew. NULL (out of
+	 * memory) only costs that. */
+	st.spare = msg_spare_new(STUB_SPARE_MAX);
+	stream_share_spare(st.parent, st.spare);
 	/* From here on, what we print goes to the master, not the first stage. */
 	if (stderr_capture(&st) < 0 ||
 	    stream_send_raw(st.parent, PROTO_HELLO, PROTO_HELLO_LEN) < 0) {
@@ -387,6 +392,7 @@ out:
 	svc_exec_free(st.exec);
 	router_free(st.r);
 	stream_free(st.parent);
+	msg_spare_drop(st.spare);
 	if (st.errfd >= 0)
 		close(st.errfd);
 	loop_free(st.l);

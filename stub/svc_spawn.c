@@ -66,6 +66,7 @@ struct svc_spawn {
 	struct child *children;
 	struct buf image;                /* our gzip'd image, made on first use */
 	char tag[BOOT_TAG_LEN + 1];      /* and its cache tag */
+	struct msg_spare *spare;         /* the stub's, for children's streams */
 };
 
 static void spawn_next(struct svc_spawn *sp);
@@ -139,7 +140,7 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	if (!strcmp(q->method, "ssh"))
 		stream_set_compress(s, true);
 	/* Its fs replies come up in 1 MiB frames (see main.c). */
-	stream_keep_spare(s, true);
+	stream_share_spare(s, sp->spare);
 	struct child *c = calloc(1, sizeof(*c));
 	int rc = c ? router_add_child(sp->r, s, q->id) : -ENOMEM;
 	if (rc) {
@@ -378,12 +379,14 @@ out:
 
 /* --- lifetime --- */
 
-struct svc_spawn *svc_spawn_new(struct router *r, const struct proto_config *self)
+struct svc_spawn *svc_spawn_new(struct router *r, const struct proto_config *self,
+				struct msg_spare *spare)
 {
 	struct svc_spawn *sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return NULL;
 	sp->r = r;
+	sp->spare = spare;
 	sp->l = router_loop(r);
 	sp->self = *self;
 	ids_block_init(&sp->ids);

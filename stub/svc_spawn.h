@@ -22,8 +22,10 @@ struct svc_spawn;
 #define SPAWN_BOOT_TIMEOUT_MS 10000
 
 /* New service state; self is our own CONFIG (copied: ids, parents, name,
- * log level). NULL with errno. */
-struct svc_spawn *svc_spawn_new(struct router *r, const struct proto_config *self);
+ * log level); the children's streams share spare (the caller's, which
+ * outlives the service; NULL: none). NULL with errno. */
+struct svc_spawn *svc_spawn_new(struct router *r, const struct proto_config *self,
+				struct msg_spare *spare);
 /* Cancels bootstraps in progress (killing their children) and frees. The
  * streams of finished children belong to the router. NULL does nothing. */
 void svc_spawn_free(struct svc_spawn *sp);

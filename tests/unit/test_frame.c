@@ -122,31 +122,35 @@ Test(frame, msg_new_copies_payload_and_refuses_oversize)
 	cr_assert_eq(errno, EMSGSIZE);
 }
 
-Test(frame, a_spare_keeps_one_buffer_up_to_its_max)
+Test(frame, a_spare_keeps_the_larger_buffer_up_to_its_max)
 {
 	struct msg_spare *sp = msg_spare_new(1000);
 	cr_assert_not_null(sp);
 	size_t cap = 0;
 	cr_assert_null(msg_spare_take(sp, 0, &cap), "empty at first");
-	struct msg *a = msg_new(1, 2, 3, "x", 1), *b = msg_new(1, 2, 3, "y", 1);
-	struct msg *big = msg_new(1, 2, 3, NULL, 2000);
-	uint8_t *pa = a->data;
-	msg_spare_give(a, sp, 1);
-	msg_spare_give(b, sp, 1);
+	struct msg *a = msg_new(1, 2, 3, NULL, 10), *b = msg_new(1, 2, 3, NULL, 20);
+	struct msg *c = msg_new(1, 2, 3, NULL, 5), *big = msg_new(1, 2, 3, NULL, 2000);
+	uint8_t *pb = b->data;
+	msg_spare_give(a, sp, 10);
+	msg_spare_give(b, sp, 20);
+	msg_spare_give(c, sp, 5);
 	msg_spare_give(big, sp, 2000);
 	msg_free(big); /* over max: freed */
 	cr_assert_null(msg_spare_take(sp, 0, &cap));
 	msg_free(a); /* kept */
-	msg_free(b); /* the spare is full: freed */
-	cr_assert_null(msg_spare_take(sp, 2, &cap), "smaller than wanted: stays");
-	cr_assert_eq(msg_spare_take(sp, 1, &cap), pa);
-	cr_assert_eq(cap, 1);
-	free(pa);
-	/* Dropped by its owner while a message holds a buffer: the message
+	msg_free(b); /* larger: kept instead of a's */
+	msg_free(c); /* smaller: freed */
+	cr_assert_null(msg_spare_take(sp, 21, &cap), "smaller than wanted: stays");
+	cr_assert_eq(msg_spare_take(sp, 20, &cap), pb);
+	cr_assert_eq(cap, 20);
+	free(pb);
+	/* Its last user gone while a message holds a buffer: the message
 	 * frees it, and the spare goes with the last one (ASan's leak
 	 * check). */
-	struct msg *c = msg_new(1, 2, 3, "z", 1);
-	msg_spare_give(c, sp, 1);
+	struct msg *d = msg_new(1, 2, 3, "z", 1);
+	msg_spare_give(d, sp, 1);
+	msg_spare_hold(sp);
 	msg_spare_drop(sp);
-	msg_free(c);
+	msg_spare_drop(sp);
+	msg_free(d);
 }

@@ -773,7 +773,8 @@ static void spare_reuse(bool compress)
 	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
 	cr_assert(sa && sb);
 	stream_set_compress(sa, compress);
-	stream_keep_spare(sb, true);
+	struct msg_spare *sp = msg_spare_new(4u << 20);
+	stream_share_spare(sb, sp);
 	struct msg *m1 = pattern_msg(1 << 20, 1), *m2 = pattern_msg(1 << 20, 2);
 	if (compress) /* compressible, unlike the pattern */
 		for (uint32_t i = 0; i < m1->len; i++)
@@ -792,6 +793,7 @@ static void spare_reuse(bool compress)
 	/* The receiving stream goes first; a message it made still holds
 	 * its payload, freed with it (ASan's leak check, make test-asan). */
 	stream_free(sb);
+	msg_spare_drop(sp);
 	for (int i = 0; i < b.ngot; i++)
 		msg_free(b.got[i]);
 	msg_free(m1);
@@ -808,4 +810,74 @@ Test(stream, a_freed_large_payload_is_the_buffer_of_the_next_one)
 Test(stream, a_freed_inflated_payload_is_the_buffer_of_the_next_one)
 {
 	spare_reuse(true);
+}
+
+/* A small inflated payload does not take the place of a large buffer:
+ * the plain 1 MiB frames after it still share one. */
+Test(stream, a_small_inflated_payload_does_not_push_out_the_large_buffer)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 }, b = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	cr_assert(sa && sb);
+	stream_set_compress(sa, true);
+	struct msg_spare *sp = msg_spare_new(4u << 20);
+	stream_share_spare(sb, sp);
+	struct msg *big1 = pattern_msg(1 << 20, 5), *big2 = pattern_msg(1 << 20, 6);
+	struct msg *small = msg_new(1, 2, 3, NULL, 5000); /* zeros: compressed */
+	struct msg *g = recv_one(l, sa, &b, small); /* first, into an empty spare */
+	msg_free(g);
+	b.got[0] = NULL;
+	g = recv_one(l, sa, &b, big1); /* plain: it looks random */
+	uint8_t *first = g->data;
+	msg_free(g);
+	b.got[1] = NULL;
+	g = recv_one(l, sa, &b, big2);
+	cr_assert_eq(g->data, first);
+	stream_free(sb);
+	msg_spare_drop(sp);
+	for (int i = 0; i < b.ngot; i++)
+		msg_free(b.got[i]);
+	msg_free(big1);
+	msg_free(big2);
+	msg_free(small);
+	stream_free(sa);
+	loop_free(l);
+}
+
+/* Streams that share a spare share its one buffer. */
+Test(stream, two_streams_sharing_a_spare_use_one_buffer)
+{
+	int s1[2], s2[2];
+	pair(s1);
+	pair(s2);
+	struct loop *l = loop_new();
+	struct rx a1 = { 0 }, a2 = { 0 }, b1 = { 0 }, b2 = { 0 };
+	struct stream *w1 = stream_new(l, s1[0], s1[0], &rx_ops, &a1);
+	struct stream *w2 = stream_new(l, s2[0], s2[0], &rx_ops, &a2);
+	struct stream *r1 = stream_new(l, s1[1], s1[1], &rx_ops, &b1);
+	struct stream *r2 = stream_new(l, s2[1], s2[1], &rx_ops, &b2);
+	cr_assert(w1 && w2 && r1 && r2);
+	struct msg_spare *sp = msg_spare_new(4u << 20);
+	stream_share_spare(r1, sp);
+	stream_share_spare(r2, sp);
+	msg_spare_drop(sp); /* the streams hold it now */
+	struct msg *m = pattern_msg(1 << 20, 7);
+	struct msg *g = recv_one(l, w1, &b1, m);
+	uint8_t *first = g->data;
+	msg_free(g);
+	b1.got[0] = NULL;
+	g = recv_one(l, w2, &b2, m);
+	cr_assert_eq(g->data, first);
+	msg_free(g);
+	b2.got[0] = NULL;
+	msg_free(m);
+	stream_free(w1);
+	stream_free(w2);
+	stream_free(r1);
+	stream_free(r2);
+	loop_free(l);
 }
