@@ -195,6 +195,45 @@ test_ssh_target_without_a_stub_for_its_arch_gets_a_clear_error()
 	expect_contains "$(get "$M/ctl")" "no stub for sparc64" "ctl"
 }
 
+# A stub that breaks the protocol right after its hello (a corrupt or
+# hostile target): the daemon drops that context with the reason, and
+# every other context keeps working. The bad stub is put where the first
+# stage finds a cached one.
+test_ssh_a_stub_that_sends_bad_frames_is_dropped_and_the_rest_keeps_working()
+{
+	start_sshd
+	make_user "pw-$U"
+	local pw l=${U}l a=${U}g bad f why i
+	local c=/home/$NEWUSER/.cache/mitofs
+	pw=$(secret pw "pw-$U")
+	connect "$l"
+	local ssh="ssh host=127.0.0.1 port=$P user=$NEWUSER known_hosts=$K/known_hosts password_file=$pw"
+	expect_write_ok "$M/ctl" "connect $a $ssh"
+	wr "$M/ctl" "disconnect $a"
+	f=$(ls "$c"/stub-* 2>/dev/null)
+	[ -f "$f" ] || fail "no cached stub in $c: $(ls -la "$c" 2>&1)"
+	# 1: a header with a bad magic; 2: a compressed payload that is not
+	# deflate; 3: a header announcing more than FRAME_MAX_LEN.
+	for bad in 'XX\000\000' 'MI\000\001' 'MI\000\000'; do
+		i=$((${i:-0} + 1))
+		case $i in
+		1) why="bad frame header" ;;
+		2) why="bad zlib payload" ;;
+		3) why="frame too large" ;;
+		esac
+		local tail='\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\010notzlib!'
+		((i == 3)) && tail='\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\177\377\377\377'
+		printf '#!/bin/sh\nprintf "MITOFS\\000\\001%s%s"\nexec sleep 30\n' "$bad" "$tail" > "$f"
+		chmod 755 "$f"
+		expect_write_errno EIO "$M/ctl" "connect $a$i $ssh"
+		expect_contains "$(get "$M/ctl")" "$why" "ctl after bad frame $i"
+		[ ! -d "$M/$a$i" ] || expect_eq "$(field "$(get "$M/$a$i/info")" state)" disconnected "state $i"
+		# The rest answers.
+		expect_write_ok "$M/$l/exec" "echo still-here-$i"
+		expect_eq "$(get "$M/$l/stdout")" "still-here-$i" "local context after bad frame $i"
+	done
+}
+
 test_ssh_keepalive_disconnects_a_peer_that_stopped_answering()
 {
 	start_sshd
