@@ -68,6 +68,7 @@ struct conn {
 	char failmsg[600];        /* why the ssh part failed, if it did */
 	int failerr;
 	char fingerprint[128];
+	char cipher[64];          /* negotiated, daemon to target */
 	char rhost[256], ruser[128];
 	int rport;
 	/* the handover (under mu) */
@@ -352,6 +353,29 @@ static int pump(struct conn *k, ssh_session s, ssh_channel ch)
 	return handoff;
 }
 
+/* OpenSSH's default ciphers, AES-GCM first on a CPU with AES and
+ * carry-less multiply instructions: there it costs both ends far less
+ * CPU than chacha20-poly1305 (sshd 600 -> 370 ms, the daemon 440 -> 390
+ * ms for a 512 MiB read through fs/ on loopback), and that CPU is what
+ * bounds a large transfer. Elsewhere OpenSSH's own order, chacha20 first
+ * (constant time in software). Set before the config files are read, so
+ * that a Ciphers line there wins. */
+#define SSH_CIPHERS_AES_FIRST                                                     \
+	"aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com," \
+	"aes128-ctr,aes192-ctr,aes256-ctr"
+
+static void prefer_ciphers(ssh_session s)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (__builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul")) {
+		ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, SSH_CIPHERS_AES_FIRST);
+		ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, SSH_CIPHERS_AES_FIRST);
+	}
+#else
+	(void)s;
+#endif
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *k = arg;
@@ -368,6 +392,7 @@ static void *conn_main(void *arg)
 		fail(k, "bad host '%s'", k->host);
 		goto out;
 	}
+	prefer_ciphers(s);
 	/* ~/.ssh/config first, so that what the ctl line says wins. libssh
 	 * finds "~" through the password database; $HOME is what a user
 	 * means (and what sshfs and ssh use). */
@@ -424,6 +449,12 @@ static void *conn_main(void *arg)
 			pthread_mutex_unlock(&k->mu);
 		}
 		ssh_string_free_char(u);
+	}
+	{
+		const char *ci = ssh_get_cipher_out(s);
+		pthread_mutex_lock(&k->mu);
+		snprintf(k->cipher, sizeof(k->cipher), "%s", ci ? ci : "");
+		pthread_mutex_unlock(&k->mu);
 	}
 	if (check_host_key(k, s) || authenticate(k, s, deadline))
 		goto out;
@@ -608,6 +639,8 @@ static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void 
 		method_set_info(c, "user", k->ruser);
 		if (k->fingerprint[0])
 			method_set_info(c, "hostkey", k->fingerprint);
+		if (k->cipher[0])
+			method_set_info(c, "cipher", k->cipher);
 		/* An ssh-level failure says more than "EOF before hello". */
 		char failmsg[sizeof(k->failmsg)];
 		int failerr = k->failerr;

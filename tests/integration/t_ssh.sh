@@ -234,6 +234,29 @@ test_ssh_a_stub_that_sends_bad_frames_is_dropped_and_the_rest_keeps_working()
 	done
 }
 
+# Ciphers: OpenSSH's set, AES-GCM first where the CPU has AES and
+# carry-less multiply instructions (both ends spend far less CPU on it);
+# a Ciphers line in the daemon's ~/.ssh/config wins.
+test_ssh_cipher_is_aes_gcm_on_aes_cpus_and_a_ciphers_line_in_ssh_config_wins()
+{
+	start_sshd
+	local a=${U}c want=chacha20-poly1305@openssh.com h=$T/home m2=$T/m2
+	if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+		want=aes128-gcm@openssh.com
+	fi
+	connect "$a" ssh $(sut)
+	expect_eq "$(field "$(get "$M/$a/info")" cipher)" "$want" "cipher by default"
+	# A second daemon, whose HOME's ssh config names another cipher.
+	mkdir -p "$h/.ssh" "$m2"
+	printf 'Host *\n  Ciphers aes256-ctr\n' > "$h/.ssh/config"
+	HOME=$h "$MITOFS" "$m2" || fail "second mount"
+	TEARDOWN+=("fusermount3 -u '$m2'")
+	expect_write_ok "$m2/ctl" "connect c2 ssh $(sut)"
+	expect_eq "$(field "$(get "$m2/c2/info")" cipher)" aes256-ctr "cipher from ~/.ssh/config"
+	expect_write_ok "$m2/c2/exec" "echo over-ctr"
+	expect_eq "$(get "$m2/c2/stdout")" over-ctr "a call over it"
+}
+
 test_ssh_keepalive_disconnects_a_peer_that_stopped_answering()
 {
 	start_sshd
