@@ -763,43 +763,69 @@ static struct msg *recv_one(struct loop *l, struct stream *sa, struct rx *b, str
 	return b->got[want - 1];
 }
 
-static void spare_reuse(bool compress)
+/* Two streams over a socketpair: sa sends (compressing or not), sb
+ * receives and builds large payloads in the spare sp. */
+struct duo {
+	struct loop *l;
+	struct rx a, b;
+	struct stream *sa, *sb;
+	struct msg_spare *sp;
+};
+
+static void duo_open(struct duo *d, bool compress)
 {
 	int sv[2];
 	pair(sv);
-	struct loop *l = loop_new();
-	struct rx a = { 0 }, b = { 0 };
-	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
-	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
-	cr_assert(sa && sb);
-	stream_set_compress(sa, compress);
-	struct msg_spare *sp = msg_spare_new(4u << 20);
-	stream_share_spare(sb, sp);
+	memset(d, 0, sizeof(*d));
+	d->l = loop_new();
+	d->sa = stream_new(d->l, sv[0], sv[0], &rx_ops, &d->a);
+	d->sb = stream_new(d->l, sv[1], sv[1], &rx_ops, &d->b);
+	cr_assert(d->sa && d->sb);
+	stream_set_compress(d->sa, compress);
+	d->sp = msg_spare_new(4u << 20);
+	stream_share_spare(d->sb, d->sp);
+}
+
+/* The receiving stream and the spare go first; a message sb made still
+ * holds its payload, freed with it (ASan's leak check, make test-asan). */
+static void duo_close(struct duo *d)
+{
+	stream_free(d->sb);
+	msg_spare_drop(d->sp);
+	for (int i = 0; i < d->b.ngot; i++)
+		msg_free(d->b.got[i]);
+	stream_free(d->sa);
+	loop_free(d->l);
+}
+
+/* Frees what d->b received as its message k, now. */
+static void duo_free_got(struct duo *d, int k)
+{
+	msg_free(d->b.got[k]);
+	d->b.got[k] = NULL;
+}
+
+static void spare_reuse(bool compress)
+{
+	struct duo d;
+	duo_open(&d, compress);
 	struct msg *m1 = pattern_msg(1 << 20, 1), *m2 = pattern_msg(1 << 20, 2);
 	if (compress) /* compressible, unlike the pattern */
 		for (uint32_t i = 0; i < m1->len; i++)
 			m1->data[i] &= 0x03, m2->data[i] &= 0x03;
-	struct msg *g1 = recv_one(l, sa, &b, m1);
+	struct msg *g1 = recv_one(d.l, d.sa, &d.b, m1);
 	uint8_t *first = g1->data;
 	/* Held: the next one gets a buffer of its own. */
-	struct msg *g2 = recv_one(l, sa, &b, m2);
+	struct msg *g2 = recv_one(d.l, d.sa, &d.b, m2);
 	cr_assert_neq(g2->data, first);
 	/* Freed: the next one is built in its buffer. */
-	msg_free(g1);
-	b.got[0] = NULL;
-	struct msg *g3 = recv_one(l, sa, &b, m1);
+	duo_free_got(&d, 0);
+	struct msg *g3 = recv_one(d.l, d.sa, &d.b, m1);
 	cr_assert_eq(g3->data, first);
 	assert_same(m1, g3);
-	/* The receiving stream goes first; a message it made still holds
-	 * its payload, freed with it (ASan's leak check, make test-asan). */
-	stream_free(sb);
-	msg_spare_drop(sp);
-	for (int i = 0; i < b.ngot; i++)
-		msg_free(b.got[i]);
+	duo_close(&d);
 	msg_free(m1);
 	msg_free(m2);
-	stream_free(sa);
-	loop_free(l);
 }
 
 Test(stream, a_freed_large_payload_is_the_buffer_of_the_next_one)
@@ -816,36 +842,19 @@ Test(stream, a_freed_inflated_payload_is_the_buffer_of_the_next_one)
  * the plain 1 MiB frames after it still share one. */
 Test(stream, a_small_inflated_payload_does_not_push_out_the_large_buffer)
 {
-	int sv[2];
-	pair(sv);
-	struct loop *l = loop_new();
-	struct rx a = { 0 }, b = { 0 };
-	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
-	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
-	cr_assert(sa && sb);
-	stream_set_compress(sa, true);
-	struct msg_spare *sp = msg_spare_new(4u << 20);
-	stream_share_spare(sb, sp);
+	struct duo d;
+	duo_open(&d, true);
 	struct msg *big1 = pattern_msg(1 << 20, 5), *big2 = pattern_msg(1 << 20, 6);
 	struct msg *small = msg_new(1, 2, 3, NULL, 5000); /* zeros: compressed */
-	struct msg *g = recv_one(l, sa, &b, small); /* first, into an empty spare */
-	msg_free(g);
-	b.got[0] = NULL;
-	g = recv_one(l, sa, &b, big1); /* plain: it looks random */
-	uint8_t *first = g->data;
-	msg_free(g);
-	b.got[1] = NULL;
-	g = recv_one(l, sa, &b, big2);
-	cr_assert_eq(g->data, first);
-	stream_free(sb);
-	msg_spare_drop(sp);
-	for (int i = 0; i < b.ngot; i++)
-		msg_free(b.got[i]);
+	recv_one(d.l, d.sa, &d.b, small); /* first, into an empty spare */
+	duo_free_got(&d, 0);
+	uint8_t *first = recv_one(d.l, d.sa, &d.b, big1)->data; /* plain: looks random */
+	duo_free_got(&d, 1);
+	cr_assert_eq(recv_one(d.l, d.sa, &d.b, big2)->data, first);
+	duo_close(&d);
 	msg_free(big1);
 	msg_free(big2);
 	msg_free(small);
-	stream_free(sa);
-	loop_free(l);
 }
 
 /* Streams that share a spare share its one buffer. */
