@@ -123,6 +123,17 @@ void msg_spare_give(struct msg *m, struct msg_spare *sp, size_t cap)
 	sp->refs++;
 }
 
+size_t msg_spare_trim(struct msg_spare *sp)
+{
+	if (!sp || !sp->buf)
+		return 0;
+	size_t n = sp->cap;
+	free(sp->buf);
+	sp->buf = NULL;
+	sp->cap = 0;
+	return n;
+}
+
 /* Keeps b (of size cap) in sp if it is the larger; frees what is not kept. */
 static void spare_put(struct msg_spare *sp, uint8_t *b, size_t cap)
 {

@@ -80,5 +80,7 @@ void msg_spare_drop(struct msg_spare *sp);
 uint8_t *msg_spare_take(struct msg_spare *sp, size_t want, size_t *cap);
 /* m's payload, of allocated size cap, goes back to sp when m is freed. */
 void msg_spare_give(struct msg *m, struct msg_spare *sp, size_t cap);
+/* Frees the kept buffer (its owner went quiet); its size, 0 if none. */
+size_t msg_spare_trim(struct msg_spare *sp);
 
 #endif

@@ -41,6 +41,7 @@
 #define STUB_GRACE_MS 1000 /* how long children get to exit at shutdown */
 #define STUB_LINE_MAX 1024 /* a longer stderr line is forwarded in pieces */
 #define STUB_SPARE_MAX ((size_t)4 << 20) /* the largest payload buffer kept */
+#define STUB_TRIM_MS 3000 /* no message for this long: kept buffers go */
 
 struct stub {
 	struct loop *l;
@@ -51,6 +52,7 @@ struct stub {
 	struct svc_spawn *spawn;
 	struct svc_fs *fs;
 	struct msg_spare *spare; /* for all our streams (core/frame.h) */
+	uint64_t trim_seen;      /* messages counted at the last idle_trim */
 	int errfd;             /* read end of the pipe that is our fd 2 */
 	size_t linelen;
 	char line[STUB_LINE_MAX];
@@ -273,6 +275,28 @@ static void on_shutdown(struct router *r, const struct msg *m, void *arg)
 	stub_shutdown(arg, "asked by the parent");
 }
 
+/* --- memory --- */
+
+/* The buffers kept to make the next large transfer cheap (the fs reply
+ * buffer and the spare payload buffer, ~2.5 MiB after a large read and
+ * write) go back to the system once no message has passed for a whole
+ * STUB_TRIM_MS, so an idle stub is as small as a fresh one again. */
+static void idle_trim(struct loop *l, void *arg)
+{
+	struct stub *st = arg;
+	struct router_stats rs;
+	router_get_stats(st->r, &rs);
+	uint64_t seen = rs.msgs_routed + rs.msgs_local;
+	if (seen == st->trim_seen) {
+		size_t n = svc_fs_trim(st->fs) + msg_spare_trim(st->spare);
+		if (n)
+			log_debug("stub: quiet for %d ms, %zu bytes of buffers freed",
+				  STUB_TRIM_MS, n);
+	}
+	st->trim_seen = seen;
+	loop_timer_add(l, STUB_TRIM_MS, idle_trim, st);
+}
+
 /* --- start-up: the CONFIG frame --- */
 
 /* Router, services, handlers, log forwarding. 0 or -errno. */
@@ -300,6 +324,8 @@ static int stub_start(struct stub *st)
 	log_setup(log_forward, st, c->log_level);
 	if ((rc = loop_add(st->l, st->errfd, EPOLLIN, on_stderr, st)) < 0)
 		return rc;
+	if (!loop_timer_add(st->l, STUB_TRIM_MS, idle_trim, st))
+		return -ENOMEM;
 	log_debug("stub(%s): context %u up, pid %d, parent %u", c->name, c->id,
 		  (int)getpid(), c->parents[c->nparents - 1]);
 	return 0;

@@ -683,6 +683,15 @@ void svc_fs_route_lost(struct svc_fs *f, uint32_t id)
 		log_info("fs: caller %u lost, closed its %zu open files", id, n);
 }
 
+size_t svc_fs_trim(struct svc_fs *f)
+{
+	if (!f)
+		return 0;
+	size_t n = f->out.cap;
+	buf_free(&f->out);
+	return n;
+}
+
 void svc_fs_free(struct svc_fs *f)
 {
 	if (!f)

@@ -22,6 +22,9 @@ struct svc_fs;
 struct svc_fs *svc_fs_new(struct router *r);
 /* Closes every open handle and frees; NULL does nothing. */
 void svc_fs_free(struct svc_fs *f);
+/* Frees the reply buffer kept between calls (the stub went quiet); its
+ * size, 0 if none. */
+size_t svc_fs_trim(struct svc_fs *f);
 
 /* Handles one CALL_SERVICE request for SVC_FS: op and the reader
  * positioned after the call header (borrowed). Replies exactly once,

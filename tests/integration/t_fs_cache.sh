@@ -336,3 +336,27 @@ test_fs_noxattr_makes_xattrs_unsupported()
 	expect_eq "$(cat "$V/f")" x "read"
 }
 opts_test_fs_noxattr_makes_xattrs_unsupported="-o noxattr"
+
+# --- memory ---
+
+# After large transfers a stub keeps what makes the next ones cheap (its
+# fs reply buffer and a spare payload buffer, ~2.5 MiB); once no message
+# has passed for 3 s they go back, and it is as small as a fresh one.
+stub_anon_kib() { awk '/^RssAnon/{print $2}' "/proc/$1/status"; }
+
+test_fs_a_quiet_stub_gives_its_transfer_buffers_back()
+{
+	fs_ctx
+	local pid anon
+	pid=$(stub_pid "$C")
+	dd if=/dev/zero of="$V/big" bs=1M count=16 2>/dev/null || fail "write through the mount"
+	echo flush > "$M/$C/ctl" && echo 3 > /proc/sys/vm/drop_caches
+	cmp -s "$V/big" "$R/big" || fail "read back through the mount"
+	anon=$(stub_anon_kib "$pid")
+	(( anon > 1024 )) || fail "RssAnon $anon KiB after 16 MiB each way: nothing kept"
+	wait_until 10 "the stub's RssAnon under 512 KiB (now $(stub_anon_kib "$pid") KiB)" \
+		eval '(( $(stub_anon_kib '"$pid"') < 512 ))'
+	# And the next transfer works as before.
+	dd if=/dev/zero of="$V/big2" bs=1M count=4 2>/dev/null || fail "write after the trim"
+	expect_eq "$(stat -c %s "$R/big2")" 4194304 "size after the trim"
+}

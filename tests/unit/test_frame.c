@@ -144,6 +144,13 @@ Test(frame, a_spare_keeps_the_larger_buffer_up_to_its_max)
 	cr_assert_eq(msg_spare_take(sp, 20, &cap), pb);
 	cr_assert_eq(cap, 20);
 	free(pb);
+	/* Trimmed (its process went quiet): nothing kept any more. */
+	struct msg *e = msg_new(1, 2, 3, NULL, 30);
+	msg_spare_give(e, sp, 30);
+	msg_free(e);
+	cr_assert_eq(msg_spare_trim(sp), 30);
+	cr_assert_eq(msg_spare_trim(sp), 0);
+	cr_assert_null(msg_spare_take(sp, 0, &cap));
 	/* Its last user gone while a message holds a buffer: the message
 	 * frees it, and the spare goes with the last one (ASan's leak
 	 * check). */
