@@ -360,8 +360,7 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 		size_t n, ocap = out.cap;
 		m->data = buf_steal(&out, &n);
 		m->len = (uint32_t)n;
-		/* (A small one would only push a large one out.) */
-		if (m->data && s->spare && ocap >= STREAM_SPARE_MIN)
+		if (m->data && s->spare) /* (the spare keeps the larger) */
 			msg_spare_give(m, s->spare, ocap);
 		return m;
 	}

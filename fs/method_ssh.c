@@ -359,7 +359,8 @@ static int pump(struct conn *k, ssh_session s, ssh_channel ch)
  * ms for a 512 MiB read through fs/ on loopback), and that CPU is what
  * bounds a large transfer. Elsewhere OpenSSH's own order, chacha20 first
  * (constant time in software). Set before the config files are read, so
- * that a Ciphers line there wins. */
+ * that a Ciphers line there wins (a plain list: libssh 0.10 ignores the
+ * +, - and ^ forms). */
 #define SSH_CIPHERS_AES_FIRST                                                     \
 	"aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com," \
 	"aes128-ctr,aes192-ctr,aes256-ctr"
