@@ -42,6 +42,7 @@
 #define STUB_LINE_MAX 1024 /* a longer stderr line is forwarded in pieces */
 #define STUB_SPARE_MAX ((size_t)4 << 20) /* the largest payload buffer kept */
 #define STUB_TRIM_MS 3000 /* no message for this long: kept buffers go */
+#define STUB_PIPE_SZ (1 << 20) /* fd 0/1 pipe size asked for (the unprivileged limit) */
 
 struct stub {
 	struct loop *l;
@@ -392,6 +393,14 @@ int main(int argc, char **argv)
 	int pds = 0;
 	if (prctl(PR_GET_PDEATHSIG, &pds) == 0 && pds == SIGKILL)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* Through sshd (and su, sudo...) fd 0 and 1 are pipes of 64 KiB: a
+	 * 1 MiB fs reply filled ours 16 times over, and each time both ends
+	 * slept and woke. 1 MiB is what an unprivileged process may ask for
+	 * (/proc/sys/fs/pipe-max-size); the kernel takes pages as data comes,
+	 * so an idle pipe costs nothing more. On a socket or a tty this fails
+	 * and changes nothing. */
+	for (int fd = 0; fd <= 1; fd++)
+		(void)fcntl(fd, F_SETPIPE_SZ, STUB_PIPE_SZ);
 	st.parent = stream_new(st.l, 0, 1, &cfg_ops, &st);
 	if (!st.parent) {
 		fprintf(stderr, "mitofs-stub: stream on fd 0/1: %s\n", strerror(errno));

@@ -179,6 +179,26 @@ test_ssh_reconnect_finds_the_cached_stub_and_sends_under_1k()
 	expect_eq "$(stat -c %a "/home/$NEWUSER/.cache/mitofs")" 700 "cache directory mode"
 }
 
+# sshd gives the stub pipes of 64 KiB; the stub asks for 1 MiB, so a
+# 1 MiB fs reply goes out in one write instead of sixteen sleeps and
+# wake-ups of the stub and sshd.
+test_ssh_stub_pipes_to_sshd_hold_a_whole_1m_reply()
+{
+	start_sshd
+	local a=${U}p pid fd sz
+	connect "$a" ssh $(sut)
+	pid=$(stub_pid "$a")
+	for fd in 0 1; do
+		sz=$(python3 -c 'import fcntl, os, sys
+f = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+print(fcntl.fcntl(f, 1032))' "/proc/$pid/fd/$fd")   # F_GETPIPE_SZ
+		expect_eq "$sz" 1048576 "pipe size of the stub's fd $fd"
+	done
+	# Still the channel: a 1 MiB file reads back whole.
+	head -c 1048576 /dev/urandom > "$T/one"
+	expect_eq "$(timeout 20 cksum < "$M/$a/fs$T/one")" "$(cksum < "$T/one")" "1 MiB through the pipes"
+}
+
 test_ssh_target_without_a_stub_for_its_arch_gets_a_clear_error()
 {
 	SSHD_EXTRA="PermitUserEnvironment yes" start_sshd
