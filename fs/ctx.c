@@ -451,6 +451,7 @@ void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *
 		return;
 	}
 	c->pid = pid;
+	c->child = pid;
 	request_info(c);
 }
 

@@ -22,7 +22,8 @@
  *
  * Environment: MANGLE_LOG=FILE appends one line per mutation (seed,
  * message number, header, kind); MANGLE_SKIP=N lets the first N messages
- * of the stub through untouched. It exits when either side closes (the
+ * of the stub through untouched; MANGLE_PID=N makes the answer to sys
+ * INFO claim pid N (a lie the daemon must not act on). It exits when either side closes (the
  * stub is given EOF and reaped, killed after 2 s). Not for: fuzzing the
  * stub (the daemon's messages are never changed) or the bootstrap.
  */
@@ -70,6 +71,7 @@ struct mangle {
 	unsigned nrecent;
 	struct { uint32_t reply_to; uint16_t svc, op; } calls[CALLS];
 	unsigned ncalls;
+	const char *fake_pid;       /* MANGLE_PID, or NULL */
 };
 
 /* splitmix64: small, and the same sequence everywhere for a seed. */
@@ -222,6 +224,31 @@ static int put_frame(struct buf *out, struct frame_hdr h, const uint8_t *p, size
 	return rc;
 }
 
+/* p[0..n), a sys INFO answer, with "pid" set to pid, into out. 0 or
+ * -errno (-EBADMSG: not such an answer). */
+static int fake_pid(const uint8_t *p, size_t n, const char *pid, struct buf *out)
+{
+	struct rd r;
+	uint32_t err, count;
+	const uint8_t *text, *k, *v;
+	size_t tlen, klen, vlen;
+	rd_init(&r, p, n);
+	if (rd_u32(&r, &err) || err || rd_blob(&r, &text, &tlen) || rd_u32(&r, &count))
+		return -EBADMSG;
+	int rc = buf_put_u32(out, 0);
+	rc = rc ? rc : buf_put_blob(out, text, tlen);
+	rc = rc ? rc : buf_put_u32(out, count);
+	for (uint32_t i = 0; !rc && i < count; i++) {
+		if (rd_blob(&r, &k, &klen) || rd_blob(&r, &v, &vlen))
+			return -EBADMSG;
+		bool is_pid = klen == 3 && !memcmp(k, "pid", 3);
+		rc = buf_put_blob(out, k, klen);
+		rc = rc ? rc : buf_put_blob(out, is_pid ? (const uint8_t *)pid : v,
+					    is_pid ? strlen(pid) : vlen);
+	}
+	return rc ? rc : rd_end(&r);
+}
+
 /* A frame of the stub: queued as it is, or mutated. 0 or -errno. */
 static int stub_frame(struct mangle *g, struct dir *d, const struct frame_hdr *h,
 		      const uint8_t *raw)
@@ -240,13 +267,19 @@ static int stub_frame(struct mangle *g, struct dir *d, const struct frame_hdr *h
 		n = plain.len;
 	}
 	g->nmsg++;
+	char call[32], what[128];
+	call_name(g, h->handle, call, sizeof(call));
+	if (g->fake_pid && !strcmp(call, "2/1") && !fake_pid(p, n, g->fake_pid, &mut)) {
+		logf_(g, "seed %" PRIu64 " msg %lu: sys info claims pid %s\n", g->seed, g->nmsg,
+		      g->fake_pid);
+		rc = put_frame(&d->out, *h, mut.data, mut.len);
+		goto out;
+	}
 	bool hit = g->nmsg > g->skip && (double)(rnd(g) >> 11) / (double)(1ull << 53) < g->rate;
 	if (!hit) {
 		remember_payload(g, p, n);
 		goto raw;
 	}
-	char call[32], what[128];
-	call_name(g, h->handle, call, sizeof(call));
 	if (rnd_below(g, 40) == 0) {
 		/* A broken frame: the stream must close with a reason. */
 		static const char *const how[] = { "bad magic", "unknown flag", "zlib flag on a plain payload" };
@@ -378,6 +411,7 @@ int main(int argc, char **argv)
 	g.hello_left = HELLO_LEN;
 	const char *skip = getenv("MANGLE_SKIP"), *logpath = getenv("MANGLE_LOG");
 	g.skip = skip ? strtoul(skip, NULL, 10) : 0;
+	g.fake_pid = getenv("MANGLE_PID");
 	if (logpath)
 		g.log = fopen(logpath, "ae");
 	/* The daemon may close our stderr's pipe after the bootstrap. */
