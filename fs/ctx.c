@@ -116,6 +116,8 @@ static struct ctx *ctx_new(struct ctx *parent, const char *name, const char *met
 
 static void ctx_free(struct ctx *c)
 {
+	if (c->perr_timer)
+		loop_timer_cancel(c->d->loop, c->perr_timer);
 	remotefs_ctx_gone(c->d->rfs, c);
 	fh_detach_all(&c->fhs);
 	keepalive_stop(c);
@@ -282,6 +284,42 @@ void ctx_route_lost(struct daemon *d, uint32_t id, const char *why)
 	struct ctx *c = map_get(&d->ctxs, id);
 	if (c)
 		ctx_mark_lost(c, why);
+}
+
+/* --- protocol errors --- */
+
+static void perr_close(struct loop *l, void *arg)
+{
+	(void)l;
+	struct ctx *c = arg;
+	struct daemon *d = c->d;
+	c->perr_timer = NULL;
+	if (c->state == CTX_DISCONNECTED || c->doomed)
+		return;
+	if (c->parent == &d->root) {
+		if (router_close_child(d->router, c->id, c->perr) == 0)
+			return; /* the route's loss marked it lost, with the reason */
+	} else if (c->state == CTX_CONNECTED) {
+		router_send_to(d->router, c->id, HANDLE_SHUTDOWN, 0, NULL, 0);
+	}
+	ctx_mark_lost(c, c->perr);
+}
+
+void ctx_protocol_error(struct daemon *d, uint32_t id, const char *fmt, ...)
+{
+	struct ctx *c = id ? map_get(&d->ctxs, id) : NULL;
+	if (!c || c->state == CTX_DISCONNECTED || c->doomed || c->perr_timer)
+		return;
+	char what[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(c->perr, sizeof(c->perr), "protocol error: %s", what);
+	ctx_log(c, LOG_WARN, "%s (from context %u)", c->perr, id);
+	c->perr_timer = loop_timer_add(d->loop, 0, perr_close, c);
+	if (!c->perr_timer) /* out of memory: at once, then */
+		perr_close(d->loop, c);
 }
 
 /* --- keepalive --- */

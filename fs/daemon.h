@@ -152,6 +152,8 @@ struct ctx {
 	bool ever_up;          /* was connected once: a failure keeps the dir */
 	int busy;              /* calls in flight that point at this context */
 	bool doomed;           /* removed from the tree; free when not busy */
+	struct loop_timer *perr_timer; /* closes it for a protocol error */
+	char perr[256];        /* that error */
 };
 
 struct daemon {
