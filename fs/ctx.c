@@ -520,12 +520,15 @@ static void on_spawned(struct router *r, const struct msg *m, void *arg)
 				 m->data ? (const char *)m->data : "");
 			connect_done(c, -EIO, why);
 		} else if (proto_reply_read(&rd, &err, &text, &tlen)) {
+			ctx_protocol_error(d, c->parent->id, "malformed spawn reply");
 			connect_done(c, -EIO, "malformed spawn reply");
 		} else if (err) {
 			snprintf(why, sizeof(why), "%.*s", (int)tlen, text);
 			connect_done(c, -(int)(err < 4096 && err != EPROTO ? err : EIO), why);
 		} else if (rd_u32(&rd, &id) || rd_u32(&rd, &pid) || rd_end(&rd) ||
 			   router_stream_for(d->router, id) == NULL || map_get(&d->ctxs, id)) {
+			/* Its ADD_ROUTE came first on the same stream: a lie. */
+			ctx_protocol_error(d, c->parent->id, "bad spawn reply (id or route)");
 			connect_done(c, -EIO, "bad spawn reply (id or route)");
 		} else {
 			c->id = id;
@@ -771,8 +774,12 @@ static void on_forward_log(struct router *r, const struct msg *m, void *arg)
 	const uint8_t *text;
 	size_t n;
 	rd_init(&rd, m->data, m->len);
-	if (!c || rd_u8(&rd, &level) || rd_blob(&rd, &text, &n) || rd_end(&rd)) {
-		log_warn("FORWARD_LOG: malformed or unknown source %u", m->src_id);
+	if (!c) {
+		log_warn("FORWARD_LOG: unknown source %u", m->src_id);
+		return;
+	}
+	if (rd_u8(&rd, &level) || rd_blob(&rd, &text, &n) || rd_end(&rd)) {
+		ctx_protocol_error(d, m->src_id, "malformed FORWARD_LOG");
 		return;
 	}
 	ctx_log_text(c, level > LOG_ERROR ? LOG_ERROR : level, (const char *)text, n);
