@@ -211,6 +211,11 @@ int call_send(struct rcall *k, struct buf *b, int rc)
 	if (err) {
 		if (k->req)
 			fuse_reply_err(k->req, err);
+		/* An open's file record is the call's until it is answered
+		 * (on_reply frees it on an error); a lock's promoting open
+		 * works on a file that is open already. */
+		if (!k->lock && (k->op == FS_OPEN || k->op == FS_READFILE))
+			free(k->file);
 		call_free(k);
 		return -err;
 	}
@@ -432,7 +437,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		return;
 	}
 	if (!k->req) { /* interrupted */
-		if ((k->op == FS_OPEN || k->op == FS_READFILE) && !e && k->file)
+		/* (An error or not, the record is the call's.) */
+		if ((k->op == FS_OPEN || k->op == FS_READFILE) && k->file)
 			free(k->file); /* the stub's handle dies with its owner's calls */
 		call_free(k);
 		return;
