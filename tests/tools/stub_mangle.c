@@ -174,16 +174,33 @@ static const char *mutate(struct mangle *g, const uint8_t *p, size_t n, struct b
 		snprintf(what, cap, " by %u", k);
 		break;
 	}
-	case 3: { /* a u32 field: the first ones (envelope, counts) half the time */
-		uint32_t at = rnd_below(g, 2) ? 4 * rnd_below(g, (uint32_t)(n < 32 ? n / 4 : 8))
-					      : rnd_below(g, (uint32_t)(n - 3));
+	case 3: { /* a u32 field: a length, one of the first ones, or any */
+		uint32_t at, v, pick = rnd_below(g, 3);
+		/* A length: the envelope's text (offset 4), or the u32 that
+		 * says how long the rest is (the last blob of a reply). */
+		uint32_t last = UINT32_MAX;
+		for (uint32_t o = 0; o + 4 <= n; o++)
+			if (be32_get(p + o) == n - o - 4)
+				last = o;
+		if (pick == 0 && last != UINT32_MAX && rnd_below(g, 3))
+			at = last;
+		else if (pick == 0 && n >= 8)
+			at = 4;
+		else if (pick == 1)
+			at = 4 * rnd_below(g, (uint32_t)(n < 32 ? n / 4 : 8));
+		else
+			at = rnd_below(g, (uint32_t)(n - 3));
 		static const uint32_t vals[] = { 0, 0xffffffffu, 0x7fffffffu, 0x01000000u, 0x10000u };
-		uint32_t v = rnd_below(g, 6) == 5 ? (uint32_t)n + 1 + rnd_below(g, 64)
-						  : vals[rnd_below(g, 5)];
+		uint32_t old = be32_get(p + at);
+		/* A little too long: what a missing bound check reads past. */
+		if (rnd_below(g, 2))
+			v = old + 1 + rnd_below(g, 64);
+		else
+			v = vals[rnd_below(g, 5)];
 		if (buf_put_bytes(out, p, n))
 			return NULL;
 		be32_put(out->data + at, v);
-		snprintf(what, cap, " @%u = 0x%x", at, v);
+		snprintf(what, cap, " @%u = 0x%x (was 0x%x)", at, v, old);
 		break;
 	}
 	case 4: /* empty */
