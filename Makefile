@@ -77,6 +77,15 @@ $(B)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(CORE_OBJ) -lcriterion -lz
 
+# Test tool: stub_mangle, a proxy that corrupts the payloads of a real
+# stub's messages (tests/integration/t_hostile.sh plants it). Core objects
+# only; the integration suite needs it.
+$(B)/tests/stub_mangle: tests/tools/stub_mangle.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_OBJ) -lz
+
+integration: $(B)/tests/stub_mangle
+
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

@@ -116,6 +116,8 @@ static struct ctx *ctx_new(struct ctx *parent, const char *name, const char *met
 
 static void ctx_free(struct ctx *c)
 {
+	if (c->perr_timer)
+		loop_timer_cancel(c->d->loop, c->perr_timer);
 	remotefs_ctx_gone(c->d->rfs, c);
 	fh_detach_all(&c->fhs);
 	keepalive_stop(c);
@@ -282,6 +284,42 @@ void ctx_route_lost(struct daemon *d, uint32_t id, const char *why)
 	struct ctx *c = map_get(&d->ctxs, id);
 	if (c)
 		ctx_mark_lost(c, why);
+}
+
+/* --- protocol errors --- */
+
+static void perr_close(struct loop *l, void *arg)
+{
+	(void)l;
+	struct ctx *c = arg;
+	struct daemon *d = c->d;
+	c->perr_timer = NULL;
+	if (c->state == CTX_DISCONNECTED || c->doomed)
+		return;
+	if (c->parent == &d->root) {
+		if (router_close_child(d->router, c->id, c->perr) == 0)
+			return; /* the route's loss marked it lost, with the reason */
+	} else if (c->state == CTX_CONNECTED) {
+		router_send_to(d->router, c->id, HANDLE_SHUTDOWN, 0, NULL, 0);
+	}
+	ctx_mark_lost(c, c->perr);
+}
+
+void ctx_protocol_error(struct daemon *d, uint32_t id, const char *fmt, ...)
+{
+	struct ctx *c = id ? map_get(&d->ctxs, id) : NULL;
+	if (!c || c->state == CTX_DISCONNECTED || c->doomed || c->perr_timer)
+		return;
+	char what[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(c->perr, sizeof(c->perr), "protocol error: %s", what);
+	ctx_log(c, LOG_WARN, "%s (from context %u)", c->perr, id);
+	c->perr_timer = loop_timer_add(d->loop, 0, perr_close, c);
+	if (!c->perr_timer) /* out of memory: at once, then */
+		perr_close(d->loop, c);
 }
 
 /* --- keepalive --- */
@@ -451,6 +489,7 @@ void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *
 		return;
 	}
 	c->pid = pid;
+	c->child = pid;
 	request_info(c);
 }
 
@@ -481,12 +520,15 @@ static void on_spawned(struct router *r, const struct msg *m, void *arg)
 				 m->data ? (const char *)m->data : "");
 			connect_done(c, -EIO, why);
 		} else if (proto_reply_read(&rd, &err, &text, &tlen)) {
+			ctx_protocol_error(d, c->parent->id, "malformed spawn reply");
 			connect_done(c, -EIO, "malformed spawn reply");
 		} else if (err) {
 			snprintf(why, sizeof(why), "%.*s", (int)tlen, text);
 			connect_done(c, -(int)(err < 4096 && err != EPROTO ? err : EIO), why);
 		} else if (rd_u32(&rd, &id) || rd_u32(&rd, &pid) || rd_end(&rd) ||
 			   router_stream_for(d->router, id) == NULL || map_get(&d->ctxs, id)) {
+			/* Its ADD_ROUTE came first on the same stream: a lie. */
+			ctx_protocol_error(d, c->parent->id, "bad spawn reply (id or route)");
 			connect_done(c, -EIO, "bad spawn reply (id or route)");
 		} else {
 			c->id = id;
@@ -732,8 +774,12 @@ static void on_forward_log(struct router *r, const struct msg *m, void *arg)
 	const uint8_t *text;
 	size_t n;
 	rd_init(&rd, m->data, m->len);
-	if (!c || rd_u8(&rd, &level) || rd_blob(&rd, &text, &n) || rd_end(&rd)) {
-		log_warn("FORWARD_LOG: malformed or unknown source %u", m->src_id);
+	if (!c) {
+		log_warn("FORWARD_LOG: unknown source %u", m->src_id);
+		return;
+	}
+	if (rd_u8(&rd, &level) || rd_blob(&rd, &text, &n) || rd_end(&rd)) {
+		ctx_protocol_error(d, m->src_id, "malformed FORWARD_LOG");
 		return;
 	}
 	ctx_log_text(c, level > LOG_ERROR ? LOG_ERROR : level, (const char *)text, n);

@@ -27,6 +27,15 @@ struct ctx *ctx_by_id(struct daemon *d, uint32_t id);
 int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 	    char *err, size_t errlen);
 
+/* Context id sent what the protocol does not allow (a malformed reply or
+ * event): such a peer is closed, never the daemon (docs/protocol.md).
+ * The reason goes to its log now and becomes its `why`; the close runs
+ * from the loop, as the caller is inside a handler of that very stream.
+ * A context behind another gets SHUTDOWN and is marked lost. The first
+ * error counts; an unknown or disconnected id is ignored. */
+void ctx_protocol_error(struct daemon *d, uint32_t id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* A route to id was lost (router callback). */
 void ctx_route_lost(struct daemon *d, uint32_t id, const char *why);
 

@@ -127,7 +127,8 @@ struct ctx {
 	enum ctx_state state;
 	char why[256];         /* disconnect reason */
 	char lasterr[512];     /* last ctl error, read back from ctl */
-	pid_t pid;
+	pid_t pid;             /* the stub's pid, as its sys info says */
+	pid_t child;           /* the process we started (local): reaped at exit */
 	struct proto_kv *info;
 	size_t ninfo;
 	uint64_t t_connect_us, rtt_us;
@@ -151,6 +152,8 @@ struct ctx {
 	bool ever_up;          /* was connected once: a failure keeps the dir */
 	int busy;              /* calls in flight that point at this context */
 	bool doomed;           /* removed from the tree; free when not busy */
+	struct loop_timer *perr_timer; /* closes it for a protocol error */
+	char perr[256];        /* that error */
 };
 
 struct daemon {

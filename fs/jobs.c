@@ -126,6 +126,17 @@ static void log_stderr(struct job *j, const char *p, size_t n)
 	}
 }
 
+/* A malformed message about j from its context: the context is closed
+ * (ctx_protocol_error), which ends j and every other waiter there. */
+static void job_bad_msg(struct job *j, const char *what)
+{
+	struct daemon *d = job_daemon(j);
+	if (d)
+		ctx_protocol_error(d, j->cid, "%s (job %u)", what, j->rjob);
+	else
+		log_warn("%s (job %u of context %u)", what, j->rjob, j->cid);
+}
+
 static void on_event(struct router *r, const struct msg *m, void *arg)
 {
 	struct job *j = arg;
@@ -142,7 +153,8 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 	uint8_t kind, how;
 	rd_init(&rd, m->data, m->len);
 	if (rd_u32(&rd, &id) || rd_u8(&rd, &kind) || id != j->rjob) {
-		log_warn("job event: malformed or for another job (from %u)", m->src_id);
+		/* Dropping it would leave the job running here for ever. */
+		job_bad_msg(j, "job event: malformed or for another job");
 		return;
 	}
 	switch (kind) {
@@ -159,7 +171,7 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 		break;
 	case EXEC_EV_EXIT:
 		if (rd_u8(&rd, &how) || rd_u32(&rd, &val) || rd_end(&rd) || how > EXIT_SIGNAL) {
-			log_warn("job event: malformed exit from %u", m->src_id);
+			job_bad_msg(j, "job event: malformed exit");
 			return;
 		}
 		j->how = how;
@@ -168,7 +180,7 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 		job_maybe_free(j);
 		break;
 	default:
-		log_warn("job event: unknown kind %u from %u", kind, m->src_id);
+		job_bad_msg(j, "job event: unknown kind");
 	}
 }
 
@@ -199,15 +211,15 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 	if (router_msg_is_dead(m)) {
 		snprintf(why, sizeof(why), "%.*s", (int)m->len, m->data ? (char *)m->data : "");
 		rc = -EIO;
-	} else if (proto_reply_read(&rd, &err, &text, &tlen)) {
+	} else if (proto_reply_read(&rd, &err, &text, &tlen) ||
+		   (!err && (rd_u32(&rd, &rjob) || rd_u32(&rd, &pid) || rd_end(&rd)))) {
+		/* What runs there, if anything, is out of our reach. */
 		snprintf(why, sizeof(why), "malformed exec reply");
+		job_bad_msg(j, why);
 		rc = -EIO;
 	} else if (err) {
 		snprintf(why, sizeof(why), "%.*s", (int)tlen, text);
 		rc = -(int)(err < 4096 ? err : EIO);
-	} else if (rd_u32(&rd, &rjob) || rd_u32(&rd, &pid) || rd_end(&rd)) {
-		snprintf(why, sizeof(why), "malformed exec reply");
-		rc = -EIO;
 	}
 	if (rc) {
 		if (j->ev_handle)
@@ -355,6 +367,7 @@ void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size, size_
 struct stdin_call {
 	fuse_req_t req;
 	size_t size;
+	struct job *j; /* held (busy) until the answer */
 };
 
 static void on_stdin_ack(struct router *r, const struct msg *m, void *arg)
@@ -366,12 +379,18 @@ static void on_stdin_ack(struct router *r, const struct msg *m, void *arg)
 	const char *text;
 	size_t tlen;
 	rd_init(&rd, m->data, m->len);
-	if (router_msg_is_dead(m) || proto_reply_read(&rd, &err, &text, &tlen))
+	if (router_msg_is_dead(m)) {
 		fuse_reply_err(sc->req, EIO);
-	else if (err)
+	} else if (proto_reply_read(&rd, &err, &text, &tlen) || (!err && rd_end(&rd))) {
+		job_bad_msg(sc->j, "malformed stdin reply");
+		fuse_reply_err(sc->req, EIO);
+	} else if (err) {
 		fuse_reply_err(sc->req, err < 4096 ? (int)err : EIO);
-	else
+	} else {
 		fuse_reply_write(sc->req, sc->size);
+	}
+	sc->j->busy--;
+	job_maybe_free(sc->j);
 	free(sc);
 }
 
@@ -402,7 +421,11 @@ void job_stdin(struct job *j, fuse_req_t req, const char *data, size_t size)
 	if (!rc) {
 		sc->req = req;
 		sc->size = size;
+		sc->j = j;
+		j->busy++;
 		rc = router_send_to(r, j->cid, HANDLE_CALL_SERVICE, h, b.data, b.len);
+		if (rc)
+			j->busy--;
 	}
 	buf_free(&b);
 	if (rc) {

@@ -356,10 +356,12 @@ out_unmount:
 			n++;
 		pid_t *pids = calloc(n ? n : 1, sizeof(*pids));
 		n = 0;
-		/* Only local stubs are our children; other pids are remote. */
+		/* Only local stubs are our children; other pids are remote.
+		 * The pid we forked, not the one the stub's sys info claims:
+		 * that one could name any process of ours, to be SIGKILLed. */
 		for (struct ctx *c = d.root.children; pids && c; c = c->next)
-			if (!strcmp(c->method, "local") && c->pid > 0)
-				pids[n++] = c->pid;
+			if (!strcmp(c->method, "local") && c->child > 0)
+				pids[n++] = c->child;
 		ctx_daemon_fini(&d);
 		router_free(d.router);
 		d.router = NULL;

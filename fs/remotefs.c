@@ -211,6 +211,11 @@ int call_send(struct rcall *k, struct buf *b, int rc)
 	if (err) {
 		if (k->req)
 			fuse_reply_err(k->req, err);
+		/* An open's file record is the call's until it is answered
+		 * (on_reply frees it on an error); a lock's promoting open
+		 * works on a file that is open already. */
+		if (!k->lock && (k->op == FS_OPEN || k->op == FS_READFILE))
+			free(k->file);
 		call_free(k);
 		return -err;
 	}
@@ -370,6 +375,29 @@ static void reply_attr(struct rcall *k, const struct fs_attr *a)
 }
 
 
+void rcall_malformed(const struct rcall *k)
+{
+	ctx_protocol_error(k->rf->d, k->src, "fs: malformed reply to op %d", k->op);
+}
+
+/* The entries of a READDIR reply, checked whole before any is used: n
+ * names that a directory can hold (1-255 bytes, no '/' or NUL, not "."
+ * or "..", which the daemon adds itself), each with its attr, and
+ * nothing after them. 0 or -EBADMSG. */
+static int readdir_check(struct rd *rd, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *p;
+		size_t len;
+		struct fs_attr a;
+		if (rd_blob(rd, &p, &len) || len == 0 || len > 255 || memchr(p, '/', len) ||
+		    memchr(p, 0, len) || (p[0] == '.' && (len == 1 || (len == 2 && p[1] == '.'))) ||
+		    fs_attr_get(rd, &a))
+			return -EBADMSG;
+	}
+	return rd_end(rd);
+}
+
 static void on_reply(struct router *r, const struct msg *m, void *arg)
 {
 	(void)r;
@@ -380,20 +408,27 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 	size_t tlen = 0;
 	int e = 0;
 	rd_init(&rd, m->data, m->len);
-	if (router_msg_is_dead(m))
+	k->src = m->src_id;
+	if (router_msg_is_dead(m)) {
 		e = EIO;
-	else if (proto_reply_read(&rd, &err, &text, &tlen))
+	} else if (proto_reply_read(&rd, &err, &text, &tlen)) {
+		rcall_malformed(k);
 		e = EIO;
-	else if (err)
+	} else if (err) {
 		e = fsproto_errno(err);
+	}
 	if (k->lock) { /* getlk, setlk, flock: remotefs_lock.c */
 		lock_reply(k, e, &rd);
 		return;
 	}
 	if (k->op == FS_WRITE) {
 		uint32_t n = 0;
-		if (!e && (rd_u32(&rd, &n) || n != k->size))
-			e = e ? e : EIO; /* a short write is an error (disk full) */
+		if (!e && (rd_u32(&rd, &n) || rd_end(&rd))) {
+			rcall_malformed(k);
+			e = EIO;
+		} else if (!e && n != k->size) {
+			e = EIO; /* a short write is an error (disk full) */
+		}
 		file_write_acked(k, e);
 		return;
 	}
@@ -402,7 +437,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		return;
 	}
 	if (!k->req) { /* interrupted */
-		if ((k->op == FS_OPEN || k->op == FS_READFILE) && !e && k->file)
+		/* (An error or not, the record is the call's.) */
+		if ((k->op == FS_OPEN || k->op == FS_READFILE) && k->file)
 			free(k->file); /* the stub's handle dies with its owner's calls */
 		call_free(k);
 		return;
@@ -620,7 +656,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		const uint8_t *rest = m->data + rd.off;
 		size_t left = rd_left(&rd);
 		uint32_t count;
-		if (!dir || rd_u32(&rd, &count)) {
+		if (!dir || rd_u32(&rd, &count) || readdir_check(&rd, count)) {
 			free(dir);
 			goto bad;
 		}
@@ -636,6 +672,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		break;
 	}
 	default: /* rmdir, unlink, rename, fsync, access, setxattr, removexattr */
+		if (rd_end(&rd))
+			goto bad; /* these answer nothing but the envelope */
 		if (k->op == FS_RENAME && k->name) {
 			/* Move our record too, so the inode keeps its name. */
 			struct rnode *from = k->node, *to = k->parent;
@@ -672,7 +710,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 	call_free(k);
 	return;
 bad:
-	log_warn("fs: malformed reply to op %d from %u", k->op, m->src_id);
+	rcall_malformed(k);
 	fuse_reply_err(req, EIO);
 	call_free(k);
 }

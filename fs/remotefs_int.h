@@ -93,6 +93,7 @@ struct rcall {
 	struct stat set;        /* setattr: the wanted values */
 	int to_set;
 	uint32_t h;             /* the reply handle it was sent with */
+	uint32_t src;           /* the context that answered (set on the reply) */
 	bool lock;              /* a lock call: remotefs_lock.c answers it */
 	struct rlkargs {        /* lock calls: what was asked */
 		int op;         /* FS_GETLK or FS_SETLK (a promoting FS_OPEN goes on to it) */
@@ -102,6 +103,10 @@ struct rcall {
 		uint32_t seq;   /* f->lkseq when sent */
 	} lk;
 };
+
+/* k's reply does not parse: its context is closed for it (rule of
+ * docs/protocol.md; ctx_protocol_error). The caller answers EIO. */
+void rcall_malformed(const struct rcall *k);
 
 struct rnode *node_get(struct remotefs *rf, fuse_ino_t ino);
 struct rnode *node_new(struct remotefs *rf, struct ctx *c, struct rnode *parent,

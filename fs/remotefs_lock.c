@@ -227,7 +227,7 @@ void lock_reply(struct rcall *k, int e, struct rd *rd)
 		uint32_t pid;
 		if (rd_u8(rd, &t) || rd_u64(rd, &start) || rd_u64(rd, &len) || rd_u32(rd, &pid) ||
 		    rd_end(rd) || t > FS_LK_WRLCK || start > INT64_MAX || len > INT64_MAX) {
-			log_warn("fs: malformed getlk reply");
+			rcall_malformed(k);
 			fuse_reply_err(k->req, EIO);
 		} else {
 			struct flock fl = {

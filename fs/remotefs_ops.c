@@ -547,8 +547,10 @@ void xattr_probe_reply(struct rcall *k, int e, struct rd *r)
 	uint32_t len;
 	const uint8_t *p = NULL;
 	size_t got = 0;
-	if (!e && (rd_u32(r, &len) || rd_blob(r, &p, &got) || rd_end(r)))
+	if (!e && (rd_u32(r, &len) || rd_blob(r, &p, &got) || rd_end(r))) {
+		rcall_malformed(k);
 		e = EIO;
+	}
 	if (e == EOPNOTSUPP || (!e && got == 0)) {
 		n->xattr = e ? FS_ATTR_XATTR_UNSUP : FS_ATTR_NO_XATTR;
 		n->xattr_until = loop_now_us() + (uint64_t)(k->rf->timeout * 1e6);
