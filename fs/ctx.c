@@ -165,6 +165,21 @@ static void ctx_mark_lost(struct ctx *c, const char *why)
 	}
 }
 
+/* Ends c's connection and marks it lost with why: a direct child's
+ * stream is closed (the route's loss marks it, through ctx_route_lost),
+ * a nested stub is told to shut down (its parent reports the loss). */
+static void ctx_disconnect(struct ctx *c, const char *why)
+{
+	struct daemon *d = c->d;
+	if (c->parent == &d->root) {
+		if (c->id && router_close_child(d->router, c->id, why) == 0)
+			return;
+	} else if (c->id && c->state != CTX_DISCONNECTED) {
+		router_send_to(d->router, c->id, HANDLE_SHUTDOWN, 0, NULL, 0);
+	}
+	ctx_mark_lost(c, why);
+}
+
 /* Disconnects c and its children and removes them from the tree. */
 static void ctx_remove(struct ctx *c, const char *why)
 {
@@ -175,15 +190,8 @@ static void ctx_remove(struct ctx *c, const char *why)
 	c->doomed = true;
 	while (c->children)
 		ctx_remove(c->children, why);
-	if (c->state != CTX_DISCONNECTED) {
-		if (c->parent == &d->root && router_close_child(d->router, c->id, why) == 0) {
-			/* route loss marked it lost through the callback */
-		} else if (c->id && c->state == CTX_CONNECTED) {
-			/* A nested stub exits on SHUTDOWN; its parent reports the loss. */
-			router_send_to(d->router, c->id, HANDLE_SHUTDOWN, 0, NULL, 0);
-		}
-		ctx_mark_lost(c, why);
-	}
+	if (c->state != CTX_DISCONNECTED)
+		ctx_disconnect(c, why);
 	for (struct ctx **pp = &c->parent->children; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -292,17 +300,12 @@ static void perr_close(struct loop *l, void *arg)
 {
 	(void)l;
 	struct ctx *c = arg;
-	struct daemon *d = c->d;
 	c->perr_timer = NULL;
-	if (c->state == CTX_DISCONNECTED || c->doomed)
+	/* Removed, already lost (a failed connect closes its stream), or
+	 * reconnected since: the new connection did no wrong. */
+	if (c->doomed || c->state == CTX_DISCONNECTED || c->id != c->perr_id)
 		return;
-	if (c->parent == &d->root) {
-		if (router_close_child(d->router, c->id, c->perr) == 0)
-			return; /* the route's loss marked it lost, with the reason */
-	} else if (c->state == CTX_CONNECTED) {
-		router_send_to(d->router, c->id, HANDLE_SHUTDOWN, 0, NULL, 0);
-	}
-	ctx_mark_lost(c, c->perr);
+	ctx_disconnect(c, c->perr);
 }
 
 void ctx_protocol_error(struct daemon *d, uint32_t id, const char *fmt, ...)
@@ -316,6 +319,7 @@ void ctx_protocol_error(struct daemon *d, uint32_t id, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	snprintf(c->perr, sizeof(c->perr), "protocol error: %s", what);
+	c->perr_id = c->id;
 	ctx_log(c, LOG_WARN, "%s (from context %u)", c->perr, id);
 	c->perr_timer = loop_timer_add(d->loop, 0, perr_close, c);
 	if (!c->perr_timer) /* out of memory: at once, then */
@@ -391,8 +395,8 @@ static void connect_done(struct ctx *c, int rc, const char *why)
 		/* A context that never came up leaves no directory: the same
 		 * name can be tried again. One that was up stays, disconnected,
 		 * for `reconnect`. */
-		if (c->ever_up)
-			ctx_mark_lost(c, why);
+		if (c->ever_up) /* its stream too, if it has one (a bad sys info) */
+			ctx_disconnect(c, why);
 		else if (ctx_remove_forget(c, why, b, rc) == 1)
 			return; /* b goes on once the name is gone */
 	} else {
@@ -672,13 +676,8 @@ static int reconnect(struct ctx *c, struct ctl_batch *b, char *err, size_t errle
 		snprintf(err, errlen, "context %s is connecting", c->path);
 		return -EBUSY;
 	}
-	if (c->state == CTX_CONNECTED) {
-		if (c->parent == &d->root)
-			router_close_child(d->router, c->id, "reconnect requested");
-		else
-			router_send_to(d->router, c->id, HANDLE_SHUTDOWN, 0, NULL, 0);
-		ctx_mark_lost(c, "reconnect requested");
-	}
+	if (c->state == CTX_CONNECTED)
+		ctx_disconnect(c, "reconnect requested");
 	if (c->id)
 		map_del(&d->ctxs, c->id);
 	c->id = 0;

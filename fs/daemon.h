@@ -154,6 +154,7 @@ struct ctx {
 	bool doomed;           /* removed from the tree; free when not busy */
 	struct loop_timer *perr_timer; /* closes it for a protocol error */
 	char perr[256];        /* that error */
+	uint32_t perr_id;      /* the connection (id) that sent it */
 };
 
 struct daemon {

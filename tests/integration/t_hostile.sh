@@ -49,6 +49,8 @@ hostile_setup()
 	case \$2 in
 	*/*) ;;
 	*pid-*) MANGLE_PID=\${2##*pid-} MANGLE_LOG='$T/mangle.log' exec '$MANGLE' 0 0 '$T/real-stub' "\$@" ;;
+	*badinfo-*) [ -e '$T/badinfo.once' ] && MANGLE_BADINFO=1 MANGLE_LOG='$T/mangle.log' exec '$MANGLE' 0 0 '$T/real-stub' "\$@"
+		: >'$T/badinfo.once' ;;
 	*mg-*) MANGLE_LOG='$T/mangle.log' exec '$MANGLE' "\${2##*mg-}" $HOSTILE_RATE '$T/real-stub' "\$@" ;;
 	esac
 	exec '$T/real-stub' "\$@"
@@ -223,4 +225,26 @@ test_a_hostile_stub_that_claims_another_pid_gets_nothing_killed()
 	expect_eq "$(field "$HX_OUT" pid || true)" "$victim" "the pid it claims"
 	hostile_stop
 	alive "$victim" || fail "unmounting killed pid $victim, which the stub named in its sys info"
+}
+
+# A context that was up, reconnected to a stub whose sys info answer does
+# not parse: the reconnect fails with the reason, and that stub's stream
+# is closed too (it was left routed, its stub running, until unmount).
+test_a_reconnect_answered_with_a_bad_sys_info_closes_that_stub()
+{
+	hostile_setup
+	local n=${U}badinfo-1
+	SEED=badinfo
+	hx_wr "$M2/ctl" "connect $n local timeout=3"
+	expect_eq "$HX_RC" 0 "first connect of $n (the real stub)"
+	hx_wr "$M2/$n/ctl" reconnect
+	[ "$HX_RC" != 0 ] || fail "a reconnect answered with a bad sys info succeeded"
+	hx cat "$M2/$n/info"
+	expect_eq "$(field "$HX_OUT" state)" disconnected "state after the bad answer"
+	expect_contains "$HX_OUT" "bad answer to sys info" "why"
+	grep -q "sys info cut" "$T/mangle.log" || fail "the mangler did not see the sys info answer"
+	wait_until 5 "the mangled stub exits" eval "! pgrep -f -- '$T/real-stub .*$n' >/dev/null"
+	hx_wr "$M2/$n/ctl" reconnect
+	[ "$HX_RC" != 0 ] || fail "the second reconnect (a bad answer again) succeeded"
+	wait_until 5 "the second mangled stub exits" eval "! pgrep -f -- '$T/real-stub .*$n' >/dev/null"
 }

@@ -23,7 +23,8 @@
  * Environment: MANGLE_LOG=FILE appends one line per mutation (seed,
  * message number, header, kind); MANGLE_SKIP=N lets the first N messages
  * of the stub through untouched; MANGLE_PID=N makes the answer to sys
- * INFO claim pid N (a lie the daemon must not act on). It exits when either side closes (the
+ * INFO claim pid N (a lie the daemon must not act on); MANGLE_BADINFO=1
+ * cuts that answer to its error code, which does not parse. It exits when either side closes (the
  * stub is given EOF and reaped, killed after 2 s). Not for: fuzzing the
  * stub (the daemon's messages are never changed) or the bootstrap.
  */
@@ -72,6 +73,7 @@ struct mangle {
 	struct { uint32_t reply_to; uint16_t svc, op; } calls[CALLS];
 	unsigned ncalls;
 	const char *fake_pid;       /* MANGLE_PID, or NULL */
+	bool bad_info;              /* MANGLE_BADINFO: sys INFO answered with garbage */
 };
 
 /* splitmix64: small, and the same sequence everywhere for a seed. */
@@ -292,6 +294,11 @@ static int stub_frame(struct mangle *g, struct dir *d, const struct frame_hdr *h
 		rc = put_frame(&d->out, *h, mut.data, mut.len);
 		goto out;
 	}
+	if (g->bad_info && !strcmp(call, "2/1")) {
+		logf_(g, "seed %" PRIu64 " msg %lu: sys info cut to 4 bytes\n", g->seed, g->nmsg);
+		rc = put_frame(&d->out, *h, p, n < 4 ? n : 4);
+		goto out;
+	}
 	bool hit = g->nmsg > g->skip && (double)(rnd(g) >> 11) / (double)(1ull << 53) < g->rate;
 	if (!hit) {
 		remember_payload(g, p, n);
@@ -429,6 +436,7 @@ int main(int argc, char **argv)
 	const char *skip = getenv("MANGLE_SKIP"), *logpath = getenv("MANGLE_LOG");
 	g.skip = skip ? strtoul(skip, NULL, 10) : 0;
 	g.fake_pid = getenv("MANGLE_PID");
+	g.bad_info = getenv("MANGLE_BADINFO") != NULL;
 	if (logpath)
 		g.log = fopen(logpath, "ae");
 	/* The daemon may close our stderr's pipe after the bootstrap. */
