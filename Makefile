@@ -114,12 +114,17 @@ $(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ) $(FB)/fs/ctl.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_OBJ) \
 	  $(addprefix $(FB)/,$(FUZZ_FS_$*)) -lz
 
+# Lines past 4 KiB (ctl's limit, fs's FS_MAX_PATH) need longer inputs than
+# libFuzzer's default, and longer than the committed seeds may be.
+FUZZ_FLAGS_ctl     = -max_len=8192
+FUZZ_FLAGS_fsproto = -max_len=12288
+
 fuzz: $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
-	@set -e; for n in $(FUZZ_TARGETS); do \
-	  echo "== fuzz_$$n for $(FUZZ_SECONDS) s"; mkdir -p $(FB)/corpus/$$n; \
-	  $(FB)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FB)/crash-$$n- \
-	    $(FUZZ_FLAGS) $(FB)/corpus/$$n tests/fuzz/corpus/$$n; \
-	done
+	@set -e; $(foreach n,$(FUZZ_TARGETS), \
+	  echo "== fuzz_$(n) for $(FUZZ_SECONDS) s"; mkdir -p $(FB)/corpus/$(n); \
+	  $(FB)/fuzz_$(n) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -artifact_prefix=$(FB)/crash-$(n)- $(FUZZ_FLAGS_$(n)) $(FUZZ_FLAGS) \
+	    $(FB)/corpus/$(n) tests/fuzz/corpus/$(n);)
 
 deps:
 	@missing=""; for p in $(DEPS); do \
