@@ -3,6 +3,7 @@
 #   make            build/mitofs (the daemon, with the static stub embedded)
 #   make test       deps, build, unit tests, integration tests on real mounts
 #   make test-asan  the same suite with the daemon under ASan/UBSan
+#   make fuzz       libFuzzer on the wire decoders, FUZZ_SECONDS each (optional)
 #   make demo       deps, build, mount ./mnt with a local context and show it
 #   make bench      side-by-side measurements against the peers
 #   make install    /usr/local/bin/mitofs
@@ -41,7 +42,7 @@ STUB_CFLAGS = $(CSTD) $(WARN) -Os -D_GNU_SOURCE -Icore -ffunction-sections \
 STUB_OBJ = $(CORE_SRC:%.c=$(B)/musl/%.o) $(STUB_SRC:%.c=$(B)/musl/%.o)
 LIBZ_A  ?= /usr/lib/x86_64-linux-gnu/libz.a
 
-.PHONY: all deps test unit integration test-asan demo bench install clean
+.PHONY: all deps test unit integration test-asan fuzz demo bench install clean
 
 all: $(B)/mitofs
 
@@ -86,6 +87,54 @@ $(B)/tests/stub_mangle: tests/tools/stub_mangle.c $(CORE_OBJ)
 
 integration: $(B)/tests/stub_mangle
 
+# --- fuzzing (tests/fuzz/README.md) ---
+# Each harness tests/fuzz/fuzz_NAME.c is built twice:
+# - for replay, with $(CC), CFLAGS_ALL (and SAN under test-asan) and
+#   tests/fuzz/replay.c as main: `make unit` runs it over the committed
+#   corpus tests/fuzz/corpus/NAME/ (seeds and fixed bugs' reproducers);
+# - for `make fuzz`, with clang's libFuzzer, ASan and UBSan, over core
+#   (and fs/ctl.o) compiled again into $(FB). New inputs go to
+#   $(FB)/corpus/NAME, findings to $(FB)/crash-NAME-*, never into the repo.
+# FUZZ_FS_NAME: the fs/ objects a harness links besides core (fuzz_ctl
+# links fs/ctl.o and stubs what that calls in the rest of the daemon).
+FUZZ_NAMES   = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     = $(FUZZ_NAMES:%=$(B)/tests/fuzz_%)
+FUZZ_CC      ?= /usr/bin/clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_FLAGS   ?=
+FB           = $(B)/fuzz
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  = $(CSTD) -Wall -Wextra -Werror -g -O1 -D_GNU_SOURCE -Icore -Ifs $(FUSE_CFLAGS)
+FUZZ_OBJ     = $(CORE_SRC:%.c=$(FB)/%.o)
+FUZZ_FS_ctl  = fs/ctl.o
+.SECONDARY: $(FUZZ_OBJ) $(FB)/fs/ctl.o
+
+$(B)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(CORE_OBJ) $(B)/fs/ctl.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(FUSE_CFLAGS) -Ifs -o $@ $< tests/fuzz/replay.c \
+	  $(CORE_OBJ) $(addprefix $(B)/,$(FUZZ_FS_$*)) -lz
+
+$(FB)/%.o: %.c $(wildcard core/*.h fs/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ) $(FB)/fs/ctl.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_OBJ) \
+	  $(addprefix $(FB)/,$(FUZZ_FS_$*)) -lz
+
+# Lines past 4 KiB (ctl's limit, fs's FS_MAX_PATH) need longer inputs than
+# libFuzzer's default, and longer than the committed seeds may be.
+FUZZ_FLAGS_ctl     = -max_len=8192
+FUZZ_FLAGS_fsproto = -max_len=12288
+
+fuzz: $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
+	@set -e; $(foreach n,$(FUZZ_TARGETS), \
+	  echo "== fuzz_$(n) for $(FUZZ_SECONDS) s"; mkdir -p $(FB)/corpus/$(n); \
+	  $(FB)/fuzz_$(n) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -artifact_prefix=$(FB)/crash-$(n)- $(FUZZ_FLAGS_$(n)) $(FUZZ_FLAGS) \
+	    $(FB)/corpus/$(n) tests/fuzz/corpus/$(n);)
+
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -99,8 +148,10 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit integration
 
-unit: $(UNIT_BIN) $(B)/mitofs $(B)/mitofs-stub-dyn
+unit: $(UNIT_BIN) $(FUZZ_BIN) $(B)/mitofs $(B)/mitofs-stub-dyn
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2; done
+	@set -e; for n in $(FUZZ_NAMES); do echo "== $(B)/tests/fuzz_$$n (replay)"; \
+	  $(B)/tests/fuzz_$$n tests/fuzz/corpus/$$n/*; done
 
 integration: $(B)/mitofs
 	MITOFS=$(abspath $(B)/mitofs) tests/integration/run.sh

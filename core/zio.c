@@ -218,8 +218,11 @@ static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, in
 		}
 		guess = out->cap; /* double on the next growth */
 		size_t room = out->cap - out->len;
-		/* One byte past max is enough to prove an overflow. */
-		if (room > max - produced + 1)
+		/* One byte past max is enough to prove an overflow. (Not
+		 * max - produced + 1 on the right: with max SIZE_MAX, no
+		 * bound, that wraps to 0 and inflate never moves.) room is
+		 * at least 64 here. */
+		if (room - 1 > max - produced)
 			room = max - produced + 1;
 		if (room > ZIO_SLICE)
 			room = ZIO_SLICE;

@@ -89,6 +89,29 @@ Test(zio, inflate_past_max_is_emsgsize_and_leaves_out_unchanged)
 	free(in);
 }
 
+/* SIZE_MAX, no bound, once made the room for the first output wrap to 0
+ * bytes: inflate never moved and the call spun forever (found by
+ * tests/fuzz/fuzz_zio). */
+Test(zio, size_max_is_no_bound_not_an_endless_loop, .timeout = 10)
+{
+	uint8_t *in = sample(100000, 0);
+	struct buf z, out;
+	buf_init(&z);
+	buf_init(&out);
+	cr_assert_eq(zio_deflate(&z, in, 100000, 1), 0);
+	cr_assert_eq(zio_inflate(&out, z.data, z.len, SIZE_MAX), 0);
+	cr_assert_eq(out.len, 100000);
+	cr_assert_eq(memcmp(out.data, in, 100000), 0);
+	buf_free(&z);
+	buf_free(&out);
+	cr_assert_eq(zio_gzip(&z, in, 100000, 9), 0);
+	cr_assert_eq(zio_gunzip(&out, z.data, z.len, SIZE_MAX), 0);
+	cr_assert_eq(out.len, 100000);
+	buf_free(&z);
+	buf_free(&out);
+	free(in);
+}
+
 Test(zio, zip_bomb_is_stopped_at_the_bound)
 {
 	/* 64 MiB of zeros deflate to ~64 KiB; a 1 MiB bound must hold. */
