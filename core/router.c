@@ -343,22 +343,27 @@ int router_reply_dead(struct router *r, const struct msg *req, const char *why)
 
 /* --- receiving --- */
 
-/* Calls every reply handle waiting on id with a dead message. */
+/* Calls every reply handle waiting on id with a dead message. Handles,
+ * not handlers, are collected first: a callback may delete another
+ * waiter of the same id (a job's start reply drops its event handle),
+ * which must then be skipped, not called after it was freed. Handle
+ * numbers are not reused before the counter wraps (router_add_reply). */
 static void wake_waiters(struct router *r, uint32_t id, const char *why)
 {
 	size_t pos = 0, n = 0, cap = 0;
-	struct handler *h, **list = NULL;
+	struct handler *h;
+	uint32_t *list = NULL;
 	while (map_next(&r->handlers, &pos, NULL, (void **)&h)) {
 		if (h->handle < HANDLE_FIRST_REPLY || h->peer != id)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			struct handler **nl = realloc(list, cap * sizeof(*nl));
+			uint32_t *nl = realloc(list, cap * sizeof(*nl));
 			if (!nl)
 				break; /* the rest stay registered; nothing is lost twice */
 			list = nl;
 		}
-		list[n++] = h;
+		list[n++] = h->handle;
 	}
 	struct msg dead = {
 		.dst_id = r->my_id, .src_id = id, .auth_id = id,
@@ -366,10 +371,12 @@ static void wake_waiters(struct router *r, uint32_t id, const char *why)
 		.len = (uint32_t)strlen(why),
 	};
 	for (size_t i = 0; i < n; i++) {
-		map_del(&r->handlers, list[i]->handle);
-		dead.handle = list[i]->handle;
-		list[i]->fn(r, &dead, list[i]->arg);
-		free(list[i]);
+		h = map_del(&r->handlers, list[i]);
+		if (!h)
+			continue; /* deleted by an earlier callback */
+		dead.handle = h->handle;
+		h->fn(r, &dead, h->arg);
+		free(h);
 	}
 	free(list);
 }

@@ -294,6 +294,39 @@ Test(router, lost_route_wakes_waiters_and_travels_up)
 	world_down(&w);
 }
 
+/* Two waiters on one id, each of which deletes the other when woken (as
+ * a job's start reply drops its event handle): only the first is called,
+ * and the other is not touched after it was freed (ASan, test-asan). */
+struct pair_waiter {
+	uint32_t other;
+	int *calls;
+};
+
+static void drop_other(struct router *r, const struct msg *m, void *arg)
+{
+	(void)m;
+	struct pair_waiter *p = arg;
+	(*p->calls)++;
+	router_del_handler(r, p->other);
+}
+
+Test(router, a_waiter_that_deletes_another_waiter_of_the_lost_id_is_safe)
+{
+	struct world w;
+	world_up(&w);
+	int calls = 0;
+	struct pair_waiter p1 = { 0, &calls }, p2 = { 0, &calls };
+	uint32_t h1 = router_add_reply(w.a, 1, drop_other, &p1, ROUTER_PERSIST);
+	uint32_t h2 = router_add_reply(w.a, 1, drop_other, &p2, ROUTER_PERSIST);
+	cr_assert(h1 && h2);
+	p1.other = h2;
+	p2.other = h1;
+	cr_assert_eq(router_close_child(w.a, 1, "test"), 0);
+	settle(w.l);
+	cr_assert_eq(calls, 1, "the deleted waiter was called too (%d calls)", calls);
+	world_down(&w);
+}
+
 Test(router, losing_a_stream_loses_every_route_behind_it)
 {
 	struct world w;
