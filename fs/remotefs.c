@@ -546,7 +546,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 			call_free(k);
 			return;
 		}
-		memcpy(f->data, p, n);
+		if (n) /* (an empty file has no buffer: memcpy of NULL is undefined) */
+			memcpy(f->data, p, n);
 		f->datalen = n;
 		f->dev = a.dev; /* a lock opens it again by name: the same file? */
 		f->ino = a.ino;

@@ -853,6 +853,19 @@ test_fs_proc_files_read_whole_though_they_say_size_zero()
 	fi
 }
 
+# An empty file is read whole at its open, as any small one: no bytes,
+# no buffer (under make test-asan, UBSan stopped the daemon at the copy
+# of nothing from nowhere).
+test_fs_an_empty_file_reads_empty_and_the_daemon_stays_up()
+{
+	fs_ctx
+	: >"$R/empty"
+	printf x >"$R/one"
+	expect_eq "$(timeout 10 cat "$V/empty" | wc -c)" 0 "bytes of the empty file"
+	expect_eq "$(timeout 10 cat "$V/empty" "$V/one")" x "the empty file, then a 1-byte one"
+	alive "$DAEMON_PID" || fail "the daemon died reading an empty file"
+}
+
 # --- consistency ---
 
 test_fs_a_write_through_the_mount_is_visible_through_it_at_once()

@@ -159,7 +159,7 @@ hostile_check_reason()   # NAME CONNECT_RC
 		return 0
 	fi
 	hx cat "$c/info"
-	expect_eq "$HX_RC" 0 "seed $SEED: read $1/info"
+	expect_eq "$HX_RC" 0 "seed $SEED: read $1/info ($(head -c 300 "$T/hx.err"); ls: $(ls "$M2" 2>&1 | paste -sd" "))"
 	info=$HX_OUT
 	state=$(field "$info" state) || true
 	case $state in
