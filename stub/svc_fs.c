@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +263,15 @@ static int op_readdir(struct call *c)
 		const char *nm = e->d_name;
 		if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
 			continue;
+		/* Longer than NAME_MAX (exFAT, NTFS or CIFS names of 255 UTF-16
+		 * units can take up to 765 bytes): the mount could not look
+		 * it up (ENAMETOOLONG), and the daemon refuses a listing
+		 * that carries one, so it is left out. */
+		if (strlen(nm) > NAME_MAX) {
+			log_warn("fs: %s: a name of %zu bytes left out of the listing",
+				 c->p1, strlen(nm));
+			continue;
+		}
 		struct stat st;
 		bool known = true;
 		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
