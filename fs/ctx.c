@@ -294,6 +294,13 @@ void ctx_route_lost(struct daemon *d, uint32_t id, const char *why)
 		ctx_mark_lost(c, why);
 }
 
+void ctx_child_reaped(struct daemon *d, pid_t pid)
+{
+	for (struct ctx *c = d->root.children; c; c = c->next)
+		if (c->child == pid)
+			c->child = 0;
+}
+
 /* --- protocol errors --- */
 
 static void perr_close(struct loop *l, void *arg)

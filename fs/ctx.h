@@ -36,6 +36,10 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 void ctx_protocol_error(struct daemon *d, uint32_t id, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The daemon reaped pid: a context started as that process forgets it
+ * (c->child), so that nothing signals the pid once another has it. */
+void ctx_child_reaped(struct daemon *d, pid_t pid);
+
 /* A route to id was lost (router callback). */
 void ctx_route_lost(struct daemon *d, uint32_t id, const char *why);
 

@@ -161,10 +161,12 @@ static void on_signal(struct loop *l, int signo, void *arg)
 	struct daemon *d = arg;
 	if (signo == SIGCHLD) {
 		/* Stubs and first stages we started; their loss is reported
-		 * by their streams, so reaping is all that is left to do. */
+		 * by their streams, so reaping is all that is left to do, and
+		 * forgetting the pid, which is free for another process now. */
 		int st;
-		while (waitpid(-1, &st, WNOHANG) > 0)
-			;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			ctx_child_reaped(d, p);
 		return;
 	}
 	log_info("signal %s: unmounting", sigabbrev_np(signo));
@@ -172,13 +174,25 @@ static void on_signal(struct loop *l, int signo, void *arg)
 	loop_stop(l);
 }
 
-/* Waits up to ms for our children to exit, then kills what is left. */
-static void reap_children(const pid_t *pids, size_t n, int ms)
+/* Takes the exit of every child that ended; a pid of pids[0..n) that
+ * was among them is set to 0: it is no longer ours to signal. */
+static void reap_some(pid_t *pids, size_t n)
+{
+	int st;
+	pid_t p;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		for (size_t i = 0; i < n; i++)
+			if (pids[i] == p)
+				pids[i] = 0;
+}
+
+/* Waits up to ms for our children to exit, then kills what is left. An
+ * unreaped child keeps its pid (a zombie at worst), so only those are
+ * signalled. */
+static void reap_children(pid_t *pids, size_t n, int ms)
 {
 	for (int waited = 0;; waited += 10) {
-		int st;
-		while (waitpid(-1, &st, WNOHANG) > 0)
-			;
+		reap_some(pids, n);
 		size_t alive = 0;
 		for (size_t i = 0; i < n; i++)
 			if (pids[i] > 0 && kill(pids[i], 0) == 0)
@@ -190,8 +204,7 @@ static void reap_children(const pid_t *pids, size_t n, int ms)
 				if (pids[i] > 0)
 					kill(pids[i], SIGKILL);
 			usleep(10000);
-			while (waitpid(-1, &st, WNOHANG) > 0)
-				;
+			reap_some(pids, n);
 			return;
 		}
 		usleep(10000);
