@@ -89,6 +89,35 @@ hx()
 	HX_OUT=$(head -c 4096 "$T/hx.out")
 }
 
+# Reads FILE, which waits for a job's end (stdout, stderr, status). A
+# stub that lies by omission (its EXIT event dropped or replaced by
+# another) never ends the job, as a job that runs on for ever would not:
+# a read still waiting after HX_SECS is no daemon bug. But then taking
+# the context away (disconnect HX_CTX) must end that read within 3 s;
+# the rest of the phase then meets a context that is gone (HX_GONE=1).
+hx_job()   # FILE
+{
+	local rc=0 pid i
+	timeout -k 1 "${HX_SECS:-5}" cat "$1" >"$T/hx.out" 2>"$T/hx.err" </dev/null || rc=$?
+	if (( rc == 124 || rc == 137 )); then
+		rm -f "$T/hx.rc"
+		( rc=0; timeout -k 1 10 cat "$1" >/dev/null 2>&1 </dev/null || rc=$?; echo "$rc" >"$T/hx.rc" ) &
+		pid=$!
+		sleep 0.2
+		hx_wr "$M2/ctl" "disconnect $HX_CTX"
+		for (( i = 0; i < 30; i++ )); do
+			[ ! -s "$T/hx.rc" ] || break
+			sleep 0.1
+		done
+		[ -s "$T/hx.rc" ] || fail "seed $SEED: a read of $1 still waits 3 s after disconnect $HX_CTX"
+		wait "$pid" || true
+		rc=$(cat "$T/hx.rc")
+		HX_GONE=1
+	fi
+	HX_RC=$rc
+	HX_OUT=$(head -c 4096 "$T/hx.out")
+}
+
 # Writes TEXT to FILE (one write), bounded.
 hx_wr()   # FILE TEXT
 {
@@ -119,12 +148,12 @@ hostile_drive()   # NAME PHASE
 		hx rm -f "$f/d/new" ;;
 	exec)
 		hx_wr "$c/exec" "echo x-$SEED; echo e >&2"
-		hx cat "$c/stdout"
-		hx cat "$c/stderr"
-		hx cat "$c/status"
+		hx_job "$c/stdout"
+		hx_job "$c/stderr"
+		hx_job "$c/status"
 		hx_wr "$c/exec" "echo again-$SEED"
-		hx cat "$c/stdout"
-		hx cat "$c/status" ;;
+		hx_job "$c/stdout"
+		hx_job "$c/status" ;;
 	job)
 		hx cat "$c/jobs/new"
 		j=$HX_OUT
@@ -132,15 +161,15 @@ hostile_drive()   # NAME PHASE
 			hx_wr "$c/jobs/$j/cmd" 'cat'
 			hx_wr "$c/jobs/$j/stdin" "in-$SEED"
 			hx sh -c ': >"$1"' _ "$c/jobs/$j/stdin" # the last close: EOF
-			hx cat "$c/jobs/$j/stdout"
-			hx cat "$c/jobs/$j/status"
+			hx_job "$c/jobs/$j/stdout"
+			hx_job "$c/jobs/$j/status"
 		fi ;;
 	inner)
 		hx_wr "$c/ctl" "connect inner local timeout=3"
 		if [ -d "$c/inner" ]; then
 			hx_wr "$c/inner/exec" "echo y-$SEED"
-			hx cat "$c/inner/stdout"
-			hx cat "$c/inner/status"
+			hx_job "$c/inner/stdout"
+			hx_job "$c/inner/status"
 			hx cat "$c/inner/fs$TREE/small"
 		fi ;;
 	esac
@@ -152,6 +181,7 @@ hostile_drive()   # NAME PHASE
 hostile_check_reason()   # NAME CONNECT_RC
 {
 	local c=$M2/$1 info state
+	[ -z "${HX_GONE:-}" ] || return 0 # disconnected by hx_job, on purpose
 	if [ "$2" != 0 ]; then
 		# Never came up: the connect said why, and left no directory.
 		hx cat "$M2/ctl"
@@ -193,6 +223,7 @@ test_a_hostile_stub_that_mangles_its_payloads_fails_alone_and_clearly()
 			SEED=$s$i
 			i=$((i + 1))
 			n=${U}mg-$SEED
+			HX_CTX=$n HX_GONE=
 			echo "== seed $SEED ($phase)" >>"$T/mangle.log"
 			hx_wr "$M2/ctl" "connect $n local timeout=3"
 			rc=$HX_RC
