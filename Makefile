@@ -123,10 +123,11 @@ $(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ) $(FB)/fs/ctl.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_OBJ) \
 	  $(addprefix $(FB)/,$(FUZZ_FS_$*)) -lz
 
-# Lines past 4 KiB (ctl's limit, fs's FS_MAX_PATH) need longer inputs than
-# libFuzzer's default, and longer than the committed seeds may be.
+# Lines past 4 KiB (ctl's limit, fs's FS_MAX_PATH) and payloads past 64 KiB
+# (the stream's spare) need longer inputs than libFuzzer's default.
 FUZZ_FLAGS_ctl     = -max_len=8192
 FUZZ_FLAGS_fsproto = -max_len=12288
+FUZZ_FLAGS_stream  = -max_len=200000
 
 fuzz: $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 	@set -e; $(foreach n,$(FUZZ_TARGETS), \

@@ -10,7 +10,9 @@
  * of the same bytes (frame_hdr_decode, zio_inflate): the stream delivers
  * exactly the whole, valid frames before the first bad or cut one, with
  * their header fields and plain payloads, in order; then it closes once,
- * with a reason, at the end of the input or at the first bad frame.
+ * with "EOF" after whole frames and another reason otherwise. Payloads
+ * of 64 KiB and more are built in the spare when one is shared: the
+ * seed big-plain and make fuzz's -max_len for this target reach them.
  * ASan (make fuzz, make test-asan's replay) checks the memory.
  */
 #include <errno.h>
@@ -42,10 +44,14 @@ struct seen {
 	char why[128];
 };
 
-/* What a correct reader makes of p[0..n): the frames it must deliver. */
-static size_t reference(const uint8_t *p, size_t n, bool hello, struct want *w, size_t cap)
+/* What a correct reader makes of p[0..n): the frames it must deliver;
+ * *clean is set when they are all there is (the close is then a plain
+ * end of input, not a bad or cut frame). */
+static size_t reference(const uint8_t *p, size_t n, bool hello, struct want *w, size_t cap,
+			bool *clean)
 {
 	size_t off = 0, k = 0;
+	*clean = false;
 	if (hello) {
 		if (n < sizeof(HELLO) || memcmp(p, HELLO, sizeof(HELLO)))
 			return 0;
@@ -68,6 +74,7 @@ static size_t reference(const uint8_t *p, size_t n, bool hello, struct want *w, 
 		w[k++].h = h;
 		off += FRAME_HDR_LEN + h.len;
 	}
+	*clean = off == n;
 	return k;
 }
 
@@ -119,7 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct want *want = calloc(cap, sizeof(*want));
 	FUZZ_CHECK(want);
 	struct seen v = { .want = want };
-	v.nwant = reference(in.p, in.n, hello, want, cap);
+	bool clean;
+	v.nwant = reference(in.p, in.n, hello, want, cap, &clean);
 
 	int sv[2];
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
@@ -154,6 +162,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	FUZZ_CHECK(v.closes == 1);
 	FUZZ_CHECK(v.got == v.nwant);
+	/* The end of the input after whole frames is "EOF"; anything else
+	 * (a bad or cut frame, a bad hello) has a reason of its own. */
+	FUZZ_CHECK(clean == !strcmp(v.why, "EOF"));
 
 	stream_free(s);
 	msg_spare_drop(sp);
