@@ -25,6 +25,7 @@
 #include "worker.h"
 
 static void keepalive_stop(struct ctx *c);
+static void connect_done(struct ctx *c, int rc, const char *why);
 
 struct ctx *ctx_by_id(struct daemon *d, uint32_t id)
 {
@@ -312,7 +313,13 @@ static void perr_close(struct loop *l, void *arg)
 	 * reconnected since: the new connection did no wrong. */
 	if (c->doomed || c->state == CTX_DISCONNECTED || c->id != c->perr_id)
 		return;
-	ctx_disconnect(c, c->perr);
+	/* Still connecting (a nested stub's log before its sys info
+	 * answer): the connect fails with it, and one that was never up
+	 * leaves no directory, as any failed connect. */
+	if (c->state == CTX_CONNECTING)
+		connect_done(c, -EIO, c->perr);
+	else
+		ctx_disconnect(c, c->perr);
 }
 
 void ctx_protocol_error(struct daemon *d, uint32_t id, const char *fmt, ...)

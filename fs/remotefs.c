@@ -501,6 +501,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 	case FS_UTIMENS:
 	case FS_TRUNCATE:
 	case FS_FTRUNCATE:
+		if ((k->op == FS_TRUNCATE || k->op == FS_FTRUNCATE) && rd_end(&rd))
+			goto bad; /* a truncate answers nothing more */
 		if (k->pending_set) {
 			setattr_next(k);
 			return;

@@ -192,8 +192,10 @@ static void promoted(struct rcall *k, int e, struct rd *rd)
 	struct rfile *f = k->file;
 	uint32_t fh;
 	struct fs_attr a;
-	if (!e && (rd_u32(rd, &fh) || fs_attr_get(rd, &a) || rd_end(rd)))
+	if (!e && (rd_u32(rd, &fh) || fs_attr_get(rd, &a) || rd_end(rd))) {
+		rcall_malformed(k);
 		e = EIO;
+	}
 	if (!e && !f->remote && (a.dev != f->dev || a.ino != f->ino)) {
 		/* The name is another file's now (renamed or replaced on the
 		 * target since this one was read): no lock on the wrong file. */
@@ -219,6 +221,10 @@ void lock_reply(struct rcall *k, int e, struct rd *rd)
 {
 	struct rfile *f = k->file;
 	f->lkcalls--;
+	if (!e && k->op == FS_SETLK && rd_end(rd)) { /* it answers nothing more */
+		rcall_malformed(k);
+		e = EIO;
+	}
 	if (k->op == FS_OPEN) {
 		promoted(k, e, rd);
 	} else if (k->op == FS_GETLK && k->req && !e) {
