@@ -399,8 +399,11 @@ int main(int argc, char **argv)
 	 * (/proc/sys/fs/pipe-max-size); the kernel takes pages as data comes,
 	 * so an idle pipe costs nothing more. On a socket or a tty this fails
 	 * and changes nothing. */
-	for (int fd = 0; fd <= 1; fd++)
-		(void)fcntl(fd, F_SETPIPE_SZ, STUB_PIPE_SZ);
+	for (int fd = 0; fd <= 1; fd++) {
+		int sz = fcntl(fd, F_GETPIPE_SZ);
+		if (sz > 0 && sz < STUB_PIPE_SZ) /* (never shrink a larger one) */
+			(void)fcntl(fd, F_SETPIPE_SZ, STUB_PIPE_SZ);
+	}
 	st.parent = stream_new(st.l, 0, 1, &cfg_ops, &st);
 	if (!st.parent) {
 		fprintf(stderr, "mitofs-stub: stream on fd 0/1: %s\n", strerror(errno));
