@@ -109,5 +109,5 @@ char *fs_path_get(struct rd *r, int *err)
 int fsproto_errno(uint32_t wire)
 {
 	/* Linux numbering on the wire; anything out of range reads as EIO. */
-	return wire > 0 && wire < 4096 ? (int)wire : EIO;
+	return proto_errno(wire);
 }

@@ -26,6 +26,11 @@ int proto_reply_read(struct rd *r, uint32_t *err, const char **text, size_t *tle
 	return 0;
 }
 
+int proto_errno(uint32_t wire)
+{
+	return wire > 0 && wire <= PROTO_ERRNO_MAX ? (int)wire : EIO;
+}
+
 int proto_call_begin(struct buf *b, uint16_t svc, uint16_t op)
 {
 	int rc = buf_put_u16(b, svc);

@@ -85,6 +85,12 @@ int proto_reply_err(struct buf *b, int err, const char *text);
 /* Reads the envelope: *err and *text (pointer into the payload, length
  * *tlen); leaves r at the body. 0 or -EBADMSG. */
 int proto_reply_read(struct rd *r, uint32_t *err, const char **text, size_t *tlen);
+/* An error code off the wire as an errno to hand on: Linux numbers 1 to
+ * PROTO_ERRNO_MAX; anything else (0, the kernel's internal 512 and up,
+ * garbage) is EIO. The kernel refuses a FUSE reply whose error is 512 or
+ * more, and the caller it answers would wait for ever. */
+#define PROTO_ERRNO_MAX 133 /* EHWPOISON, Linux's highest */
+int proto_errno(uint32_t wire);
 
 /* Call header: u16 service, u16 op. */
 int proto_call_begin(struct buf *b, uint16_t svc, uint16_t op);

@@ -24,7 +24,8 @@
  * message number, header, kind); MANGLE_SKIP=N lets the first N messages
  * of the stub through untouched; MANGLE_PID=N makes the answer to sys
  * INFO claim pid N (a lie the daemon must not act on); MANGLE_BADINFO=1
- * cuts that answer to its error code, which does not parse. It exits when either side closes (the
+ * cuts that answer to its error code, which does not parse;
+ * MANGLE_FSERR=N sets the error code of every fs answer (svc 4) to N. It exits when either side closes (the
  * stub is given EOF and reaped, killed after 2 s). Not for: fuzzing the
  * stub (the daemon's messages are never changed) or the bootstrap.
  */
@@ -74,6 +75,7 @@ struct mangle {
 	unsigned ncalls;
 	const char *fake_pid;       /* MANGLE_PID, or NULL */
 	bool bad_info;              /* MANGLE_BADINFO: sys INFO answered with garbage */
+	const char *fs_err;         /* MANGLE_FSERR: the error code of every fs answer */
 };
 
 /* splitmix64: small, and the same sequence everywhere for a seed. */
@@ -294,6 +296,15 @@ static int stub_frame(struct mangle *g, struct dir *d, const struct frame_hdr *h
 		rc = put_frame(&d->out, *h, mut.data, mut.len);
 		goto out;
 	}
+	if (g->fs_err && !strncmp(call, "4/", 2) && n >= 4) {
+		if ((rc = buf_put_bytes(&mut, p, n)) == 0) {
+			be32_put(mut.data, (uint32_t)strtoul(g->fs_err, NULL, 0));
+			logf_(g, "seed %" PRIu64 " msg %lu: fs answer (call %s) with error %s\n",
+			      g->seed, g->nmsg, call, g->fs_err);
+			rc = put_frame(&d->out, *h, mut.data, mut.len);
+		}
+		goto out;
+	}
 	if (g->bad_info && !strcmp(call, "2/1")) {
 		logf_(g, "seed %" PRIu64 " msg %lu: sys info cut to 4 bytes\n", g->seed, g->nmsg);
 		rc = put_frame(&d->out, *h, p, n < 4 ? n : 4);
@@ -437,6 +448,7 @@ int main(int argc, char **argv)
 	g.skip = skip ? strtoul(skip, NULL, 10) : 0;
 	g.fake_pid = getenv("MANGLE_PID");
 	g.bad_info = getenv("MANGLE_BADINFO") != NULL;
+	g.fs_err = getenv("MANGLE_FSERR");
 	if (logpath)
 		g.log = fopen(logpath, "ae");
 	/* The daemon may close our stderr's pipe after the bootstrap. */
