@@ -542,7 +542,7 @@ static void on_spawned(struct router *r, const struct msg *m, void *arg)
 			connect_done(c, -EIO, "malformed spawn reply");
 		} else if (err) {
 			snprintf(why, sizeof(why), "%.*s", (int)tlen, text);
-			connect_done(c, -(err != EPROTO ? proto_errno(err) : EIO), why);
+			connect_done(c, -(err != EPROTO ? remote_errno(err) : EIO), why);
 		} else if (rd_u32(&rd, &id) || rd_u32(&rd, &pid) || rd_end(&rd) ||
 			   router_stream_for(d->router, id) == NULL || map_get(&d->ctxs, id)) {
 			/* Its ADD_ROUTE came first on the same stream: a lie. */

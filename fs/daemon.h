@@ -13,6 +13,7 @@
 
 #define FUSE_USE_VERSION 34
 
+#include <errno.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -227,5 +228,19 @@ void tree_touch(struct node *n);
 int tree_add_ctx_dir(struct tree *t, struct ctx *c);
 /* Builds jobs/N with its files. */
 int tree_add_job_dir(struct tree *t, struct job *j);
+
+/* An error code from a context, as the errno of a FUSE reply:
+ * proto_errno's, but ENOSYS becomes EOPNOTSUPP. From a FUSE daemon the
+ * kernel takes ENOSYS as "this operation is not implemented" and stops
+ * sending it for the whole mount (FLUSH, which starts an exec at close
+ * and reports write errors; FSYNC; the xattr calls; ACCESS; CREATE;
+ * RENAME2...): one target without a syscall, or one lying stub, would
+ * switch it off for every context. Locks alone keep ENOSYS (the kernel
+ * does not remember it there; docs/filesystem.md). */
+static inline int remote_errno(uint32_t wire)
+{
+	int e = proto_errno(wire);
+	return e == ENOSYS ? EOPNOTSUPP : e;
+}
 
 #endif

@@ -219,7 +219,7 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 		rc = -EIO;
 	} else if (err) {
 		snprintf(why, sizeof(why), "%.*s", (int)tlen, text);
-		rc = -proto_errno(err);
+		rc = -remote_errno(err);
 	}
 	if (rc) {
 		if (j->ev_handle)
@@ -385,7 +385,7 @@ static void on_stdin_ack(struct router *r, const struct msg *m, void *arg)
 		job_bad_msg(sc->j, "malformed stdin reply");
 		fuse_reply_err(sc->req, EIO);
 	} else if (err) {
-		fuse_reply_err(sc->req, proto_errno(err));
+		fuse_reply_err(sc->req, remote_errno(err));
 	} else {
 		fuse_reply_write(sc->req, sc->size);
 	}

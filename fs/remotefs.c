@@ -415,7 +415,8 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		rcall_malformed(k);
 		e = EIO;
 	} else if (err) {
-		e = fsproto_errno(err);
+		/* (A lock's refusal keeps ENOSYS: see remote_errno.) */
+		e = k->lock ? fsproto_errno(err) : remote_errno(err);
 	}
 	if (k->lock) { /* getlk, setlk, flock: remotefs_lock.c */
 		lock_reply(k, e, &rd);

@@ -25,7 +25,8 @@
  * of the stub through untouched; MANGLE_PID=N makes the answer to sys
  * INFO claim pid N (a lie the daemon must not act on); MANGLE_BADINFO=1
  * cuts that answer to its error code, which does not parse;
- * MANGLE_FSERR=N sets the error code of every fs answer (svc 4) to N. It exits when either side closes (the
+ * MANGLE_ERR=SVC:N sets the error code of every answer to a call of
+ * service SVC (1 exec, 4 fs) to N. It exits when either side closes (the
  * stub is given EOF and reaped, killed after 2 s). Not for: fuzzing the
  * stub (the daemon's messages are never changed) or the bootstrap.
  */
@@ -75,7 +76,8 @@ struct mangle {
 	unsigned ncalls;
 	const char *fake_pid;       /* MANGLE_PID, or NULL */
 	bool bad_info;              /* MANGLE_BADINFO: sys INFO answered with garbage */
-	const char *fs_err;         /* MANGLE_FSERR: the error code of every fs answer */
+	int err_svc;                /* MANGLE_ERR=SVC:N: answers of service SVC... */
+	uint32_t err_code;          /* ...say error N (err_svc 0: off) */
 };
 
 /* splitmix64: small, and the same sequence everywhere for a seed. */
@@ -296,11 +298,11 @@ static int stub_frame(struct mangle *g, struct dir *d, const struct frame_hdr *h
 		rc = put_frame(&d->out, *h, mut.data, mut.len);
 		goto out;
 	}
-	if (g->fs_err && !strncmp(call, "4/", 2) && n >= 4) {
+	if (g->err_svc && atoi(call) == g->err_svc && strchr(call, '/') && n >= 4) {
 		if ((rc = buf_put_bytes(&mut, p, n)) == 0) {
-			be32_put(mut.data, (uint32_t)strtoul(g->fs_err, NULL, 0));
-			logf_(g, "seed %" PRIu64 " msg %lu: fs answer (call %s) with error %s\n",
-			      g->seed, g->nmsg, call, g->fs_err);
+			be32_put(mut.data, g->err_code);
+			logf_(g, "seed %" PRIu64 " msg %lu: answer to %s with error %" PRIu32 "\n",
+			      g->seed, g->nmsg, call, g->err_code);
 			rc = put_frame(&d->out, *h, mut.data, mut.len);
 		}
 		goto out;
@@ -448,7 +450,11 @@ int main(int argc, char **argv)
 	g.skip = skip ? strtoul(skip, NULL, 10) : 0;
 	g.fake_pid = getenv("MANGLE_PID");
 	g.bad_info = getenv("MANGLE_BADINFO") != NULL;
-	g.fs_err = getenv("MANGLE_FSERR");
+	const char *e = getenv("MANGLE_ERR");
+	if (e && strchr(e, ':')) {
+		g.err_svc = atoi(e);
+		g.err_code = (uint32_t)strtoul(strchr(e, ':') + 1, NULL, 0);
+	}
 	if (logpath)
 		g.log = fopen(logpath, "ae");
 	/* The daemon may close our stderr's pipe after the bootstrap. */
