@@ -101,6 +101,9 @@ hx_job()   # FILE
 	local rc=0 pid i
 	timeout -k 1 "${HX_SECS:-5}" cat "$1" >"$T/hx.out" 2>"$T/hx.err" </dev/null || rc=$?
 	if (( rc == 124 || rc == 137 )); then
+		# Only a stub that was made to lie may leave a job running.
+		grep -q "^seed $SEED msg " "$T/mangle.log" ||
+			fail "seed $SEED: a read of $1 waits, and nothing was mangled"
 		rm -f "$T/hx.rc"
 		( rc=0; timeout -k 1 10 cat "$1" >/dev/null 2>&1 </dev/null || rc=$?; echo "$rc" >"$T/hx.rc" ) &
 		pid=$!
