@@ -51,7 +51,7 @@ static size_t reference(const uint8_t *p, size_t n, bool hello, struct want *w, 
 			bool *clean)
 {
 	size_t off = 0, k = 0;
-	*clean = false;
+	*clean = n == 0; /* nothing at all, hello or not: a plain EOF */
 	if (hello) {
 		if (n < sizeof(HELLO) || memcmp(p, HELLO, sizeof(HELLO)))
 			return 0;
