@@ -42,7 +42,7 @@ STUB_CFLAGS = $(CSTD) $(WARN) -Os -D_GNU_SOURCE -Icore -ffunction-sections \
 STUB_OBJ = $(CORE_SRC:%.c=$(B)/musl/%.o) $(STUB_SRC:%.c=$(B)/musl/%.o)
 LIBZ_A  ?= /usr/lib/x86_64-linux-gnu/libz.a
 
-.PHONY: all deps test unit integration test-asan fuzz demo bench install clean
+.PHONY: all deps test unit integration test-asan fuzz fuzz-run demo bench install clean
 
 all: $(B)/mitofs
 
@@ -129,7 +129,15 @@ FUZZ_FLAGS_ctl     = -max_len=8192
 FUZZ_FLAGS_fsproto = -max_len=12288
 FUZZ_FLAGS_stream  = -max_len=200000
 
-fuzz: $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
+# clang and its libFuzzer runtime are only needed here, so `make test`
+# does not install them.
+FUZZ_DEPS = clang libclang-rt-14-dev
+
+fuzz:
+	$(MAKE) deps DEPS="$(FUZZ_DEPS)"
+	$(MAKE) fuzz-run
+
+fuzz-run: $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 	@set -e; $(foreach n,$(FUZZ_TARGETS), \
 	  echo "== fuzz_$(n) for $(FUZZ_SECONDS) s"; mkdir -p $(FB)/corpus/$(n); \
 	  $(FB)/fuzz_$(n) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
