@@ -26,7 +26,9 @@
  * INFO claim pid N (a lie the daemon must not act on); MANGLE_BADINFO=1
  * cuts that answer to its error code, which does not parse;
  * MANGLE_ERR=SVC:N sets the error code of every answer to a call of
- * service SVC (1 exec, 4 fs) to N. It exits when either side closes (the
+ * service SVC (1 exec, 4 fs) to N; MANGLE_NESTLOG=1 follows each good
+ * spawn answer with a FORWARD_LOG that does not parse, from the new
+ * child (it is still connecting then). It exits when either side closes (the
  * stub is given EOF and reaped, killed after 2 s). Not for: fuzzing the
  * stub (the daemon's messages are never changed) or the bootstrap.
  */
@@ -76,6 +78,7 @@ struct mangle {
 	unsigned ncalls;
 	const char *fake_pid;       /* MANGLE_PID, or NULL */
 	bool bad_info;              /* MANGLE_BADINFO: sys INFO answered with garbage */
+	bool nest_log;              /* MANGLE_NESTLOG: a bad log line from each spawned child */
 	int err_svc;                /* MANGLE_ERR=SVC:N: answers of service SVC... */
 	uint32_t err_code;          /* ...say error N (err_svc 0: off) */
 };
@@ -307,6 +310,23 @@ static int stub_frame(struct mangle *g, struct dir *d, const struct frame_hdr *h
 		}
 		goto out;
 	}
+	if (g->nest_log && !strcmp(call, "3/1")) {
+		struct rd r;
+		uint32_t err, id;
+		const uint8_t *text;
+		size_t tlen;
+		rd_init(&r, p, n);
+		rc = put_frame(&d->out, *h, p, n);
+		if (!rc && !rd_u32(&r, &err) && !err && !rd_blob(&r, &text, &tlen) && !rd_u32(&r, &id)) {
+			struct frame_hdr lh = { .dst_id = h->dst_id, .src_id = id, .auth_id = id,
+						.handle = HANDLE_FORWARD_LOG };
+			uint8_t level = 2; /* and no text: it does not parse */
+			logf_(g, "seed %" PRIu64 " msg %lu: a bad FORWARD_LOG from child %" PRIu32 "\n",
+			      g->seed, g->nmsg, id);
+			rc = put_frame(&d->out, lh, &level, 1);
+		}
+		goto out;
+	}
 	if (g->bad_info && !strcmp(call, "2/1")) {
 		logf_(g, "seed %" PRIu64 " msg %lu: sys info cut to 4 bytes\n", g->seed, g->nmsg);
 		rc = put_frame(&d->out, *h, p, n < 4 ? n : 4);
@@ -450,6 +470,7 @@ int main(int argc, char **argv)
 	g.skip = skip ? strtoul(skip, NULL, 10) : 0;
 	g.fake_pid = getenv("MANGLE_PID");
 	g.bad_info = getenv("MANGLE_BADINFO") != NULL;
+	g.nest_log = getenv("MANGLE_NESTLOG") != NULL;
 	const char *e = getenv("MANGLE_ERR");
 	if (e && strchr(e, ':')) {
 		g.err_svc = atoi(e);
