@@ -316,10 +316,14 @@ static void perr_close(struct loop *l, void *arg)
 	/* Still connecting (a nested stub's log before its sys info
 	 * answer): the connect fails with it, and one that was never up
 	 * leaves no directory, as any failed connect. */
+	/* A copy: either may free c (a context that was never up goes
+	 * away), and the reason is used after that. */
+	char why[sizeof(c->perr)];
+	snprintf(why, sizeof(why), "%s", c->perr);
 	if (c->state == CTX_CONNECTING)
-		connect_done(c, -EIO, c->perr);
+		connect_done(c, -EIO, why);
 	else
-		ctx_disconnect(c, c->perr);
+		ctx_disconnect(c, why);
 }
 
 void ctx_protocol_error(struct daemon *d, uint32_t id, const char *fmt, ...)

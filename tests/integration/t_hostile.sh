@@ -51,6 +51,7 @@ hostile_setup()
 	*pid-*) MANGLE_PID=\${2##*pid-} MANGLE_LOG='$T/mangle.log' exec '$MANGLE' 0 0 '$T/real-stub' "\$@" ;;
 	*badinfo-*) [ -e '$T/badinfo.once' ] && MANGLE_BADINFO=1 MANGLE_LOG='$T/mangle.log' exec '$MANGLE' 0 0 '$T/real-stub' "\$@"
 		: >'$T/badinfo.once' ;;
+	*earlylog-*) MANGLE_EARLYLOG=1 MANGLE_LOG='$T/mangle.log' exec '$MANGLE' 0 0 '$T/real-stub' "\$@" ;;
 	*nestlog-*) MANGLE_NESTLOG=1 MANGLE_LOG='$T/mangle.log' exec '$MANGLE' 0 0 '$T/real-stub' "\$@" ;;
 	*err-*-*) e=\${2##*err-}; MANGLE_ERR=\${e%-*}:\${e#*-} MANGLE_LOG='$T/mangle.log' exec '$MANGLE' 0 0 '$T/real-stub' "\$@" ;;
 	*mg-*) MANGLE_LOG='$T/mangle.log' exec '$MANGLE' "\${2##*mg-}" $HOSTILE_RATE '$T/real-stub' "\$@" ;;
@@ -349,11 +350,12 @@ print("synced")' "$cf"
 	grep -q "answer to 1/1 with error 38" "$T/mangle.log" || fail "the mangler did not answer the exec ENOSYS"
 }
 
-# A nested context whose first words are a protocol error (a log line that
-# does not parse, before its sys info answer): its connect fails with the
-# reason, and, never up, it leaves no directory, so the name can be tried
-# again (it stayed, disconnected, and a second connect was EEXIST).
-test_a_nested_context_that_breaks_the_protocol_while_connecting_leaves_no_directory()
+# A context whose first words are a protocol error (a log line that does
+# not parse, before its sys info answer), nested or not: its connect fails
+# with the reason, and, never up, it leaves no directory, so the name can
+# be tried again (a nested one stayed, disconnected, and a second connect
+# was EEXIST).
+test_a_context_that_breaks_the_protocol_while_connecting_leaves_no_directory()
 {
 	hostile_setup
 	local p=${U}nestlog-1 i
@@ -368,4 +370,14 @@ test_a_nested_context_that_breaks_the_protocol_while_connecting_leaves_no_direct
 		[ ! -e "$M2/$p/inner" ] || fail "$p/inner is left after failed connect $i"
 	done
 	expect_eq "$(grep -c 'a bad FORWARD_LOG from child' "$T/mangle.log")" 2 "bad log lines sent"
+	# The same from a context under the root, whose failed connect frees
+	# it at once (its reason was read after that: make test-asan).
+	p=${U}earlylog-1
+	hx_wr "$M2/ctl" "connect $p local timeout=3"
+	[ "$HX_RC" != 0 ] || fail "connect $p succeeded"
+	hx cat "$M2/ctl"
+	expect_contains "$HX_OUT" "protocol error" "the reason of connect $p"
+	[ ! -e "$M2/$p" ] || fail "$p is left after its failed connect"
+	grep -q 'before the sys info answer' "$T/mangle.log" || fail "the mangler sent no early log"
+	alive "$D2" || fail "the daemon died"
 }

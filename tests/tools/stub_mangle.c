@@ -28,7 +28,9 @@
  * MANGLE_ERR=SVC:N sets the error code of every answer to a call of
  * service SVC (1 exec, 4 fs) to N; MANGLE_NESTLOG=1 follows each good
  * spawn answer with a FORWARD_LOG that does not parse, from the new
- * child (it is still connecting then). It exits when either side closes (the
+ * child (it is still connecting then); MANGLE_EARLYLOG=1 sends one from
+ * the stub itself, then holds its sys info answer back for 200 ms, so the
+ * daemon meets the error while the context is connecting. It exits when either side closes (the
  * stub is given EOF and reaped, killed after 2 s). Not for: fuzzing the
  * stub (the daemon's messages are never changed) or the bootstrap.
  */
@@ -79,6 +81,7 @@ struct mangle {
 	const char *fake_pid;       /* MANGLE_PID, or NULL */
 	bool bad_info;              /* MANGLE_BADINFO: sys INFO answered with garbage */
 	bool nest_log;              /* MANGLE_NESTLOG: a bad log line from each spawned child */
+	bool early_log;             /* MANGLE_EARLYLOG: a bad log line before the sys info answer */
 	int err_svc;                /* MANGLE_ERR=SVC:N: answers of service SVC... */
 	uint32_t err_code;          /* ...say error N (err_svc 0: off) */
 };
@@ -275,6 +278,23 @@ static int fake_pid(const uint8_t *p, size_t n, const char *pid, struct buf *out
 	return rc ? rc : rd_end(&r);
 }
 
+/* Writes what d has queued now, waiting for room: 0 or -errno. */
+static int flush_now(struct dir *d)
+{
+	while (d->out.len) {
+		ssize_t w = write(d->to, d->out.data, d->out.len);
+		if (w > 0) {
+			buf_consume(&d->out, (size_t)w);
+		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+			struct pollfd p = { .fd = d->to, .events = POLLOUT };
+			poll(&p, 1, 1000);
+		} else {
+			return -EPIPE;
+		}
+	}
+	return 0;
+}
+
 /* A frame of the stub: queued as it is, or mutated. 0 or -errno. */
 static int stub_frame(struct mangle *g, struct dir *d, const struct frame_hdr *h,
 		      const uint8_t *raw)
@@ -326,6 +346,17 @@ static int stub_frame(struct mangle *g, struct dir *d, const struct frame_hdr *h
 			rc = put_frame(&d->out, lh, &level, 1);
 		}
 		goto out;
+	}
+	if (g->early_log && !strcmp(call, "2/1")) {
+		struct frame_hdr lh = { .dst_id = h->dst_id, .src_id = h->src_id,
+					.auth_id = h->src_id, .handle = HANDLE_FORWARD_LOG };
+		uint8_t level = 2; /* and no text: it does not parse */
+		g->early_log = false;
+		logf_(g, "seed %" PRIu64 " msg %lu: a bad FORWARD_LOG before the sys info answer\n",
+		      g->seed, g->nmsg);
+		if ((rc = put_frame(&d->out, lh, &level, 1)) || (rc = flush_now(d)))
+			goto out;
+		usleep(200 * 1000);
 	}
 	if (g->bad_info && !strcmp(call, "2/1")) {
 		logf_(g, "seed %" PRIu64 " msg %lu: sys info cut to 4 bytes\n", g->seed, g->nmsg);
@@ -471,6 +502,7 @@ int main(int argc, char **argv)
 	g.fake_pid = getenv("MANGLE_PID");
 	g.bad_info = getenv("MANGLE_BADINFO") != NULL;
 	g.nest_log = getenv("MANGLE_NESTLOG") != NULL;
+	g.early_log = getenv("MANGLE_EARLYLOG") != NULL;
 	const char *e = getenv("MANGLE_ERR");
 	if (e && strchr(e, ':')) {
 		g.err_svc = atoi(e);
