@@ -11,6 +11,7 @@
 #include "ops_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <stdio.h>
@@ -537,7 +538,15 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
-	(void)ino;
+	/* A file under NAME/fs/ is ready both ways at once, as a file on a
+	 * disk is (its fh is remotefs's, not an fh). Not ENOSYS: the kernel
+	 * would stop polling the control files too. */
+	if (REMOTE(ino)) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
+		return;
+	}
 	fh_poll((struct fh *)(uintptr_t)fi->fh, req, ph);
 }
 

@@ -866,6 +866,22 @@ test_fs_an_empty_file_reads_empty_and_the_daemon_stays_up()
 	alive "$DAEMON_PID" || fail "the daemon died reading an empty file"
 }
 
+# poll(2) and select(2) on a file in fs/ answer at once, both ways, as on a
+# local file (the daemon took its handle for a control file's and left a
+# poll for writing waiting for ever).
+test_fs_poll_on_a_file_in_fs_is_ready_to_read_and_write()
+{
+	fs_ctx
+	printf data >"$R/p"
+	expect_eq "$(timeout 10 python3 -c 'import os, select, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+p = select.poll()
+p.register(fd, select.POLLIN | select.POLLOUT)
+ev = dict(p.poll(5000)).get(fd, 0)
+r, w, _ = select.select([fd], [fd], [], 5)
+print(bool(ev & select.POLLIN), bool(ev & select.POLLOUT), len(r), len(w))' "$V/p")" "True True 1 1" "poll and select on fs/p"
+}
+
 # --- consistency ---
 
 test_fs_a_write_through_the_mount_is_visible_through_it_at_once()
