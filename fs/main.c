@@ -186,17 +186,23 @@ static void reap_some(pid_t *pids, size_t n)
 				pids[i] = 0;
 }
 
-/* Waits up to ms for our children to exit, then kills what is left. An
- * unreaped child keeps its pid (a zombie at worst), so only those are
- * signalled. */
+/* Waits up to ms for our children to exit, then kills what is left. A
+ * pid is signalled only while waitpid says it is our child, not reaped
+ * yet (it keeps its pid, a zombie at worst): one reaped before it was
+ * recorded (a stub that died before its hello was read) is another
+ * process's by now, perhaps. */
 static void reap_children(pid_t *pids, size_t n, int ms)
 {
 	for (int waited = 0;; waited += 10) {
 		reap_some(pids, n);
 		size_t alive = 0;
-		for (size_t i = 0; i < n; i++)
-			if (pids[i] > 0 && kill(pids[i], 0) == 0)
+		for (size_t i = 0; i < n; i++) {
+			int st;
+			if (pids[i] > 0 && waitpid(pids[i], &st, WNOHANG) != 0)
+				pids[i] = 0; /* reaped now, or not ours (ECHILD) */
+			if (pids[i] > 0)
 				alive++;
+		}
 		if (!alive)
 			return;
 		if (waited >= ms) {
