@@ -103,9 +103,10 @@ hx_job()   # FILE
 	local rc=0 pid i
 	timeout -k 1 "${HX_SECS:-5}" cat "$1" >"$T/hx.out" 2>"$T/hx.err" </dev/null || rc=$?
 	if (( rc == 124 || rc == 137 )); then
-		# Only a stub that was made to lie may leave a job running.
-		grep -q "^seed $SEED msg " "$T/mangle.log" ||
-			fail "seed $SEED: a read of $1 waits, and nothing was mangled"
+		# Only a stub that was made to lie since the job's command was
+		# written may leave it running (HX_MARK: the log's lines then).
+		tail -n +"$((${HX_MARK:-0} + 1))" "$T/mangle.log" | grep -q "^seed $SEED msg " ||
+			fail "seed $SEED: a read of $1 waits, and nothing was mangled since its job began"
 		rm -f "$T/hx.rc"
 		( rc=0; timeout -k 1 10 cat "$1" >/dev/null 2>&1 </dev/null || rc=$?; echo "$rc" >"$T/hx.rc" ) &
 		pid=$!
@@ -123,6 +124,9 @@ hx_job()   # FILE
 	HX_RC=$rc
 	HX_OUT=$(head -c 4096 "$T/hx.out")
 }
+
+# Notes how far the mangler's log goes, before a job's command is written.
+hx_mark() { HX_MARK=$(wc -l <"$T/mangle.log" 2>/dev/null || echo 0); }
 
 # Writes TEXT to FILE (one write), bounded.
 hx_wr()   # FILE TEXT
@@ -153,10 +157,12 @@ hostile_drive()   # NAME PHASE
 		hx cat "$f/d/new"
 		hx rm -f "$f/d/new" ;;
 	exec)
+		hx_mark
 		hx_wr "$c/exec" "echo x-$SEED; echo e >&2"
 		hx_job "$c/stdout"
 		hx_job "$c/stderr"
 		hx_job "$c/status"
+		hx_mark
 		hx_wr "$c/exec" "echo again-$SEED"
 		hx_job "$c/stdout"
 		hx_job "$c/status" ;;
@@ -164,6 +170,7 @@ hostile_drive()   # NAME PHASE
 		hx cat "$c/jobs/new"
 		j=$HX_OUT
 		if [[ $j =~ ^[0-9]+$ ]]; then
+			hx_mark
 			hx_wr "$c/jobs/$j/cmd" 'cat'
 			hx_wr "$c/jobs/$j/stdin" "in-$SEED"
 			hx sh -c ': >"$1"' _ "$c/jobs/$j/stdin" # the last close: EOF
@@ -173,6 +180,7 @@ hostile_drive()   # NAME PHASE
 	inner)
 		hx_wr "$c/ctl" "connect inner local timeout=3"
 		if [ -d "$c/inner" ]; then
+			hx_mark
 			hx_wr "$c/inner/exec" "echo y-$SEED"
 			hx_job "$c/inner/stdout"
 			hx_job "$c/inner/status"
