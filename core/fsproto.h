@@ -54,6 +54,7 @@ enum proto_fs_op {
 			 * with FS_LK_WAIT answered once the lock is taken (or cancelled) */
 	FS_LKCANCEL,    /* u32 fh, u32 call (the reply handle of a waiting SETLK) -> ;
 			 * that SETLK is answered EINTR; ENOENT when it is not waiting */
+	FS_FSYNCDIR,    /* str path, u32 datasync (0 or 1) -> : fsync of a directory */
 };
 
 /* Lock types on the wire (not the local F_RDLCK numbers). A len of 0

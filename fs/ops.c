@@ -340,6 +340,12 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	fuse_reply_err(req, 0);
 }
 
+static void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	TO_REMOTE(fsyncdir, ino, req, ino, datasync, fi);
+	fuse_reply_err(req, 0); /* the control tree keeps nothing on disk */
+}
+
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	TO_REMOTE(statfs, ino, req, ino);
@@ -642,6 +648,7 @@ const struct fuse_lowlevel_ops mitofs_ops = {
 	.symlink = fs_symlink,
 	.link = fs_link,
 	.fsync = fs_fsync,
+	.fsyncdir = fs_fsyncdir,
 	.statfs = fs_statfs,
 	.access = fs_access,
 	.getxattr = fs_getxattr,

@@ -461,6 +461,20 @@ static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	call_send(k, &b, bad ? -ENOMEM : 0);
 }
 
+/* fsync(2) of a directory in fs/: the target syncs it by name (libfuse
+ * would answer ENOSYS, and the kernel then answers every later one 0
+ * without asking: names made on the target would not be made durable). */
+static void rfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct rnode *n = rfs_want(req, ino);
+	if (!n)
+		return;
+	RFS_BEGIN(FS_FSYNCDIR, n, NULL);
+	bool bad = buf_put_u32(&b, datasync ? 1 : 0);
+	call_send(k, &b, bad ? -ENOMEM : 0);
+}
+
 /* --- xattrs --- */
 
 /* Names whose presence listxattr shows on every file system: user.*,
@@ -707,6 +721,7 @@ const struct fuse_lowlevel_ops remotefs_ops = {
 	.listxattr = rfs_listxattr,
 	.removexattr = rfs_removexattr,
 	.access = rfs_access,
+	.fsyncdir = rfs_fsyncdir,
 	.create = rfs_create,
 	.getlk = rfs_getlk,
 	.setlk = rfs_setlk,

@@ -481,6 +481,24 @@ static int op_access(struct call *c)
 	return faccessat(AT_FDCWD, c->p1, (int)mask, 0) < 0 ? -errno : 0;
 }
 
+/* fsync(2) of a directory, which makes the names in it durable (after a
+ * rename or a create, say): opened for it alone. */
+static int op_fsyncdir(struct call *c)
+{
+	uint32_t datasync;
+	int rc;
+	if ((rc = args_path_u32(c, &datasync)))
+		return rc;
+	if (datasync > 1)
+		return bad(c, -EINVAL, "datasync is not 0 or 1");
+	int fd = open(c->p1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
 static int op_mknod(struct call *c)
 {
 	uint32_t mode;
@@ -609,6 +627,7 @@ static const struct {
 	[FS_GETLK] = { "getlk", op_getlk },
 	[FS_SETLK] = { "setlk", op_setlk },
 	[FS_LKCANCEL] = { "lkcancel", op_lkcancel },
+	[FS_FSYNCDIR] = { "fsyncdir", op_fsyncdir },
 };
 
 /* "fs OP(ARGS): reason", ARGS being the paths or the handle. */

@@ -599,6 +599,24 @@ Test(svc_fs, access_answers_like_the_local_access)
 	}
 }
 
+static int fs_fsyncdir(const char *p, uint32_t datasync)
+{
+	begin(FS_FSYNCDIR);
+	buf_put_str(&M.req, p);
+	buf_put_u32(&M.req, datasync);
+	return call_empty();
+}
+
+Test(svc_fs, fsyncdir_syncs_a_directory_by_name_and_refuses_the_rest)
+{
+	put_file(P(0, "f"), "x");
+	cr_expect_eq(fs_fsyncdir(M.dir, 0), 0, "%s", M.text);
+	cr_expect_eq(fs_fsyncdir(M.dir, 1), 0, "%s", M.text);
+	cr_expect_eq(fs_fsyncdir(P(0, "f"), 0), ENOTDIR);
+	cr_expect_eq(fs_fsyncdir(P(0, "missing"), 0), ENOENT);
+	cr_expect_eq(fs_fsyncdir(M.dir, 2), EINVAL);
+}
+
 static int fs_mknod(const char *p, uint32_t mode, uint64_t rdev, struct fs_attr *a)
 {
 	begin(FS_MKNOD);
@@ -1029,7 +1047,7 @@ Test(svc_fs, errors_carry_the_errno_and_name_the_path)
 	/* unknown ops */
 	begin(0);
 	cr_expect_eq(call_empty(), EINVAL);
-	begin(FS_LKCANCEL + 1);
+	begin(FS_FSYNCDIR + 1);
 	cr_expect_eq(call_empty(), EINVAL);
 	begin(0xffff);
 	cr_expect_eq(call_empty(), EINVAL);
