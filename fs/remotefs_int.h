@@ -140,7 +140,7 @@ void siblings_stale(struct remotefs *rf, const struct rnode *n);
 /* setattr's next step (remotefs_ops.c), write acknowledgements. */
 void setattr_next(struct rcall *k);
 void file_write_acked(struct rcall *k, int err);
-/* The reply to a probe (remotefs_ops.c): answers the getxattr of k->name,
+/* The reply to a probe (remotefs_xattr.c): answers the getxattr of k->name,
  * or asks for its value. e: the reply's errno (0: r holds the list). */
 void xattr_probe_reply(struct rcall *k, int e, struct rd *r);
 /* An open file the kernel will not release (its open reply failed), or
@@ -185,6 +185,13 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, of
 void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* The xattr operations (remotefs_xattr.c). */
+void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		  size_t size, int flags);
+void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* Locks (remotefs_lock.c): the FUSE operations, the replies of lock
  * calls (k->lock) and their interruption, and a flush by owner. */
