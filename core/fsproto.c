@@ -106,8 +106,3 @@ char *fs_path_get(struct rd *r, int *err)
 	return p;
 }
 
-int fsproto_errno(uint32_t wire)
-{
-	/* Linux numbering on the wire; anything out of range reads as EIO. */
-	return proto_errno(wire);
-}

@@ -2,8 +2,8 @@
  * fsproto — the fs service's calls and the file attributes they carry
  * (docs/protocol.md, "fs service"). Paths are absolute on the target;
  * open files are stub-side handles (u32). Errors come back in the reply
- * envelope as Linux errno numbers, whatever the target (fsproto_errno
- * maps them on the way in).
+ * envelope as Linux errno numbers, whatever the target (proto_errno,
+ * proto.h, maps them on the way in).
  * Not for: the daemon's inode table or caches (fs/remotefs.c), nor the
  * stub's service (stub/svc_fs.c).
  */
@@ -102,9 +102,5 @@ int fs_attr_get(struct rd *r, struct fs_attr *a);
  * string (caller frees) or NULL with *err set (-EBADMSG, -ENAMETOOLONG,
  * -EINVAL for a relative path, -ENOMEM). */
 char *fs_path_get(struct rd *r, int *err);
-
-/* The local errno for a wire errno (the wire speaks Linux numbers; on
- * Linux this is the identity, kept in one place for other targets). */
-int fsproto_errno(uint32_t wire);
 
 #endif

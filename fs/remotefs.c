@@ -416,7 +416,7 @@ static void on_reply(struct router *r, const struct msg *m, void *arg)
 		e = EIO;
 	} else if (err) {
 		/* (A lock's refusal keeps ENOSYS: see remote_errno.) */
-		e = k->lock ? fsproto_errno(err) : remote_errno(err);
+		e = k->lock ? proto_errno(err) : remote_errno(err);
 	}
 	if (k->lock) { /* getlk, setlk, flock: remotefs_lock.c */
 		lock_reply(k, e, &rd);

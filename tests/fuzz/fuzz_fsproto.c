@@ -207,7 +207,7 @@ static void check_envelope(struct rd *r)
 	FUZZ_CHECK(err == be_get(r->p + off, 4));
 	FUZZ_CHECK((const uint8_t *)text == r->p + off + 8);
 	/* An errno the kernel takes in a FUSE reply (under 512), and a real one. */
-	int e = fsproto_errno(err);
+	int e = proto_errno(err);
 	FUZZ_CHECK(e > 0 && e <= PROTO_ERRNO_MAX);
 	FUZZ_CHECK(e == (err > 0 && err <= PROTO_ERRNO_MAX ? (int)err : EIO));
 }

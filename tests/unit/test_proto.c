@@ -154,13 +154,13 @@ Test(fsproto, paths_must_be_absolute_and_bounded)
 	free(p);
 	free(longp);
 	buf_free(&b);
-	cr_expect_eq(fsproto_errno(ENOENT), ENOENT);
-	cr_expect_eq(fsproto_errno(0), EIO);
-	cr_expect_eq(fsproto_errno(70000), EIO);
+	cr_expect_eq(proto_errno(ENOENT), ENOENT);
+	cr_expect_eq(proto_errno(0), EIO);
+	cr_expect_eq(proto_errno(70000), EIO);
 	/* ERESTARTSYS and the other kernel-internal codes: a FUSE reply
 	 * with one is refused, and its caller would hang in D state. */
-	cr_expect_eq(fsproto_errno(512), EIO);
-	cr_expect_eq(fsproto_errno(134), EIO);
-	cr_expect_eq(fsproto_errno(133), 133);
+	cr_expect_eq(proto_errno(512), EIO);
+	cr_expect_eq(proto_errno(134), EIO);
+	cr_expect_eq(proto_errno(133), 133);
 	cr_expect_eq(proto_errno(0x0300), EIO);
 }
