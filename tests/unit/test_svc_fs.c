@@ -575,12 +575,18 @@ Test(svc_fs, statfs_agrees_with_statvfs)
 	cr_expect_eq(fs_path_op(FS_STATFS, P(0, "missing")), ENOENT);
 }
 
+/* A call of op with a path and a u32 that answers nothing more. */
+static int path_u32_call(uint16_t op, const char *p, uint32_t v)
+{
+	begin(op);
+	buf_put_str(&M.req, p);
+	buf_put_u32(&M.req, v);
+	return call_empty();
+}
+
 static int fs_access(const char *p, uint32_t mask)
 {
-	begin(FS_ACCESS);
-	buf_put_str(&M.req, p);
-	buf_put_u32(&M.req, mask);
-	return call_empty();
+	return path_u32_call(FS_ACCESS, p, mask);
 }
 
 Test(svc_fs, access_answers_like_the_local_access)
@@ -601,10 +607,7 @@ Test(svc_fs, access_answers_like_the_local_access)
 
 static int fs_fsyncdir(const char *p, uint32_t datasync)
 {
-	begin(FS_FSYNCDIR);
-	buf_put_str(&M.req, p);
-	buf_put_u32(&M.req, datasync);
-	return call_empty();
+	return path_u32_call(FS_FSYNCDIR, p, datasync);
 }
 
 Test(svc_fs, fsyncdir_syncs_a_directory_by_name_and_refuses_the_rest)
