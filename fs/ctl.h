@@ -6,7 +6,7 @@
  *
  * Syntax: words separated by blanks; a word with '=' is an option. There
  * is no quoting: secrets come from files (password_file=), never from a
- * ctl line. Not for: what a verb does (ctx.c, jobs.c).
+ * ctl line. Not for: what a verb does (ctx.c, ctx_connect.c, jobs.c).
  */
 #ifndef MITOFS_CTL_H
 #define MITOFS_CTL_H

@@ -2,8 +2,8 @@
  * method — how the daemon reaches a context it connects to directly.
  * Each method lives in its own method_NAME.c; this header is the table
  * they plug into. Children of a context are spawned by that context's
- * stub instead (ctx.c sends SPAWN_CONTEXT). Not for: what happens after
- * the stub is up (ctx.c).
+ * stub instead (ctx_connect.c sends SPAWN_CONTEXT). Not for: what happens
+ * after the stub is up (ctx_connect.c).
  */
 #ifndef MITOFS_METHOD_H
 #define MITOFS_METHOD_H
@@ -24,7 +24,7 @@ int method_check(int top, const char *method, const struct ctl_line *l,
 /* Starts connecting c (id set); method_up follows. 0 or -errno + err. */
 int method_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen);
 /* Called by a method when the stub is up (err 0, s is the stream) or the
- * attempt failed (err > 0, why). Defined in ctx.c. */
+ * attempt failed (err > 0, why). Defined in ctx_connect.c. */
 void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *why);
 
 /* Reads the first line of a password file that only its owner may read

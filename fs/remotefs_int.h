@@ -1,6 +1,7 @@
 /*
- * remotefs_int — what remotefs.c (nodes, calls, replies) and
- * remotefs_ops.c (the FUSE operations) share. Not a public API.
+ * remotefs_int — what remotefs.c (nodes, calls, replies) and the files
+ * of the FUSE operations (remotefs_ops.c, _io.c, _lock.c, _xattr.c)
+ * share. Not a public API.
  */
 #ifndef MITOFS_REMOTEFS_INT_H
 #define MITOFS_REMOTEFS_INT_H
