@@ -76,7 +76,12 @@ $(B)/mitofs: $(CORE_OBJ) $(FS_OBJ) $(B)/stub_image.o
 
 $(B)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(CORE_OBJ) -lcriterion -lz
+	$(CC) $(CFLAGS_ALL) -Ifs -Itests/unit -o $@ $< $(CORE_OBJ) $(UNIT_FS_$(notdir $@)) \
+	  -lcriterion -lz
+
+# Unit tests of the daemon's pure modules link their fs/ object too.
+UNIT_FS_test_pattern = $(B)/fs/pattern.o
+$(B)/tests/test_pattern: $(B)/fs/pattern.o
 
 # Test tool: stub_mangle, a proxy that corrupts the payloads of a real
 # stub's messages (tests/integration/t_hostile.sh plants it). Core objects

@@ -73,7 +73,7 @@ int ctl_check_name(const char *name, char *err, size_t errlen)
 {
 	static const char *reserved[] = {
 		"ctl", "info", "exec", "stdout", "stderr", "status", "log",
-		"jobs", "fs", "README", "stats", NULL,
+		"jobs", "fs", "README", "stats", "groups", NULL,
 	};
 	size_t n = strlen(name);
 	if (n == 0 || n > 64 || !strcmp(name, ".") || !strcmp(name, "..")) {
@@ -104,77 +104,151 @@ void ctl_set_error(struct ctx *c, const char *line, int rc, const char *why)
 
 static void batch_free(struct ctl_batch *b)
 {
+	if (b->t->release)
+		b->t->release(b->obj);
 	free(b->text);
 	free(b);
+}
+
+static struct ctl_batch *batch_new(struct daemon *d, const struct ctl_target *t, void *obj,
+				   const char *data, size_t size, job_done_fn *done, void *arg)
+{
+	struct ctl_batch *b = calloc(1, sizeof(*b));
+	if (!b || !(b->text = malloc(size ? size : 1))) {
+		free(b);
+		return NULL;
+	}
+	memcpy(b->text, data, size);
+	b->d = d;
+	b->t = t;
+	b->obj = obj;
+	b->done = done;
+	b->arg = arg;
+	b->len = size;
+	if (t->hold)
+		t->hold(obj);
+	return b;
+}
+
+/* Verbs whose lines, one after another in a write, start together. */
+static bool concurrent(const char *line, size_t n)
+{
+	while (n && (*line == ' ' || *line == '\t')) {
+		line++;
+		n--;
+	}
+	return n > 8 && !memcmp(line, "connect", 7) && (line[7] == ' ' || line[7] == '\t');
+}
+
+static void batch_run(struct ctl_batch *b);
+
+/* A concurrent line (a batch of its own) finished. */
+static void child_done(void *arg, int rc)
+{
+	struct ctl_batch *b = arg;
+	b->pending--;
+	if (rc < 0 && !b->rc)
+		b->rc = rc;
+	if (!b->running && b->pending == 0)
+		batch_run(b);
+}
+
+static void batch_end(struct ctl_batch *b, int rc)
+{
+	job_done_fn *done = b->done;
+	void *arg = b->arg;
+	batch_free(b);
+	done(arg, rc);
 }
 
 /* Runs lines until one is pending or all are done. */
 static void batch_run(struct ctl_batch *b)
 {
+	b->running = true;
 	while (b->pos < b->len) {
 		const char *start = b->text + b->pos;
 		const char *nl = memchr(start, '\n', b->len - b->pos);
 		size_t n = nl ? (size_t)(nl - start) : b->len - b->pos;
-		b->pos += n + (nl ? 1 : 0);
-		size_t shown = n < CTL_MAX_LINE ? n : CTL_MAX_LINE;
-		memcpy(b->line, start, shown);
-		b->line[shown] = 0;
 		/* Blank lines (a trailing newline, "\n\n") are no commands. */
 		bool blank = true;
 		for (size_t i = 0; i < n; i++)
 			if (start[i] != ' ' && start[i] != '\t' && start[i] != '\r')
 				blank = false;
+		bool conc = !blank && concurrent(start, n);
+		/* A line that is not concurrent waits for those before it;
+		 * after a failure nothing more starts. */
+		if (b->pending && (!conc || b->rc)) {
+			b->running = false;
+			return; /* child_done goes on */
+		}
+		if (b->rc)
+			break;
+		b->pos += n + (nl ? 1 : 0);
 		if (blank)
 			continue;
+		if (conc && b->len - (size_t)(start - b->text) > n) {
+			/* One of several lines: a batch of its own, so that it
+			 * keeps its line for messages while others run. */
+			struct ctl_batch *c = batch_new(b->d, b->t, b->obj, start, n, child_done, b);
+			if (!c) {
+				b->rc = -ENOMEM;
+				continue;
+			}
+			b->pending++;
+			batch_run(c);
+			continue;
+		}
+		size_t shown = n < CTL_MAX_LINE ? n : CTL_MAX_LINE;
+		memcpy(b->line, start, shown);
+		b->line[shown] = 0;
 		struct ctl_line l;
 		char err[256] = "";
 		int rc = ctl_parse(start, n, &l, err, sizeof(err));
-		if (rc == 0 && !b->job && !b->ctx) {
-			snprintf(err, sizeof(err), "the context of this ctl file is gone");
+		if (rc == 0 && !b->obj) {
+			snprintf(err, sizeof(err), "the object of this ctl file is gone");
 			rc = -ENOENT;
 		} else if (rc == 0) {
-			rc = b->job ? job_ctl(b->job, &l, b, err, sizeof(err))
-				    : ctx_ctl(b->ctx, &l, b, err, sizeof(err));
+			rc = b->t->run(b->obj, &l, b, err, sizeof(err));
 		}
-		if (rc == 1)
+		if (rc == 1) {
+			b->running = false;
 			return; /* ctl_batch_done continues */
+		}
 		if (rc < 0) {
+			b->running = false;
 			ctl_batch_done(b, rc, err[0] ? err : strerror(-rc));
 			return;
 		}
 	}
-	wreply_ok(b->req, b->size);
-	batch_free(b);
+	b->running = false;
+	if (b->pending)
+		return;
+	batch_end(b, b->rc);
 }
 
 void ctl_batch_done(struct ctl_batch *b, int rc, const char *why)
 {
 	if (rc < 0) {
-		struct ctx *c = b->job ? b->job->c : b->ctx;
-		if (c)
-			ctl_set_error(c, b->line, rc, why ? why : strerror(-rc));
-		fuse_reply_err(b->req, -rc);
-		batch_free(b);
+		if (b->obj && b->t->fail)
+			b->t->fail(b->obj, b->line, rc, why ? why : strerror(-rc));
+		/* Lines started before it (connects) finish first. */
+		if (!b->rc)
+			b->rc = rc;
+		if (b->pending)
+			return;
+		batch_end(b, b->rc);
 		return;
 	}
 	batch_run(b);
 }
 
-void ctl_write(struct daemon *d, fuse_req_t req, struct ctx *c, struct job *j,
-	       const char *data, size_t size, size_t reply)
+void ctl_write(struct daemon *d, const struct ctl_target *t, void *obj, const char *data,
+	       size_t size, job_done_fn *done, void *arg)
 {
-	struct ctl_batch *b = calloc(1, sizeof(*b));
-	if (!b || !(b->text = malloc(size ? size : 1))) {
-		free(b);
-		fuse_reply_err(req, ENOMEM);
+	struct ctl_batch *b = batch_new(d, t, obj, data, size, done, arg);
+	if (!b) {
+		done(arg, -ENOMEM);
 		return;
 	}
-	memcpy(b->text, data, size);
-	b->d = d;
-	b->req = req;
-	b->size = reply;
-	b->len = size;
-	b->ctx = c;
-	b->job = j;
 	batch_run(b);
 }

@@ -32,6 +32,23 @@ struct ctx *ctx_by_id(struct daemon *d, uint32_t id)
 	return id == 0 ? &d->root : map_get(&d->ctxs, id);
 }
 
+struct ctx *ctx_by_path(struct daemon *d, const char *path)
+{
+	struct ctx *c = &d->root;
+	while (*path) {
+		const char *slash = strchr(path, '/');
+		size_t n = slash ? (size_t)(slash - path) : strlen(path);
+		struct ctx *k = c->children;
+		while (k && (strlen(k->name) != n || memcmp(k->name, path, n)))
+			k = k->next;
+		if (!k || k->doomed)
+			return NULL;
+		c = k;
+		path += n + (slash ? 1 : 0);
+	}
+	return c == &d->root ? NULL : c;
+}
+
 /* --- logs --- */
 
 static void ring_line(struct ring *r, const char *prefix, const char *level,
@@ -223,9 +240,8 @@ struct entry_gone {
 	uint64_t parent;
 	char *name;
 	struct ctl_batch *b; /* goes on when it is done, if not NULL... */
-	int rc;              /* ...with this result */
+	int rc;              /* ...with this result (b holds its own object) */
 	char why[PROTO_MAX_TEXT];
-	struct ctx *holder;  /* b's context, kept (busy) until then */
 };
 
 static void gone_work(void *arg)
@@ -236,8 +252,6 @@ static void gone_work(void *arg)
 
 static void gone_free(struct entry_gone *g)
 {
-	if (g->holder)
-		ctx_unbusy(g->holder);
 	free(g->name);
 	free(g);
 }
@@ -270,12 +284,6 @@ int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b, int r
 		g->b = b;
 		g->rc = rc;
 		snprintf(g->why, sizeof(g->why), "%s", why ? why : "");
-		/* The batch's own context may be removed meanwhile (a
-		 * disconnect of it by another writer): keep it. */
-		if (b && b->ctx && b->ctx != c) {
-			g->holder = b->ctx;
-			g->holder->busy++;
-		}
 	}
 	ctx_remove(c, why);
 	if (!g)
@@ -409,9 +417,10 @@ static struct ctx *child_named(struct ctx *parent, const char *name)
 	return NULL;
 }
 
-int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
-	    char *err, size_t errlen)
+static int ctx_ctl(void *obj, const struct ctl_line *l, struct ctl_batch *b,
+		   char *err, size_t errlen)
 {
+	struct ctx *c = obj;
 	struct daemon *d = c->d;
 	if (c->doomed) {
 		snprintf(err, errlen, "context %s is gone", c->path);
@@ -458,13 +467,31 @@ int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
 			return -EBUSY;
 		}
 		ctx_log(victim, LOG_INFO, "disconnect requested");
-		if (victim == c)
-			b->ctx = NULL; /* later lines of this write have no context */
+		/* Later lines of this write find c doomed ("is gone"). */
 		return ctx_remove_forget(victim, "disconnected by request", b, 0);
 	}
 	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect, reconnect, flush)", l->verb);
 	return -EINVAL;
 }
+
+static void ctx_ctl_fail(void *obj, const char *line, int rc, const char *why)
+{
+	ctl_set_error(obj, line, rc, why);
+}
+
+static void ctx_hold(void *obj)
+{
+	((struct ctx *)obj)->busy++;
+}
+
+static void ctx_release(void *obj)
+{
+	ctx_unbusy(obj);
+}
+
+const struct ctl_target ctx_ctl_target = {
+	.run = ctx_ctl, .fail = ctx_ctl_fail, .hold = ctx_hold, .release = ctx_release,
+};
 
 /* --- handlers of the master --- */
 

@@ -20,12 +20,13 @@ int ctx_daemon_init(struct daemon *d);
 void ctx_daemon_fini(struct daemon *d);
 
 struct ctx *ctx_by_id(struct daemon *d, uint32_t id);
+/* The context at path ("web1", "web1/root"), or NULL. */
+struct ctx *ctx_by_path(struct daemon *d, const char *path);
 
-/* Runs a ctl verb on context c (root: connect/disconnect NAME; a
- * context: connect CHILD / disconnect [CHILD]). Returns 0 (done), 1
- * (pending: ctl_batch_done follows) or -errno with a reason in err. */
-int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b,
-	    char *err, size_t errlen);
+/* The verbs of a context's ctl file (the root's: connect, disconnect,
+ * reconnect NAME; a context's: connect CHILD, disconnect [CHILD],
+ * reconnect, flush); the object is a struct ctx. */
+extern const struct ctl_target ctx_ctl_target;
 
 /* Context id sent what the protocol does not allow (a malformed reply or
  * event): such a peer is closed, never the daemon (docs/protocol.md).

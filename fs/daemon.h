@@ -36,8 +36,11 @@ struct ctx;
 struct ctl_line;
 struct job;
 struct fh;
+struct group;
+struct gjob;
 
-/* What a node of the mount tree is; decides every operation on it. */
+/* What a node of the mount tree is; decides every operation on it
+ * through its row in the table of kinds (kinds.h). */
 enum node_kind {
 	N_ROOT, N_README, N_STATS,
 	N_CTXDIR,                  /* a context's directory */
@@ -46,6 +49,12 @@ enum node_kind {
 	N_JOBSDIR, N_JOBS_NEW,
 	N_JOBDIR, N_JOB_CMD, N_JOB_STDIN, N_JOB_CTL, /* N_STDOUT etc. reused */
 	N_FSDIR,                   /* NAME/fs: its inode belongs to remotefs */
+	N_GROUPS,                  /* groups/: mkdir makes a group */
+	N_GROUPDIR, N_G_MEMBERS, N_G_CTL, /* groups/NAME and its own files */
+	N_G_EXEC, N_G_STDOUT, N_G_STDERR, N_G_STATUS, N_G_FOLDED, /* gathered */
+	N_G_JOBSDIR, N_G_JOBS_NEW,
+	N_G_JOBDIR, N_G_JOB_CMD, N_G_JOB_STDIN, N_G_JOB_CTL, /* N_G_STDOUT etc. reused */
+	N_KINDS
 };
 
 struct node {
@@ -56,6 +65,8 @@ struct node {
 	struct node *children, *next; /* directory entries, in order */
 	struct ctx *ctx;              /* owning context (root: &d->root) */
 	struct job *job;              /* job dir and its files; NULL: last job */
+	struct group *grp;            /* a group's directory and files */
+	struct gjob *gj;              /* a group job's directory and files; NULL: last */
 	uint64_t nlookup;             /* the kernel's references */
 	bool removed;                 /* unlinked; freed when nlookup is 0 */
 	struct timespec mtime;
@@ -75,7 +86,8 @@ struct fh {
 	enum node_kind kind;
 	struct ctx *ctx;       /* NULL once the context went away */
 	struct job *job;       /* NULL once the job went away */
-	struct fh *onext, **oprev; /* in the job's or context's list of handles */
+	struct gjob *gj;       /* a group job's files: NULL once it went away */
+	struct fh *onext, **oprev; /* in the job's, group job's or context's list */
 	/* A read that waits for data or for the job's end. */
 	fuse_req_t pending;
 	size_t pend_size;
@@ -95,6 +107,19 @@ struct fh {
 
 enum job_state { JOB_NEW, JOB_STARTING, JOB_RUNNING, JOB_DONE };
 
+/* How an asynchronous action ends (a job's start, a stdin write, a ctl
+ * batch, a push): rc 0 or -errno, called exactly once. Only the FUSE op
+ * that received a request replies to it; everything below reports here. */
+typedef void job_done_fn(void *arg, int rc);
+
+/* What a group job (group_job.c) hears of each member job: its output as
+ * it arrives (err: stderr), and its end (exit, signal, lost, or a start
+ * that failed), once. */
+struct job_watch {
+	void (*output)(void *arg, struct job *j, bool err, const void *p, size_t n);
+	void (*ended)(void *arg, struct job *j);
+};
+
 struct job {
 	struct ctx *c;         /* NULL once unlisted (the context may go) */
 	uint32_t cid;          /* the context's id, for calls */
@@ -110,8 +135,12 @@ struct job {
 	struct node *dir;      /* jobs/N, or NULL */
 	bool listed;           /* still reachable from the tree */
 	int busy;              /* calls in flight that point at this job */
-	fuse_req_t start_req;  /* the write of cmd/exec waiting for start */
-	size_t start_size;
+	job_done_fn *start_fn; /* who waits for the start (jobs.h), or NULL */
+	void *start_arg;
+	const struct job_watch *watch; /* a group job following this one, or NULL */
+	void *watch_arg;
+	bool watch_told;       /* watch->ended was called */
+	uint32_t timeout_s;    /* sent with the start (0: none) */
 	bool forget_on_start;  /* removed while starting */
 	int stdin_writers;     /* open writers of jobs/N/stdin: EOF when the last closes */
 	char lasterr[256];     /* last ctl error, read back from jobs/N/ctl */
@@ -192,6 +221,7 @@ struct daemon {
 	size_t readahead;      /* the mount's read-ahead window, bytes (0: the kernel's) */
 	struct workers workers; /* invalidations on threads (worker.h) */
 	bool noxattr;          /* -o noxattr: fs/ has no xattrs (ENOSYS, as sshfs) */
+	struct group *groups;  /* groups/NAME, in the order made (group.c) */
 	bool output_since_trim;
 };
 

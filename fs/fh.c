@@ -3,6 +3,8 @@
  * wait, waking them, poll and interrupt (fh.h). Every parked read ends:
  * with data, with EOF when its job ends or its context goes, with EIO for
  * the status of a lost job, or with EINTR when the reader is interrupted.
+ * Which read a file gets is its kind's row (kinds.c); the reads of a
+ * context's files are here, a group's in group_job.c, on the same helpers.
  */
 #include "fh.h"
 
@@ -12,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
 #include "jobs.h"
+#include "kinds.h"
 #include "ring.h"
 
 #define MAX_IOV 64
@@ -56,6 +60,13 @@ void fh_attach_job(struct fh *f, struct job *j)
 		link_into(f, &j->fhs);
 }
 
+void fh_attach_gjob(struct fh *f, struct gjob *gj, struct fh **list)
+{
+	f->gj = gj;
+	if (gj)
+		link_into(f, list);
+}
+
 void fh_attach_ctx(struct fh *f, struct ctx *c)
 {
 	f->ctx = c;
@@ -63,16 +74,7 @@ void fh_attach_ctx(struct fh *f, struct ctx *c)
 		link_into(f, &c->fhs);
 }
 
-static bool is_stream(enum node_kind k) { return k == N_STDOUT || k == N_STDERR; }
-
-static struct ring *ring_of(struct fh *f)
-{
-	if (f->kind == N_LOG)
-		return f->ctx ? f->ctx->log : NULL;
-	if (!f->job)
-		return NULL;
-	return f->kind == N_STDERR ? f->job->err : f->job->out;
-}
+/* --- helpers of every read --- */
 
 static void reply_ring(struct fh *f, fuse_req_t req, struct ring *r, uint64_t real,
 		       off_t off, size_t size)
@@ -84,7 +86,7 @@ static void reply_ring(struct fh *f, fuse_req_t req, struct ring *r, uint64_t re
 	fuse_reply_iov(req, iov, n);
 }
 
-static void reply_text(fuse_req_t req, const char *text, size_t len, off_t off, size_t size)
+void fh_reply_text(fuse_req_t req, const char *text, size_t len, off_t off, size_t size)
 {
 	if ((size_t)off >= len)
 		fuse_reply_buf(req, NULL, 0);
@@ -101,7 +103,7 @@ static void on_interrupt(fuse_req_t req, void *arg)
 	}
 }
 
-static void park(struct fh *f, fuse_req_t req, size_t size, off_t off)
+void fh_park(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
 	if (f->oflags & O_NONBLOCK) {
 		fuse_reply_err(req, EAGAIN);
@@ -119,93 +121,141 @@ static void park(struct fh *f, fuse_req_t req, size_t size, off_t off)
 	fuse_req_interrupt_func(req, on_interrupt, f);
 }
 
-void fh_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
+void fh_read_snap(struct fh *f, fuse_req_t req, size_t size, off_t off)
+{
+	fh_reply_text(req, f->snap, f->snaplen, off, size);
+}
+
+void fh_stream_read(struct fh *f, fuse_req_t req, struct ring *r, int end, size_t size,
+		    off_t off)
+{
+	if (r && (uint64_t)off < ring_end(r))
+		reply_ring(f, req, r, (uint64_t)off, off, size);
+	else if (end < 0)
+		fuse_reply_err(req, -end);
+	else if (end)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fh_park(f, req, size, off);
+}
+
+bool fh_stream_ready(const struct fh *f, const struct ring *r, int end)
+{
+	return end || (r && f->next_off < ring_end(r));
+}
+
+/* --- a context's job: stdout, stderr, status --- */
+
+static struct ring *job_ring(const struct fh *f)
+{
+	if (!f->job)
+		return NULL;
+	return f->kind == N_STDERR ? f->job->err : f->job->out;
+}
+
+static int job_end(const struct fh *f)
+{
+	return !f->job || f->job->state == JOB_DONE;
+}
+
+void fh_job_out_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
+{
+	fh_stream_read(f, req, job_ring(f), job_end(f), size, off);
+}
+
+bool fh_job_out_ready(struct fh *f)
+{
+	return fh_stream_ready(f, job_ring(f), job_end(f));
+}
+
+void fh_job_status_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
 	struct job *j = f->job;
-	if (f->snap || f->kind == N_README || f->kind == N_STATS || f->kind == N_INFO ||
-	    f->kind == N_JOBS_NEW || f->kind == N_CTL || f->kind == N_JOB_CTL) {
-		reply_text(req, f->snap, f->snaplen, off, size);
-		return;
-	}
-	if (is_stream(f->kind)) {
-		struct ring *r = ring_of(f);
-		if (r && (uint64_t)off < ring_end(r))
-			reply_ring(f, req, r, (uint64_t)off, off, size);
-		else if (!j || j->state == JOB_DONE)
-			fuse_reply_buf(req, NULL, 0);
+	char text[64];
+	if (!j) {
+		fuse_reply_err(req, ENODATA);
+	} else if (j->state == JOB_DONE) {
+		int n = job_status_text(j, text, sizeof(text));
+		if (n < 0)
+			fuse_reply_err(req, EIO);
 		else
-			park(f, req, size, off);
+			fh_reply_text(req, text, (size_t)n, off, size);
+	} else {
+		fh_park(f, req, size, off);
+	}
+}
+
+bool fh_job_status_ready(struct fh *f)
+{
+	return job_end(f);
+}
+
+/* --- logs --- */
+
+static struct ring *log_ring(const struct fh *f)
+{
+	return f->ctx ? f->ctx->log : NULL;
+}
+
+void fh_log_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
+{
+	struct ring *r = log_ring(f);
+	if (!r) {
+		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	if (f->kind == N_STATUS) {
-		char text[64];
-		if (!j) {
-			fuse_reply_err(req, ENODATA);
-		} else if (j->state == JOB_DONE) {
-			int n = job_status_text(j, text, sizeof(text));
-			if (n < 0)
-				fuse_reply_err(req, EIO);
-			else
-				reply_text(req, text, (size_t)n, off, size);
-		} else {
-			park(f, req, size, off);
-		}
-		return;
-	}
-	if (f->kind == N_LOG) {
-		struct ring *r = ring_of(f);
-		if (!r) {
-			fuse_reply_buf(req, NULL, 0);
-			return;
-		}
-		uint64_t real = (uint64_t)((int64_t)off + f->delta);
-		if (real < ring_start(r)) {
-			/* The ring wrapped past this reader: say so once, then
-			 * go on from the first whole line kept. */
-			size_t n = sizeof(LOG_GAP) - 1 < size ? sizeof(LOG_GAP) - 1 : size;
-			uint64_t from = ring_start(r);
-			struct iovec iov[MAX_IOV];
-			size_t got;
-			int cnt = ring_iov(r, from, 64 << 10, iov, MAX_IOV, &got);
-			for (int i = 0, done = 0; i < cnt && !done; i++) {
-				const char *nl = memchr(iov[i].iov_base, '\n', iov[i].iov_len);
-				if (nl) {
-					from += (uint64_t)(nl - (const char *)iov[i].iov_base) + 1;
-					done = 1;
-				} else {
-					from += iov[i].iov_len;
-				}
+	uint64_t real = (uint64_t)((int64_t)off + f->delta);
+	if (real < ring_start(r)) {
+		/* The ring wrapped past this reader: say so once, then
+		 * go on from the first whole line kept. */
+		size_t n = sizeof(LOG_GAP) - 1 < size ? sizeof(LOG_GAP) - 1 : size;
+		uint64_t from = ring_start(r);
+		struct iovec iov[MAX_IOV];
+		size_t got;
+		int cnt = ring_iov(r, from, 64 << 10, iov, MAX_IOV, &got);
+		for (int i = 0, done = 0; i < cnt && !done; i++) {
+			const char *nl = memchr(iov[i].iov_base, '\n', iov[i].iov_len);
+			if (nl) {
+				from += (uint64_t)(nl - (const char *)iov[i].iov_base) + 1;
+				done = 1;
+			} else {
+				from += iov[i].iov_len;
 			}
-			f->delta = (int64_t)from - ((int64_t)off + (int64_t)n);
-			f->next_off = (uint64_t)off + n;
-			fuse_reply_buf(req, LOG_GAP, n);
-		} else if (real < ring_end(r)) {
-			reply_ring(f, req, r, real, off, size);
-		} else if (f->ctx != &f->d->root && f->ctx->state == CTX_DISCONNECTED) {
-			fuse_reply_buf(req, NULL, 0);
-		} else {
-			park(f, req, size, off);
 		}
-		return;
+		f->delta = (int64_t)from - ((int64_t)off + (int64_t)n);
+		f->next_off = (uint64_t)off + n;
+		fuse_reply_buf(req, LOG_GAP, n);
+	} else if (real < ring_end(r)) {
+		reply_ring(f, req, r, real, off, size);
+	} else if (f->ctx != &f->d->root && f->ctx->state == CTX_DISCONNECTED) {
+		fuse_reply_buf(req, NULL, 0);
+	} else {
+		fh_park(f, req, size, off);
 	}
-	fuse_reply_err(req, EBADF);
+}
+
+bool fh_log_ready(struct fh *f)
+{
+	struct ring *r = log_ring(f);
+	return !r || (uint64_t)((int64_t)f->next_off + f->delta) < ring_end(r) ||
+	       (f->ctx != &f->d->root && f->ctx->state == CTX_DISCONNECTED);
+}
+
+/* --- any kind --- */
+
+void fh_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
+{
+	const struct kind *k = kind_of(f->kind);
+	if (k->read)
+		k->read(f, req, size, off);
+	else
+		fh_read_snap(f, req, size, off);
 }
 
 static bool readable(struct fh *f)
 {
-	struct job *j = f->job;
-	if (is_stream(f->kind)) {
-		struct ring *r = ring_of(f);
-		return !j || j->state == JOB_DONE || (r && f->next_off < ring_end(r));
-	}
-	if (f->kind == N_STATUS)
-		return !j || j->state == JOB_DONE;
-	if (f->kind == N_LOG) {
-		struct ring *r = ring_of(f);
-		return !r || (uint64_t)((int64_t)f->next_off + f->delta) < ring_end(r) ||
-		       (f->ctx != &f->d->root && f->ctx->state == CTX_DISCONNECTED);
-	}
-	return true;
+	const struct kind *k = kind_of(f->kind);
+	return !k->readable || k->readable(f);
 }
 
 void fh_wake(struct fh *list)
@@ -227,8 +277,7 @@ void fh_wake(struct fh *list)
 
 void fh_poll(struct fh *f, fuse_req_t req, struct fuse_pollhandle *ph)
 {
-	bool w = f->kind == N_CTL || f->kind == N_EXEC || f->kind == N_JOB_CMD ||
-		 f->kind == N_JOB_STDIN || f->kind == N_JOB_CTL;
+	bool w = kind_of(f->kind)->write != KW_NONE;
 	bool r = readable(f);
 	if (!r && ph) {
 		if (f->ph)
@@ -246,7 +295,10 @@ static void end_waits(struct fh *f)
 	if (f->pending) {
 		fuse_req_t req = f->pending;
 		f->pending = NULL;
-		fuse_reply_err(req, f->kind == N_STATUS ? EIO : 0);
+		if (kind_of(f->kind)->gone_is_eio)
+			fuse_reply_err(req, EIO);
+		else
+			fuse_reply_buf(req, NULL, 0);
 	}
 	if (f->ph) {
 		fuse_lowlevel_notify_poll(f->ph);
@@ -261,6 +313,7 @@ void fh_detach_all(struct fh **list)
 		struct fh *f = *list;
 		unlink_fh(f);
 		f->job = NULL;
+		f->gj = NULL;
 		f->ctx = NULL;
 		end_waits(f);
 	}
@@ -273,9 +326,12 @@ void fh_free(struct fh *f)
 	end_waits(f);
 	unlink_fh(f);
 	struct job *j = f->job;
+	struct gjob *gj = f->gj;
 	free(f->snap);
 	free(f->wbuf);
 	free(f);
 	if (j)
 		job_maybe_free(j);
+	if (gj)
+		gjob_maybe_free(gj);
 }

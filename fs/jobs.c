@@ -59,6 +59,25 @@ void job_maybe_free(struct job *j)
 	free(j);
 }
 
+/* The start's answer: to whoever wrote the command, once. */
+static void start_done(struct job *j, int rc)
+{
+	job_done_fn *fn = j->start_fn;
+	j->start_fn = NULL;
+	if (fn)
+		fn(j->start_arg, rc);
+}
+
+/* A watcher (a group job) learns that j ended, once. */
+static void job_notify_end(struct job *j)
+{
+	const struct job_watch *w = j->watch;
+	if (w && !j->watch_told) {
+		j->watch_told = true;
+		w->ended(j->watch_arg, j);
+	}
+}
+
 /* The job ended (or can no longer be followed): wake everything. */
 static void job_finish(struct job *j, struct router *r)
 {
@@ -70,15 +89,13 @@ static void job_finish(struct job *j, struct router *r)
 	if (j->dir)
 		tree_touch(j->dir);
 	fh_wake(j->fhs);
+	job_notify_end(j);
 }
 
 void job_lost(struct job *j, const char *why)
 {
 	struct daemon *d = job_daemon(j);
-	if (j->start_req) {
-		fuse_reply_err(j->start_req, EIO);
-		j->start_req = NULL;
-	}
+	start_done(j, -EIO);
 	if (j->state == JOB_DONE && j->how != -1)
 		return;
 	if (j->state == JOB_DONE && j->why[0])
@@ -168,6 +185,9 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 		if (kind == EXEC_EV_STDERR && j->c)
 			log_stderr(j, (const char *)m->data + rd.off, rd_left(&rd));
 		fh_wake(j->fhs);
+		if (j->watch)
+			j->watch->output(j->watch_arg, j, kind == EXEC_EV_STDERR,
+					 m->data + rd.off, rd_left(&rd));
 		break;
 	case EXEC_EV_EXIT:
 		if (rd_u8(&rd, &how) || rd_u32(&rd, &val) || rd_end(&rd) || how > EXIT_SIGNAL) {
@@ -199,8 +219,6 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 {
 	struct job *j = arg;
 	j->busy--;
-	fuse_req_t req = j->start_req;
-	j->start_req = NULL;
 	uint32_t err = 0, rjob = 0, pid = 0;
 	const char *text = "";
 	size_t tlen = 0;
@@ -230,8 +248,8 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 		if (j->c)
 			ctl_set_error(j->c, "exec", rc, why);
 		fh_wake(j->fhs);
-		if (req)
-			fuse_reply_err(req, -rc);
+		job_notify_end(j);
+		start_done(j, rc);
 	} else {
 		j->rjob = rjob;
 		j->pid = pid;
@@ -242,17 +260,21 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 			job_stdin_close(j);
 		if (j->forget_on_start)
 			send_simple(r, j->cid, EXEC_FORGET, rjob, 0, false);
-		if (req)
-			wreply_ok(req, j->start_size);
+		start_done(j, 0);
 	}
 	job_maybe_free(j);
 }
 
-/* Starts j with the script data[0..size). */
-static void job_start(struct job *j, fuse_req_t req, const char *data, size_t size,
-		      size_t reply)
+/* Starts j with the script data[0..size); done(arg, rc) follows once. */
+void job_start(struct job *j, const char *data, size_t size, job_done_fn *done, void *arg)
 {
 	struct ctx *c = j->c;
+	j->start_fn = done;
+	j->start_arg = arg;
+	if (!c) {
+		start_done(j, -ENOENT);
+		return;
+	}
 	struct daemon *d = c->d;
 	size_t n = size;
 	while (n && (data[n - 1] == '\n' || data[n - 1] == '\r'))
@@ -268,7 +290,8 @@ static void job_start(struct job *j, fuse_req_t req, const char *data, size_t si
 		j->how = -1;
 		snprintf(j->why, sizeof(j->why), "%s", bad);
 		fh_wake(j->fhs);
-		fuse_reply_err(req, e);
+		job_notify_end(j);
+		start_done(j, -e);
 		return;
 	}
 	struct buf b;
@@ -279,7 +302,7 @@ static void job_start(struct job *j, fuse_req_t req, const char *data, size_t si
 	rc = rc ? rc : proto_call_begin(&b, SVC_EXEC, EXEC_START);
 	rc = rc ? rc : buf_put_blob(&b, data, n);
 	rc = rc ? rc : buf_put_u32(&b, j->ev_handle);
-	rc = rc ? rc : buf_put_u32(&b, 0);
+	rc = rc ? rc : buf_put_u32(&b, j->timeout_s);
 	rc = rc ? rc : router_send_to(d->router, c->id, HANDLE_CALL_SERVICE, h, b.data, b.len);
 	buf_free(&b);
 	if (rc) {
@@ -289,15 +312,17 @@ static void job_start(struct job *j, fuse_req_t req, const char *data, size_t si
 			router_del_handler(d->router, h);
 		j->ev_handle = 0;
 		j->state = JOB_DONE;
+		j->how = -1;
+		snprintf(j->why, sizeof(j->why), "cannot send the call: %s", strerror(-rc));
 		ctl_set_error(c, "exec", rc, "cannot send the call");
-		fuse_reply_err(req, -rc);
+		fh_wake(j->fhs);
+		job_notify_end(j);
+		start_done(j, rc);
 		return;
 	}
 	j->busy++;
 	j->state = JOB_STARTING;
 	j->t_start_us = loop_now_us();
-	j->start_req = req;
-	j->start_size = reply;
 }
 
 const char *job_bad_command(const char *data, size_t size)
@@ -315,17 +340,17 @@ const char *job_bad_command(const char *data, size_t size)
 	return NULL;
 }
 
-void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size, size_t reply)
+void job_exec(struct ctx *c, const char *data, size_t size, job_done_fn *done, void *arg)
 {
 	const char *bad = job_bad_command(data, size);
 	if (bad || c->state != CTX_CONNECTED) {
 		ctl_set_error(c, "exec", bad ? -EINVAL : -EIO, bad ? bad : "context is not connected");
-		fuse_reply_err(req, bad ? EINVAL : EIO);
+		done(arg, bad ? -EINVAL : -EIO);
 		return;
 	}
 	struct job *j = job_new(c, 0);
 	if (!j) {
-		fuse_reply_err(req, ENOMEM);
+		done(arg, -ENOMEM);
 		return;
 	}
 	struct job *old = c->last;
@@ -340,33 +365,33 @@ void job_exec(struct ctx *c, fuse_req_t req, const char *data, size_t size, size
 	} else if (old) {
 		job_unlist(old);
 	}
-	job_start(j, req, data, size, reply);
+	job_start(j, data, size, done, arg);
 }
 
-void job_cmd(struct job *j, fuse_req_t req, const char *data, size_t size, size_t reply)
+void job_cmd(struct job *j, const char *data, size_t size, job_done_fn *done, void *arg)
 {
 	if (!j->c) {
-		fuse_reply_err(req, ENOENT);
+		done(arg, -ENOENT);
 		return;
 	}
 	if (j->state != JOB_NEW) {
 		snprintf(j->lasterr, sizeof(j->lasterr), "cmd: job was started already\n");
-		fuse_reply_err(req, EBUSY);
+		done(arg, -EBUSY);
 		return;
 	}
 	const char *bad = job_bad_command(data, size);
 	if (bad) { /* the job stays new: cmd can be written again */
 		snprintf(j->lasterr, sizeof(j->lasterr), "cmd: %s\n", bad);
 		ctl_set_error(j->c, "cmd", -EINVAL, bad);
-		fuse_reply_err(req, EINVAL);
+		done(arg, -EINVAL);
 		return;
 	}
-	job_start(j, req, data, size, reply);
+	job_start(j, data, size, done, arg);
 }
 
 struct stdin_call {
-	fuse_req_t req;
-	size_t size;
+	job_done_fn *done;
+	void *arg;
 	struct job *j; /* held (busy) until the answer */
 };
 
@@ -378,36 +403,36 @@ static void on_stdin_ack(struct router *r, const struct msg *m, void *arg)
 	uint32_t err = 0;
 	const char *text;
 	size_t tlen;
+	int rc = 0;
 	rd_init(&rd, m->data, m->len);
 	if (router_msg_is_dead(m)) {
-		fuse_reply_err(sc->req, EIO);
+		rc = -EIO;
 	} else if (proto_reply_read(&rd, &err, &text, &tlen) || (!err && rd_end(&rd))) {
 		job_bad_msg(sc->j, "malformed stdin reply");
-		fuse_reply_err(sc->req, EIO);
+		rc = -EIO;
 	} else if (err) {
-		fuse_reply_err(sc->req, remote_errno(err));
-	} else {
-		fuse_reply_write(sc->req, sc->size);
+		rc = -remote_errno(err);
 	}
+	sc->done(sc->arg, rc);
 	sc->j->busy--;
 	job_maybe_free(sc->j);
 	free(sc);
 }
 
-void job_stdin(struct job *j, fuse_req_t req, const char *data, size_t size)
+void job_stdin(struct job *j, const char *data, size_t size, job_done_fn *done, void *arg)
 {
 	struct router *r = router_of(j);
 	if (!r || j->state == JOB_DONE) {
-		fuse_reply_err(req, EPIPE);
+		done(arg, -EPIPE);
 		return;
 	}
 	if (j->state != JOB_RUNNING) {
 		snprintf(j->lasterr, sizeof(j->lasterr), "stdin: the job has not started: write cmd first\n");
-		fuse_reply_err(req, EINVAL);
+		done(arg, -EINVAL);
 		return;
 	}
 	if (size == 0) {
-		fuse_reply_write(req, 0);
+		done(arg, 0);
 		return;
 	}
 	struct stdin_call *sc = malloc(sizeof(*sc));
@@ -419,8 +444,8 @@ void job_stdin(struct job *j, fuse_req_t req, const char *data, size_t size)
 	rc = rc ? rc : buf_put_u32(&b, j->rjob);
 	rc = rc ? rc : buf_put_blob(&b, data, size);
 	if (!rc) {
-		sc->req = req;
-		sc->size = size;
+		sc->done = done;
+		sc->arg = arg;
 		sc->j = j;
 		j->busy++;
 		rc = router_send_to(r, j->cid, HANDLE_CALL_SERVICE, h, b.data, b.len);
@@ -432,7 +457,7 @@ void job_stdin(struct job *j, fuse_req_t req, const char *data, size_t size)
 		if (h)
 			router_del_handler(r, h);
 		free(sc);
-		fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
+		done(arg, rc == -ENOMEM ? -ENOMEM : -EIO);
 	}
 }
 
@@ -465,35 +490,44 @@ int job_signal_number(const char *s)
 	return -1;
 }
 
-int job_ctl(struct job *j, const struct ctl_line *l, struct ctl_batch *b,
-	    char *err, size_t errlen)
+int job_parse_kill(const struct ctl_line *l, int *sig, char *err, size_t errlen)
+{
+	*sig = l->nwords ? job_signal_number(l->words[0]) : SIGTERM;
+	if (l->nwords > 1 || l->nopts || *sig < 0) {
+		snprintf(err, errlen, "usage: kill [SIGNAL] (a name such as TERM, KILL, INT, HUP, "
+			 "USR1, with or without SIG, or a number 1-%d)", NSIG - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int job_parse_timeout(const struct ctl_line *l, uint32_t *secs, char *err, size_t errlen)
+{
+	char *end = NULL;
+	long v = l->nwords == 1 ? strtol(l->words[0], &end, 10) : -1;
+	if (l->nwords != 1 || l->nopts || *end || v < 0 || v > 86400 * 365) {
+		snprintf(err, errlen, "usage: timeout SECONDS (0 cancels; at most a year)");
+		return -EINVAL;
+	}
+	*secs = (uint32_t)v;
+	return 0;
+}
+
+static int job_ctl(void *obj, const struct ctl_line *l, struct ctl_batch *b,
+		   char *err, size_t errlen)
 {
 	(void)b;
-	struct router *r = router_of(j);
-	int rc = 0;
+	struct job *j = obj;
+	int rc, sig;
+	uint32_t secs;
 	if (!strcmp(l->verb, "kill")) {
-		int sig = l->nwords ? job_signal_number(l->words[0]) : SIGTERM;
-		if (l->nwords > 1 || sig < 0) {
-			snprintf(err, errlen, "usage: kill [SIGNAL]");
-			rc = -EINVAL;
-		} else if (!r || j->state != JOB_RUNNING) {
+		rc = job_parse_kill(l, &sig, err, errlen);
+		if (!rc && (rc = job_kill(j, sig)))
 			snprintf(err, errlen, "job is not running");
-			rc = -ESRCH;
-		} else {
-			send_simple(r, j->cid, EXEC_KILL, j->rjob, (uint32_t)sig, true);
-		}
 	} else if (!strcmp(l->verb, "timeout")) {
-		char *end = NULL;
-		long secs = l->nwords == 1 ? strtol(l->words[0], &end, 10) : -1;
-		if (l->nwords != 1 || *end || secs < 0 || secs > 86400 * 365) {
-			snprintf(err, errlen, "usage: timeout SECONDS (0 cancels)");
-			rc = -EINVAL;
-		} else if (!r || j->state != JOB_RUNNING) {
+		rc = job_parse_timeout(l, &secs, err, errlen);
+		if (!rc && (rc = job_set_timeout(j, secs)))
 			snprintf(err, errlen, "job is not running");
-			rc = -ESRCH;
-		} else {
-			send_simple(r, j->cid, EXEC_TIMEOUT, j->rjob, (uint32_t)secs, true);
-		}
 	} else {
 		snprintf(err, errlen, "unknown verb '%s' (kill, timeout)", l->verb);
 		rc = -EINVAL;
@@ -502,6 +536,47 @@ int job_ctl(struct job *j, const struct ctl_line *l, struct ctl_batch *b,
 		snprintf(j->lasterr, sizeof(j->lasterr), "%s: %s\n", l->verb, err);
 	return rc;
 }
+
+int job_kill(struct job *j, int sig)
+{
+	struct router *r = router_of(j);
+	if (!r || j->state != JOB_RUNNING)
+		return -ESRCH;
+	send_simple(r, j->cid, EXEC_KILL, j->rjob, (uint32_t)sig, true);
+	return 0;
+}
+
+int job_set_timeout(struct job *j, uint32_t secs)
+{
+	struct router *r = router_of(j);
+	if (!r || j->state != JOB_RUNNING)
+		return -ESRCH;
+	send_simple(r, j->cid, EXEC_TIMEOUT, j->rjob, secs, true);
+	return 0;
+}
+
+static void job_ctl_fail(void *obj, const char *line, int rc, const char *why)
+{
+	struct job *j = obj;
+	if (j->c)
+		ctl_set_error(j->c, line, rc, why);
+}
+
+static void job_hold(void *obj)
+{
+	((struct job *)obj)->busy++;
+}
+
+static void job_release(void *obj)
+{
+	struct job *j = obj;
+	j->busy--;
+	job_maybe_free(j);
+}
+
+const struct ctl_target job_ctl_target = {
+	.run = job_ctl, .fail = job_ctl_fail, .hold = job_hold, .release = job_release,
+};
 
 int job_remove(struct job *j)
 {

@@ -26,6 +26,7 @@
 
 #include "boot.h"
 #include "ctx.h"
+#include "group.h"
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"
@@ -301,7 +302,7 @@ int main(int argc, char **argv)
 	if (d.loop)
 		workers_init(&d.workers, d.loop);
 	if (!d.router || ctx_daemon_init(&d) || tree_init(&d.tree, &d.root) ||
-	    !(d.rfs = remotefs_new(&d))) {
+	    group_tree_init(&d) || !(d.rfs = remotefs_new(&d))) {
 		fprintf(stderr, "mitofs: out of memory\n");
 		goto out;
 	}
@@ -381,6 +382,7 @@ out_unmount:
 		for (struct ctx *c = d.root.children; pids && c; c = c->next)
 			if (!strcmp(c->method, "local") && c->child > 0)
 				pids[n++] = c->child;
+		group_daemon_fini(&d);
 		ctx_daemon_fini(&d);
 		router_free(d.router);
 		d.router = NULL;

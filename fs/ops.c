@@ -22,115 +22,53 @@
 #include <unistd.h>
 #include <sys/statvfs.h>
 
-#include "ctl.h"
-#include "ctx.h"
 #include "fh.h"
-#include "jobs.h"
+#include "kinds.h"
 #include "remotefs.h"
-#include "ring.h"
-
-static const char README_TEXT[] =
-	"mitofs: every context is a directory.\n"
-	"\n"
-	"  echo 'connect NAME local' > ctl       start a context (ssh, sudo: see docs/methods.md)\n"
-	"  echo 'uname -a' > NAME/exec           run a command there\n"
-	"  cat NAME/stdout NAME/stderr           its output (streams until it exits)\n"
-	"  cat NAME/status                       waits for the end: \"exit N\" or \"signal NAME\"\n"
-	"  j=$(cat NAME/jobs/new)                a new job directory NAME/jobs/$j\n"
-	"  echo 'make' > NAME/jobs/$j/cmd        start it; stdin, stdout, stderr, status, ctl\n"
-	"  echo 'connect CHILD local' > NAME/ctl a context reached through NAME\n"
-	"  cat NAME/info                         id, state, pid, hostname, uid, arch...\n"
-	"  tail -f log                           every context's log lines\n"
-	"  echo 'disconnect NAME' > ctl          stop it\n"
-	"\n"
-	"A failed write to a ctl file leaves its reason in that ctl file and in log.\n";
-
-
-static bool is_dir(enum node_kind k)
-{
-	return k == N_ROOT || k == N_CTXDIR || k == N_JOBSDIR || k == N_JOBDIR;
-}
-/* (N_FSDIR is a directory too, but all its operations are remotefs's.) */
 
 static mode_t mode_of(enum node_kind k)
 {
-	switch (k) {
-	case N_ROOT: case N_CTXDIR: case N_JOBSDIR: case N_JOBDIR: case N_FSDIR:
-		return S_IFDIR | 0700;
-	case N_CTL: case N_JOB_CTL:
-		return S_IFREG | 0600;
-	case N_EXEC: case N_JOB_CMD: case N_JOB_STDIN:
-		return S_IFREG | 0200;
-	default:
-		return S_IFREG | 0400;
-	}
-}
-
-/* The job a stdout/stderr/status node shows: its own, or the last exec. */
-static struct job *job_of(struct node *n)
-{
-	if (n->job)
-		return n->job;
-	return n->ctx && n->kind != N_JOB_CMD ? n->ctx->last : NULL;
+	return kind_of(k)->mode;
 }
 
 static void fill_attr(struct daemon *d, struct node *n, struct stat *st)
 {
+	const struct kind *k = kind_of(n->kind);
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
-	st->st_mode = mode_of(n->kind);
-	st->st_nlink = is_dir(n->kind) ? 2 : 1;
+	st->st_mode = k->mode;
+	st->st_nlink = kind_is_dir(n->kind) ? 2 : 1;
 	st->st_uid = d->uid;
 	st->st_gid = d->gid;
 	st->st_blksize = 4096;
 	st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
-	struct job *j = (n->kind == N_STDOUT || n->kind == N_STDERR || n->kind == N_STATUS)
-				? job_of(n) : NULL;
-	if (j && n->kind == N_STDOUT)
-		st->st_size = (off_t)ring_end(j->out);
-	else if (j && n->kind == N_STDERR)
-		st->st_size = (off_t)ring_end(j->err);
-	else if (j && n->kind == N_STATUS && j->state == JOB_DONE) {
-		char t[64];
-		int len = job_status_text(j, t, sizeof(t));
-		st->st_size = len > 0 ? len : 0;
-	} else if (n->kind == N_README)
-		st->st_size = sizeof(README_TEXT) - 1;
-	else if (n->kind == N_LOG && n->ctx)
-		st->st_size = (off_t)ring_end(n->ctx->log);
-	else if (n->kind == N_CTL || n->kind == N_EXEC || n->kind == N_JOB_CMD ||
-		 n->kind == N_JOB_CTL || n->kind == N_JOB_STDIN)
-		/* The kernel runs direct writes in parallel only within a
-		 * file's size: a command file says one page, so that 50
-		 * `echo connect ... > ctl` at once reach us at once. */
-		st->st_size = 4096;
+	if (k->size)
+		st->st_size = k->size(n);
+	else if (k->write == KW_LINES || k->write == KW_SCRIPT || k->write == KW_STREAM)
+		st->st_size = 4096; /* see kinds.h: parallel direct writes */
 }
 
-/* How long the kernel may keep a node's attributes: what never changes
- * (modes, owners, the size of a control file) for long; sizes that grow
- * (job output, logs) and finished-or-not status never. */
 static double attr_timeout(enum node_kind k)
 {
-	switch (k) {
-	case N_STDOUT: case N_STDERR: case N_STATUS: case N_LOG:
-		return 0;
-	case N_ROOT: case N_CTXDIR: case N_JOBSDIR: case N_JOBDIR:
-		return 1; /* only their mtime moves */
-	default:
-		return 3600;
-	}
+	return kind_of(k)->attr_timeout;
 }
 
 static double entry_timeout(const struct node *n)
 {
-	/* The files of a directory never change while it exists, and a
-	 * context or job directory made again is a new inode: their entries
-	 * may be cached. A context directory is on every path into its fs/,
-	 * so it is cached too, and dropped from the kernel's cache when it
-	 * goes (ctx.c, ctx_remove_forget). Jobs come and go (timeout 0). */
-	return n->kind == N_JOBDIR ? 0 : n->kind == N_CTXDIR ? CTXDIR_ENTRY_TIMEOUT : 3600;
+	return kind_of(n->kind)->entry_timeout;
 }
 
+static void reply_entry(fuse_req_t req, struct node *n)
+{
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	fill_attr(D(req), n, &e.attr);
+	e.entry_timeout = entry_timeout(n);
+	e.attr_timeout = attr_timeout(n->kind);
+	if (fuse_reply_entry(req, &e) == 0)
+		n->nlookup++;
+}
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -146,14 +84,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		remotefs_lookup_root(d->rfs, req, n->ctx, n->ino);
 		return;
 	}
-	struct fuse_entry_param e;
-	memset(&e, 0, sizeof(e));
-	e.ino = n->ino;
-	fill_attr(d, n, &e.attr);
-	e.entry_timeout = entry_timeout(n);
-	e.attr_timeout = attr_timeout(n->kind);
-	if (fuse_reply_entry(req, &e) == 0)
-		n->nlookup++;
+	reply_entry(req, n);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -199,7 +130,6 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	TO_REMOTE(setattr, ino, req, ino, attr, to_set, fi);
-	(void)attr;
 	struct node *n = live_node(req, ino);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
@@ -216,6 +146,9 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, EACCES);
 		return;
 	}
+	const struct kind *k = kind_of(n->kind);
+	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 && k->truncate)
+		k->truncate(n);
 	fs_getattr(req, ino, fi);
 }
 
@@ -223,7 +156,7 @@ static void readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 {
 	struct daemon *d = D(req);
 	struct node *dir = live_node(req, ino);
-	if (!dir || !is_dir(dir->kind)) {
+	if (!dir || !kind_is_dir(dir->kind)) {
 		fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
 		return;
 	}
@@ -434,12 +367,6 @@ static void reply_open(fuse_req_t req, struct fuse_file_info *fi, bool writes)
 		fh_free((struct fh *)(uintptr_t)fi->fh);
 }
 
-static char *dup_text(const char *s, size_t *len)
-{
-	*len = strlen(s);
-	return strdup(s);
-}
-
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	TO_REMOTE(open, ino, req, ino, fi);
@@ -449,7 +376,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (is_dir(n->kind)) {
+	const struct kind *k = kind_of(n->kind);
+	if (kind_is_dir(n->kind)) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
@@ -464,59 +392,13 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	int err = 0;
-	switch (n->kind) {
-	case N_README:
-		f->snap = dup_text(README_TEXT, &f->snaplen);
-		break;
-	case N_STATS:
-		f->snap = ctx_stats_text(d, &f->snaplen);
-		break;
-	case N_INFO:
-		f->snap = ctx_info_text(n->ctx, &f->snaplen);
-		break;
-	case N_CTL:
-		f->snap = dup_text(n->ctx->lasterr, &f->snaplen);
-		break;
-	case N_JOB_CTL:
-		f->snap = dup_text(n->job->lasterr, &f->snaplen);
-		break;
-	case N_JOBS_NEW: {
-		/* Plan 9 clone: opening it makes jobs/N and reads back N. */
-		struct ctx *c = n->ctx;
-		struct job *j = c->state == CTX_DISCONNECTED ? NULL : job_new(c, c->next_job);
-		if (!j) {
-			err = c->state == CTX_DISCONNECTED ? EIO : ENOMEM;
-			break;
-		}
-		c->next_job++;
-		f->snaplen = (size_t)asprintf(&f->snap, "%u\n", j->num);
-		break;
-	}
-	case N_STDOUT:
-	case N_STDERR:
-	case N_STATUS:
-	case N_JOB_STDIN:
-		fh_attach_job(f, job_of(n));
-		if (n->kind == N_JOB_STDIN && f->job)
-			f->job->stdin_writers++;
-		break;
-	case N_LOG:
-		fh_attach_ctx(f, n->ctx);
-		break;
-	default:
-		break;
-	}
-	bool needs_snap = n->kind == N_README || n->kind == N_STATS || n->kind == N_INFO ||
-			  n->kind == N_CTL || n->kind == N_JOB_CTL || n->kind == N_JOBS_NEW;
-	if (!err && needs_snap && !f->snap)
-		err = ENOMEM;
-	if (err) {
+	f->oflags = fi->flags;
+	int rc = k->open ? k->open(f, n) : 0;
+	if (rc) {
 		fh_free(f);
-		fuse_reply_err(req, err);
+		fuse_reply_err(req, -rc);
 		return;
 	}
-	f->oflags = fi->flags;
 	fi->fh = (uintptr_t)f;
 	reply_open(req, fi, acc != O_RDONLY);
 }
@@ -534,9 +416,9 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	TO_REMOTE(release, ino, req, ino, fi);
 	(void)ino;
 	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
-	/* The last writer of a job's stdin closing is the job's EOF. */
-	if (f->kind == N_JOB_STDIN && f->job && --f->job->stdin_writers == 0)
-		job_stdin_close(f->job);
+	const struct kind *k = kind_of(f->kind);
+	if (k->close)
+		k->close(f);
 	fh_free(f);
 	fuse_reply_err(req, 0);
 }
@@ -563,19 +445,30 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct node *n = p ? tree_find(p, name) : NULL;
 	if (!n)
 		fuse_reply_err(req, ENOENT);
-	else if (n->kind == N_JOBDIR)
-		fuse_reply_err(req, -job_remove(n->job));
-	else if (!is_dir(n->kind))
+	else if (!kind_is_dir(n->kind))
 		fuse_reply_err(req, ENOTDIR);
-	else
+	else if (!kind_of(p->kind)->rmdir)
 		fuse_reply_err(req, EPERM); /* contexts go with `disconnect` */
+	else
+		fuse_reply_err(req, -kind_of(p->kind)->rmdir(p, n));
 }
 
 static void fs_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
 {
 	TO_REMOTE(mkdir, p, req, p, name, mode);
-	(void)p; (void)name; (void)mode;
-	fuse_reply_err(req, EPERM);
+	(void)mode;
+	struct node *dir = live_node(req, p);
+	const struct kind *k = dir ? kind_of(dir->kind) : NULL;
+	if (!dir || !k->mkdir) {
+		fuse_reply_err(req, dir ? EPERM : ENOENT);
+		return;
+	}
+	int rc = k->mkdir(dir, name);
+	struct node *n = rc ? NULL : tree_find(dir, name);
+	if (!n)
+		fuse_reply_err(req, rc ? -rc : EIO);
+	else
+		reply_entry(req, n);
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)

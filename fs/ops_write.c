@@ -10,36 +10,54 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "ctx.h"
 #include "fh.h"
-#include "jobs.h"
+#include "group.h"
+#include "kinds.h"
 #include "ops_int.h"
 
-/* Runs a whole command written to a ctl, exec or cmd file. */
-static void dispatch(struct daemon *d, fuse_req_t req, struct node *n, const char *data,
-		     size_t len, size_t reply)
+/* The answer a write (size: bytes to acknowledge) or a flush (size ==
+ * WREPLY_FLUSH) gets when what it started reports (job_done_fn). */
+struct wreply {
+	fuse_req_t req;
+	size_t size;
+};
+
+static void wreply_done(void *arg, int rc)
 {
-	switch (n->kind) {
-	case N_CTL:
-		ctl_write(d, req, n->ctx, NULL, data, len, reply);
-		break;
-	case N_JOB_CTL:
-		ctl_write(d, req, NULL, n->job, data, len, reply);
-		break;
-	case N_EXEC:
-		job_exec(n->ctx, req, data, len, reply);
-		break;
-	case N_JOB_CMD:
-		job_cmd(n->job, req, data, len, reply);
-		break;
-	default:
-		fuse_reply_err(req, EBADF);
-	}
+	struct wreply *w = arg;
+	if (rc)
+		fuse_reply_err(w->req, -rc);
+	else
+		wreply_ok(w->req, w->size);
+	free(w);
 }
 
-static bool takes_commands(enum node_kind k)
+static struct wreply *wreply_new(fuse_req_t req, size_t size)
 {
-	return k == N_CTL || k == N_JOB_CTL || k == N_EXEC || k == N_JOB_CMD;
+	struct wreply *w = malloc(sizeof(*w));
+	if (!w)
+		fuse_reply_err(req, ENOMEM);
+	else
+		*w = (struct wreply){ req, size };
+	return w;
+}
+
+/* Runs a whole command written to a file that takes commands. */
+static void dispatch(fuse_req_t req, struct fh *f, struct node *n, const char *data,
+		     size_t len, size_t reply)
+{
+	struct wreply *w = wreply_new(req, reply);
+	if (w)
+		kind_of(n->kind)->command(f, n, data, len, wreply_done, w);
+}
+
+/* A refused write leaves its reason where the node's ctl shows it. */
+static void note_error(struct node *n, const char *what, int rc, const char *why)
+{
+	if (n->ctx)
+		ctl_set_error(n->ctx, what, rc, why);
+	else if (n->grp)
+		group_set_error(n->grp, what, rc, why);
 }
 
 /*
@@ -75,46 +93,37 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	TO_REMOTE(write, ino, req, ino, buf, size, off, fi);
 	(void)off;
-	struct daemon *d = D(req);
 	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
 	struct node *n = live_node(req, ino);
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (n->kind == N_JOB_STDIN) {
-		if (!f->job) {
-			fuse_reply_err(req, EPIPE);
-			return;
+	const struct kind *k = kind_of(n->kind);
+	if (k->write == KW_STREAM) {
+		struct wreply *w = wreply_new(req, size);
+		if (w) {
+			f->wrote_stdin = true;
+			k->command(f, n, buf, size, wreply_done, w);
 		}
-		f->wrote_stdin = true;
-		job_stdin(f->job, req, buf, size);
 		return;
 	}
-	if (!takes_commands(n->kind)) {
+	if (k->write == KW_NONE) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
 	int rc;
-	if (n->kind == N_EXEC || n->kind == N_JOB_CMD) {
-		struct ctx *c = n->ctx;
-		if (n->kind == N_JOB_CMD && n->job && n->job->state != JOB_NEW) {
-			snprintf(n->job->lasterr, sizeof(n->job->lasterr),
-				 "cmd: job was started already\n");
-			fuse_reply_err(req, EBUSY);
-			return;
-		}
+	if (k->write == KW_SCRIPT) {
 		if (memchr(buf, 0, size)) {
 			free(f->wbuf); /* nothing of this script runs */
 			f->wbuf = NULL;
 			f->wlen = 0;
-			ctl_set_error(c, "exec", -EINVAL, "command has a NUL byte");
+			note_error(n, "exec", -EINVAL, "command has a NUL byte");
 			fuse_reply_err(req, EINVAL);
 			return;
 		}
-		if (c->state != CTX_CONNECTED) {
-			ctl_set_error(c, "exec", -EIO, "context is not connected");
-			fuse_reply_err(req, EIO);
+		if (k->script_check && (rc = k->script_check(n))) {
+			fuse_reply_err(req, -rc);
 			return;
 		}
 		rc = keep(f, buf, size, PROTO_MAX_CMD);
@@ -124,8 +133,8 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 			f->wlen = 0;
 		}
 		if (rc == -E2BIG)
-			ctl_set_error(c, "exec", rc, "a script is at most 128 KiB: feed longer ones "
-				      "to `sh -s` through jobs/N/stdin");
+			note_error(n, "exec", rc, "a script is at most 128 KiB: feed longer ones "
+				   "to `sh -s` through jobs/N/stdin");
 		if (rc)
 			fuse_reply_err(req, -rc);
 		else
@@ -134,10 +143,13 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	}
 	bool more = size && size % 4096 == 0;
 	if (!more && !f->wlen) {
-		dispatch(d, req, n, buf, size, size);
+		dispatch(req, f, n, buf, size, size);
 		return;
 	}
 	if ((rc = keep(f, buf, size, CTL_MAX_LINE * 16))) {
+		if (rc == -E2BIG)
+			note_error(n, "ctl", rc, "a line is at most 4096 bytes, and a write of "
+				   "whole pages waits for the rest of its line up to 64 KiB");
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -149,7 +161,7 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	size_t len = f->wlen;
 	f->wbuf = NULL;
 	f->wlen = 0;
-	dispatch(d, req, n, cmd, len, size);
+	dispatch(req, f, n, cmd, len, size);
 	free(cmd);
 }
 
@@ -168,6 +180,6 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	size_t len = f->wlen;
 	f->wbuf = NULL;
 	f->wlen = 0;
-	dispatch(D(req), req, n, cmd, len, WREPLY_FLUSH);
+	dispatch(req, f, n, cmd, len, WREPLY_FLUSH);
 	free(cmd);
 }

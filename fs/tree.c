@@ -104,6 +104,8 @@ static void detach(struct tree *t, struct node *n)
 	n->removed = true;
 	n->ctx = NULL;
 	n->job = NULL;
+	n->grp = NULL;
+	n->gj = NULL;
 	n->parent = NULL;
 	if (n->nlookup == 0)
 		node_free(t, n);

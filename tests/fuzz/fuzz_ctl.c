@@ -22,33 +22,19 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "ctx.h"
-#include "jobs.h"
 
 #include "fuzz.h"
 
 /* --- what ctl.c calls in the rest of the daemon --- */
 
+#define MAX_PENDING 8192
+
 static struct {
-	int replies;             /* fuse_reply_* calls for the current batch */
-	struct ctl_batch *pending; /* the batch a verb left pending */
+	int replies;             /* answers of the current batch */
+	int pending_n;           /* verbs left pending, in the order they started */
+	struct ctl_batch *pending[MAX_PENDING];
+	int fails;               /* failures recorded through the target */
 } st;
-
-int fuse_reply_err(fuse_req_t req, int err)
-{
-	(void)req;
-	FUZZ_CHECK(err >= 0);
-	st.replies++;
-	return 0;
-}
-
-int fuse_reply_write(fuse_req_t req, size_t count)
-{
-	(void)req;
-	(void)count;
-	st.replies++;
-	return 0;
-}
 
 void ctx_log(struct ctx *c, int level, const char *fmt, ...)
 {
@@ -61,16 +47,22 @@ void ctx_log(struct ctx *c, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A verb: "ok" succeeds, "later" is pending (ctl_batch_done follows),
- * "fail" fails with a reason, anything else fails without one. */
-static int verb(const struct ctl_line *l, struct ctl_batch *b, char *err, size_t errlen)
+/* A verb: "ok" succeeds, "later" and "connect" (concurrent in a run) are
+ * pending (ctl_batch_done follows), "fail" fails with a reason, anything
+ * else fails without one. */
+static int verb(void *obj, const struct ctl_line *l, struct ctl_batch *b, char *err,
+		size_t errlen)
 {
+	(void)obj;
 	FUZZ_CHECK(l->verb && *l->verb && b);
 	if (!strcmp(l->verb, "ok"))
 		return 0;
-	if (!strcmp(l->verb, "later")) {
-		FUZZ_CHECK(st.pending == NULL);
-		st.pending = b;
+	if (!strcmp(l->verb, "later") || !strcmp(l->verb, "connect")) {
+		FUZZ_CHECK(st.pending_n < MAX_PENDING);
+		/* Only a run of connects may have several pending at once. */
+		for (int i = 0; i < st.pending_n; i++)
+			FUZZ_CHECK(!strcmp(l->verb, "connect"));
+		st.pending[st.pending_n++] = b;
 		return 1;
 	}
 	if (!strcmp(l->verb, "fail"))
@@ -78,18 +70,28 @@ static int verb(const struct ctl_line *l, struct ctl_batch *b, char *err, size_t
 	return -EINVAL;
 }
 
-int ctx_ctl(struct ctx *c, const struct ctl_line *l, struct ctl_batch *b, char *err,
-	    size_t errlen)
+static void fail_rec(void *obj, const char *line, int rc, const char *why)
 {
-	(void)c;
-	return verb(l, b, err, errlen);
+	(void)obj;
+	FUZZ_CHECK(rc < 0 && why && memchr(line, 0, CTL_MAX_LINE + 1));
+	st.fails++;
 }
 
-int job_ctl(struct job *j, const struct ctl_line *l, struct ctl_batch *b, char *err,
-	    size_t errlen)
+static int holds;
+static void hold(void *obj) { (void)obj; holds++; }
+static void release(void *obj) { (void)obj; holds--; }
+
+static const struct ctl_target fuzz_target = {
+	.run = verb, .fail = fail_rec, .hold = hold, .release = release,
+};
+
+static int last_rc;
+static void on_done(void *arg, int rc)
 {
-	(void)j;
-	return verb(l, b, err, errlen);
+	(void)arg;
+	FUZZ_CHECK(rc <= 0);
+	last_rc = rc;
+	st.replies++;
 }
 
 /* --- reference of the grammar --- */
@@ -209,7 +211,7 @@ static bool ref_name_ok(const char *s)
 {
 	static const char *const reserved[] = {
 		"ctl", "info", "exec", "stdout", "stderr", "status", "log",
-		"jobs", "fs", "README", "stats", ".", "..",
+		"jobs", "fs", "README", "stats", "groups", ".", "..",
 	};
 	size_t n = strlen(s);
 	if (n < 1 || n > 64 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -238,26 +240,29 @@ static void check_name(struct fuzz_in *in)
 static void check_batch(struct fuzz_in *in)
 {
 	uint8_t results = fuzz_u8(in);
-	static struct ctx c; /* only lasterr is used: ctl_set_error */
-	static struct job j;
-	struct job *job = results & 0x80 ? &j : NULL;
-	j.c = &c;
-	memset(c.lasterr, 'x', sizeof(c.lasterr));
-	c.lasterr[sizeof(c.lasterr) - 1] = 0;
+	static int obj;
 	st.replies = 0;
-	st.pending = NULL;
-	ctl_write(NULL, NULL, job ? NULL : &c, job, (const char *)in->p, in->n,
-		  results & 0x40 ? WREPLY_FLUSH : in->n);
-	/* Each pending verb finishes in turn: ok, or failed. */
-	for (int i = 0; st.pending; i++) {
-		struct ctl_batch *b = st.pending;
-		st.pending = NULL;
+	st.pending_n = 0;
+	st.fails = 0;
+	holds = 0;
+	ctl_write(NULL, &fuzz_target, &obj, (const char *)in->p, in->n, on_done, NULL);
+	/* Pending verbs finish one by one, newest or oldest first: ok, or
+	 * failed. */
+	for (int i = 0; st.pending_n; i++) {
 		FUZZ_CHECK(st.replies == 0);
+		struct ctl_batch *b;
+		if (results & 0x80) {
+			b = st.pending[--st.pending_n];
+		} else {
+			b = st.pending[0];
+			memmove(st.pending, st.pending + 1, (size_t)--st.pending_n * sizeof(b));
+		}
 		bool ok = (results >> (i % 6)) & 1;
 		ctl_batch_done(b, ok ? 0 : -EIO, i % 2 ? "it went wrong" : NULL);
 	}
 	FUZZ_CHECK(st.replies == 1);
-	FUZZ_CHECK(memchr(c.lasterr, 0, sizeof(c.lasterr)) != NULL);
+	FUZZ_CHECK(holds == 0);
+	FUZZ_CHECK((last_rc == 0) == (st.fails == 0));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -124,6 +124,46 @@ test_ctl_takes_several_lines_and_stops_at_the_first_error()
 	[ ! -e "$M/$a" ] || fail "$a still there"
 }
 
+test_connect_lines_of_one_write_run_together()
+{
+	# A server that takes connections and never says a word: every ssh
+	# connect to it waits for its timeout. Run one after another, three
+	# of 2 s take 6 s; together, 2 s.
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	bg python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)' "$port"
+	wait_until 5 "the silent server listens" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+	local lines="" i t0 el
+	for i in 1 2 3; do
+		lines+="connect ${U}s$i ssh host=127.0.0.1 port=$port timeout=2"$'\n'
+	done
+	connect "${U}keep"
+	lines+="disconnect ${U}keep"
+	t0=$(now_ms)
+	wr "$M/ctl" "$lines"
+	[ "$ERRNO" != OK ] || fail "connects to a silent server succeeded"
+	el=$(( $(now_ms) - t0 ))
+	(( el < 4500 )) || fail "three connects of 2 s in one write took $el ms: not together"
+	# Each failure is in the log; the line after a failed run is not run.
+	expect_eq "$(grep -c 'connect failed' <(snap "$M/log"))" 3 "failures logged"
+	[ -d "$M/${U}keep" ] || fail "a line after the failed connects was run"
+	# The same lines that all succeed: one write, every context up.
+	lines=""
+	for i in 1 2 3 4 5 6; do
+		lines+="connect ${U}l$i local"$'\n'
+	done
+	expect_write_ok "$M/ctl" "$lines"
+	for i in 1 2 3 4 5 6; do
+		expect_eq "$(field "$(get "$M/${U}l$i/info")" state)" connected "l$i"
+	done
+}
+
 test_connect_timeout_option_is_accepted()
 {
 	connect "${U}a" local timeout=20

@@ -3,7 +3,7 @@
 test_readme_and_stats_are_readable()
 {
 	local text
-	expect_eq "$(ls "$M" | sort | tr '\n' ' ')" "README ctl log stats " "root listing"
+	expect_eq "$(ls "$M" | sort | tr '\n' ' ')" "README ctl groups log stats " "root listing"
 	text=$(get "$M/README")
 	expect_contains "$text" "connect NAME local" "README"
 	expect_eq "$(stat -c %s "$M/README")" "$(printf '%s\n' "$text" | wc -c)" "README size"
