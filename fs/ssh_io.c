@@ -23,7 +23,8 @@ struct ssh_io {
 	ssh_session s;
 	ssh_channel ch;
 	int fd; /* a dup of the session's socket: the number stays ours */
-	int *live; /* the daemon's count of sessions the loop owns */
+	ssh_io_end_fn *end; /* who ends the session, and its argument */
+	void *end_arg;
 	/* What libssh has taken off the socket and not yet been read:
 	 * set by its channel callbacks (which may run inside any libssh
 	 * call, a write's flush too), cleared when a read finds nothing. */
@@ -200,21 +201,15 @@ static bool sio_writable(void *ctx)
 	return ssh_channel_window_size(x->ch) > 0;
 }
 
+/* Our duplicate goes first: held, it would keep the connection (or a
+ * proxy's socket) open whatever the end does. The session goes to its
+ * owner's end, which may take its time. */
 static void sio_close(void *ctx)
 {
 	struct ssh_io *x = ctx;
 	ssh_remove_channel_callbacks(x->ch, &x->cb);
-	/* Non-blocking: what fits goes; the end of the TCP connection says
-	 * the rest to sshd. */
-	if (ssh_channel_is_open(x->ch)) {
-		ssh_channel_send_eof(x->ch);
-		ssh_channel_close(x->ch);
-	}
-	ssh_channel_free(x->ch);
-	ssh_disconnect(x->s);
-	ssh_free(x->s);
 	close(x->fd);
-	__atomic_sub_fetch(x->live, 1, __ATOMIC_RELAXED);
+	x->end(x->s, x->ch, x->end_arg);
 	free(x);
 }
 
@@ -228,14 +223,16 @@ static const struct stream_io ssh_io_ops = {
 	.close = sio_close,
 };
 
-int ssh_io_attach(struct stream *s, ssh_session ss, ssh_channel ch, int *live)
+int ssh_io_attach(struct stream *s, ssh_session ss, ssh_channel ch, ssh_io_end_fn *end,
+		  void *arg)
 {
 	int rc = -ENOMEM;
 	struct ssh_io *x = calloc(1, sizeof(*x));
 	if (x) {
 		x->s = ss;
 		x->ch = ch;
-		x->live = live;
+		x->end = end;
+		x->end_arg = arg;
 		/* The thread may have left input in libssh: read once. */
 		x->in = x->err_in = true;
 		ssh_callbacks_init(&x->cb);
@@ -248,7 +245,6 @@ int ssh_io_attach(struct stream *s, ssh_session ss, ssh_channel ch, int *live)
 		x->fd = fcntl(ssh_get_fd(ss), F_DUPFD_CLOEXEC, 3);
 		rc = x->fd < 0 ? -errno : 0;
 	}
-	__atomic_add_fetch(live, 1, __ATOMIC_RELAXED);
 	if (!rc && !(rc = stream_switch_io(s, x->fd, &ssh_io_ops, x)))
 		return 0;
 	if (x && x->fd >= 0)
@@ -256,9 +252,6 @@ int ssh_io_attach(struct stream *s, ssh_session ss, ssh_channel ch, int *live)
 	if (x)
 		ssh_remove_channel_callbacks(ch, &x->cb);
 	free(x);
-	ssh_channel_free(ch);
-	ssh_disconnect(ss);
-	ssh_free(ss);
-	__atomic_sub_fetch(live, 1, __ATOMIC_RELAXED);
+	end(ss, ch, arg);
 	return rc;
 }
