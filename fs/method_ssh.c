@@ -821,6 +821,7 @@ int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t 
 	struct proto_config cfg = { .id = c->id, .nparents = 1, .parents = { 0 }, .compress = 1 };
 	snprintf(cfg.name, sizeof(cfg.name), "%s", c->path);
 	cfg.log_level = d->debug ? LOG_DEBUG : LOG_INFO;
+	cfg.keepalive_ms = (uint32_t)c->keepalive_ms; /* our pings: the stub goes by them */
 	/* The whole connect (tcp, keys, auth, upload, hello) has the timeout;
 	 * libssh's own applies to each of its steps inside that. The thread
 	 * keeps the deadline of the ssh part and says which step ran out of

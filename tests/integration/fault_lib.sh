@@ -58,16 +58,20 @@ pass_packets() { ip netns exec "$NS" iptables -D INPUT -j DROP; }
 cut_link() { ip -n "$NS" link set "${VETH%h}t" down; }
 mend_link() { ip -n "$NS" link set "${VETH%h}t" up; }
 
-# Pids of processes in the host's namespace whose command line matches
-# ERE (stubs "mitofs:NAME", their guards, jobs), one a line.
-host_pids()   # ERE
+# What of ours runs on the host: every process in its namespace but its
+# sshd and sshd's session processes ("pid args", one a line).
+host_ours()
 {
 	local pid
 	for pid in $(ip netns pids "$NS"); do
-		[[ $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) =~ $1 ]] && echo "$pid"
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sshd ] && continue
+		[ -e "/proc/$pid" ] || continue
+		echo "$pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
 	done
 	return 0
 }
+
+no_host_process() { [ -z "$(host_ours)" ]; }
 
 # True when no process's command line matches ERE (call it directly, not
 # through bash -c, whose own command line would match).

@@ -109,3 +109,44 @@ Host ${U}target
 	unmount_within 2
 	wait_until 1 "the second proxy to be ended" none_match "$T/proxy |${U}proxysleep"
 }
+
+# --- a host whose packets are dropped or whose link is cut ---
+
+# Connects ${U}h to the namespace host (keepalive 1 s) with a job
+# running, and ${U}h/${U}n (a stub it spawned, keepalive inherited) with
+# a job too. Sets A and N (their paths).
+host_with_jobs()
+{
+	fault_host
+	A=${U}h N=${U}h/${U}n
+	connect "$A" ssh $(fault_host_opts) keepalive=1
+	connect "$N" local
+	start_job "$A" 'sleep 300' >/dev/null
+	start_job "$N" 'sleep 300' >/dev/null
+	[ -n "$(host_ours)" ] || fail "no stub or job seen on the host"
+}
+
+# Loss is seen within two keepalive intervals plus a second of the drop,
+# and the reason gives the real time; then, once the stubs' own window
+# (two intervals) and their grace (1 s) have passed, nothing of ours
+# runs on the host. Bound: 3 s to see the loss, 4 s for the host to be
+# clean (keepalive 1 s).
+test_silent_drop_while_idle_is_seen_within_3s_and_leaves_nothing_on_the_host()
+{
+	host_with_jobs
+	local t0 info
+	t0=$(now_ms)
+	drop_packets
+	wait_until 4 "the context to be taken for lost" \
+		bash -c "grep -q '^state: disconnected' '$M/$A/info'"
+	local took=$(( $(now_ms) - t0 ))
+	echo "# loss seen after $took ms"
+	(( took <= 3000 )) || fail "loss seen after $took ms (bound: 2 intervals + 1 s = 3000)"
+	info=$(get "$M/$A/info")
+	expect_match "$(field "$info" why)" 'keepalive: no answer for 2\.[0-9] s' "why"
+	expect_eq "$(field "$(get "$M/$N/info")" state)" disconnected "the nested context's state"
+	expect_write_ok "$M/ctl" "disconnect $A"
+	wait_until $(( (t0 + 4000 - $(now_ms)) / 1000 + 1 )) "the host to have nothing of ours" no_host_process
+	echo "# host clean after $(( $(now_ms) - t0 )) ms"
+	(( $(now_ms) - t0 <= 4000 )) || fail "the host was clean only after $(( $(now_ms) - t0 )) ms: $(host_ours)"
+}
