@@ -150,3 +150,97 @@ test_silent_drop_while_idle_is_seen_within_3s_and_leaves_nothing_on_the_host()
 	echo "# host clean after $(( $(now_ms) - t0 )) ms"
 	(( $(now_ms) - t0 <= 4000 )) || fail "the host was clean only after $(( $(now_ms) - t0 )) ms: $(host_ours)"
 }
+
+# The link cut while a job's stdout streams: the reader ends, status
+# says EIO, and the host is clean once the stub's window and grace have
+# passed. Bound: 3 s for the reader and status, 4 s for the host.
+test_link_cut_while_stdout_streams_ends_the_reader_within_3s()
+{
+	host_with_jobs
+	local j t0
+	j=$(start_job "$A" 'while :; do echo tick; sleep 0.05; done')
+	bg cat "$M/$A/jobs/$j/stdout"
+	local reader=$BG_LAST
+	wait_until 3 "output to stream" bash -c "[ -n \"\$(timeout 1 head -c 5 '$M/$A/jobs/$j/stdout')\" ]"
+	t0=$(now_ms)
+	cut_link
+	wait_until 3 "the stdout reader to end" bash -c "! kill -0 $reader 2>/dev/null"
+	rd "$M/$A/jobs/$j/status" 3
+	expect_eq "$ERRNO" EIO "status after the link was cut"
+	echo "# reader and status ended after $(( $(now_ms) - t0 )) ms"
+	(( $(now_ms) - t0 <= 3000 )) || fail "took $(( $(now_ms) - t0 )) ms (bound 3000)"
+	wait_until 3 "the host to have nothing of ours" no_host_process
+	(( $(now_ms) - t0 <= 4000 )) || fail "the host was clean only after $(( $(now_ms) - t0 )) ms"
+}
+
+# Packets dropped while an fs/ read runs: the read fails with EIO, not
+# a hang. Bound: 3 s.
+test_drop_during_an_fs_read_fails_it_with_eio_within_3s()
+{
+	host_with_jobs
+	local t0 err=$T/dd.err
+	truncate -s 64G "$T/big" # sparse: the host reads it as fast as it can
+	bg bash -c "dd if='$M/$A/fs$T/big' of=/dev/null bs=1M 2>'$err'; echo \$? > '$T/dd.rc'"
+	local reader=$BG_LAST
+	sleep 0.3
+	kill -0 "$reader" 2>/dev/null || fail "the read ended before the drop: $(cat "$err")"
+	t0=$(now_ms)
+	drop_packets
+	wait_until 3 "the fs/ read to end" bash -c "[ -s '$T/dd.rc' ]"
+	echo "# read ended after $(( $(now_ms) - t0 )) ms: $(tail -n1 "$err")"
+	expect_contains "$(cat "$err")" "Input/output error" "dd's error"
+	(( $(now_ms) - t0 <= 3000 )) || fail "took $(( $(now_ms) - t0 )) ms (bound 3000)"
+}
+
+# A reconnect while the packets are dropped fails with ETIMEDOUT and
+# says which step got no answer, within its timeout (2 s) plus a second;
+# once they pass again, a reconnect works.
+test_reconnect_while_packets_are_dropped_says_etimedout_and_why()
+{
+	fault_host
+	local a=${U}r t0
+	connect "$a" ssh $(fault_host_opts) keepalive=1 timeout=2
+	drop_packets
+	wait_until 4 "the context to be taken for lost" \
+		bash -c "grep -q '^state: disconnected' '$M/$a/info'"
+	t0=$(now_ms)
+	wr "$M/$a/ctl" reconnect
+	echo "# reconnect failed after $(( $(now_ms) - t0 )) ms: $ERRTEXT"
+	expect_eq "$(ERRTEXT=$ERRTEXT; case ${ERRTEXT##*: } in "Connection timed out") echo ETIMEDOUT ;; *) echo "$ERRNO" ;; esac)" \
+		ETIMEDOUT "reconnect while dropped"
+	(( $(now_ms) - t0 <= 3000 )) || fail "took $(( $(now_ms) - t0 )) ms (bound: timeout 2 s + 1 s)"
+	expect_match "$(get "$M/$a/ctl")" "connect to $HOST port $HP: no answer within 2 s" "ctl's reason"
+	expect_match "$(field "$(get "$M/$a/info")" why)" "no answer within 2 s" "info's why"
+	pass_packets
+	expect_write_ok "$M/$a/ctl" reconnect
+	expect_write_ok "$M/$a/exec" 'echo back'
+	expect_eq "$(get "$M/$a/stdout")" back "a job after the reconnect"
+}
+
+# The daemon SIGKILLed with local, ssh and nested contexts and jobs
+# running: after 1 s no process of ours is left, here or on the host.
+test_daemon_sigkill_leaves_no_process_here_or_on_the_host_after_1s()
+{
+	fault_host
+	local m=$T/mk pid t0 n
+	mkdir -p "$m"
+	"$MITOFS" "$m" || fail "mount $m"
+	TEARDOWN+=("fusermount3 -u '$m' || fusermount3 -uz '$m'")
+	pid=$(pgrep -o -f -- "$MITOFS $m\$") || fail "no daemon for $m"
+	local M=$m
+	connect "${U}l" local
+	connect "${U}l/${U}ln" local
+	connect "${U}s" ssh $(fault_host_opts)
+	connect "${U}s/${U}sn" local
+	for n in "${U}l" "${U}l/${U}ln" "${U}s" "${U}s/${U}sn"; do
+		start_job "$n" "sleep 300; : ${U}job" >/dev/null
+	done
+	[ -n "$(host_ours)" ] || fail "nothing of ours on the host"
+	pgrep -f -- "${U}job" >/dev/null || fail "no job here"
+	t0=$(now_ms)
+	kill -9 "$pid"
+	wait_until 2 "the stubs and jobs here to go" none_match "mitofs:${U}|${U}job"
+	wait_until 2 "the host to have nothing of ours" no_host_process
+	echo "# all gone after $(( $(now_ms) - t0 )) ms"
+	(( $(now_ms) - t0 <= 1000 )) || fail "processes were left for $(( $(now_ms) - t0 )) ms (bound 1000)"
+}
