@@ -244,3 +244,45 @@ test_daemon_sigkill_leaves_no_process_here_or_on_the_host_after_1s()
 	echo "# all gone after $(( $(now_ms) - t0 )) ms"
 	(( $(now_ms) - t0 <= 1000 )) || fail "processes were left for $(( $(now_ms) - t0 )) ms (bound 1000)"
 }
+
+# --- write errors at write time ---
+
+# A 4 MiB tmpfs filled through an ssh context's fs/: dd's write fails
+# with ENOSPC (not only its close), and a later fsync and close say so
+# too. Bound: 10 s for the whole dd.
+test_full_tmpfs_through_ssh_fails_a_write_with_enospc()
+{
+	fault_sshd
+	local c=${U}w dir=$T/small out
+	connect "$c" ssh host=127.0.0.1 port="$P" identity="$K/id_ed25519" known_hosts="$K/known_hosts"
+	mkdir -p "$dir"
+	mount -t tmpfs -o size=4m "${U}tmpfs" "$dir" || fail "mount tmpfs"
+	TEARDOWN+=("umount -l '$dir'")
+	out=$(timeout 10 dd if=/dev/zero of="$M/$c/fs$dir/f" bs=1M count=10 2>&1) && fail "dd succeeded: $out"
+	echo "# dd: $out"
+	expect_contains "$out" "error writing" "dd's failure (at a write, not at close)"
+	expect_contains "$out" "No space left on device" "dd's error"
+	rm -f "$dir/f"
+	# The same with python: the first write after the error fails, and
+	# fsync and close report it (each once) for what is not yet written.
+	out=$(timeout 10 python3 - "$M/$c/fs$dir/g" <<'PY'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+n, got = 0, []
+try:
+    for n in range(64):
+        os.write(fd, b"x" * (1 << 20))
+except OSError as e:
+    got.append("write %d: %s" % (n, errno.errorcode[e.errno]))
+for name, fn in (("fsync", os.fsync), ("close", os.close)):
+    try:
+        fn(fd)
+        got.append(name + ": ok")
+    except OSError as e:
+        got.append("%s: %s" % (name, errno.errorcode[e.errno]))
+print("; ".join(got))
+PY
+	) || fail "python: $out"
+	echo "# python: $out"
+	expect_match "$out" '^write [0-9]+: ENOSPC; fsync: ENOSPC; close: ok$' "write, fsync, close"
+}
