@@ -720,7 +720,7 @@ static int handoff(struct conn *k, struct stream *s)
 	e->d = k->d;
 	e->proxy = proxy;
 	__atomic_add_fetch(&k->d->ssh_sessions, 1, __ATOMIC_RELAXED);
-	return ssh_io_attach(s, ss, ch, session_end, e);
+	return ssh_io_attach(k->d->loop, s, ss, ch, session_end, e);
 }
 
 static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void *arg)

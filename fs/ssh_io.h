@@ -12,14 +12,17 @@
 
 #include "stream.h"
 
+struct loop;
+
 /* What ends a session once the loop lets go of it (method_ssh.c: off
  * the loop, so that nothing the end does can hold the loop). Takes ss and
  * ch. */
 typedef void ssh_io_end_fn(ssh_session ss, ssh_channel ch, void *arg);
 
-/* Puts s on channel ch of session ss. ss and ch are handed to end(arg)
- * when the stream closes, or at once on failure. 0 or -errno. */
-int ssh_io_attach(struct stream *s, ssh_session ss, ssh_channel ch, ssh_io_end_fn *end,
-		  void *arg);
+/* Puts s (a stream of loop l) on channel ch of session ss. ss and ch
+ * are handed to end(arg) when the stream closes, or at once on failure.
+ * 0 or -errno. */
+int ssh_io_attach(struct loop *l, struct stream *s, ssh_session ss, ssh_channel ch,
+		  ssh_io_end_fn *end, void *arg);
 
 #endif
