@@ -11,12 +11,26 @@ source "$(dirname "${BASH_SOURCE[0]}")/fault_lib.sh"
 # A daemon of the test's own on $T/mp, whose ~/.ssh/config is $T/home's
 # and whose PATH starts with $T/bin, where an `ssh` wrapper points the
 # real client at that config too (ssh reads the config of the user's
-# home from the password database, not $HOME). Sets PM (the mount).
-proxy_mount()   # CONFIG-TEXT
+# home from the password database, not $HOME). The config has two
+# aliases of the private sshd: ${U}jump, and ${U}target reached through
+# PROXY-LINE (a ProxyJump or ProxyCommand line). Sets PM (the mount).
+proxy_mount()   # PROXY-LINE
 {
 	PM=$T/mp
 	mkdir -p "$T/home/.ssh" "$T/bin" "$PM"
-	printf '%s\n' "$1" > "$T/home/.ssh/config"
+	cat > "$T/home/.ssh/config" <<EOF
+Host ${U}jump
+	HostName 127.0.0.1
+	Port $P
+	User root
+	IdentityFile $K/id_ed25519
+	UserKnownHostsFile $K/known_hosts
+Host ${U}target
+	HostName 127.0.0.1
+	Port $P
+	User root
+	$1
+EOF
 	printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$T/home/.ssh/config" > "$T/bin/ssh"
 	chmod 755 "$T/bin/ssh"
 	HOME=$T/home PATH=$T/bin:$PATH "$MITOFS" "$PM" || fail "mount $PM"
@@ -40,17 +54,7 @@ unmount_within()   # SECS
 test_ssh_proxyjump_disconnect_and_unmount_each_within_2s()
 {
 	fault_sshd
-	proxy_mount "Host ${U}jump
-	HostName 127.0.0.1
-	Port $P
-	User root
-	IdentityFile $K/id_ed25519
-	UserKnownHostsFile $K/known_hosts
-Host ${U}target
-	HostName 127.0.0.1
-	Port $P
-	User root
-	ProxyJump ${U}jump"
+	proxy_mount "ProxyJump ${U}jump"
 	local a=${U}bj t0 proxy
 	expect_write_ok "$PM/ctl" "connect $a ssh host=${U}target identity=$K/id_ed25519 known_hosts=$K/known_hosts"
 	expect_write_ok "$PM/$a/exec" 'echo "$SSH_CONNECTION" | cut -d" " -f1'
@@ -81,17 +85,7 @@ trap '' TERM
 exec -a ${U}proxysleep sleep 30
 EOF
 	chmod 755 "$T/proxy"
-	proxy_mount "Host ${U}jump
-	HostName 127.0.0.1
-	Port $P
-	User root
-	IdentityFile $K/id_ed25519
-	UserKnownHostsFile $K/known_hosts
-Host ${U}target
-	HostName 127.0.0.1
-	Port $P
-	User root
-	ProxyCommand /bin/sh -c \"grep -E '^Sig(Blk|Ign)' /proc/self/status > $T/proxy.sig; exec $T/proxy %h %p\""
+	proxy_mount "ProxyCommand /bin/sh -c \"grep -E '^Sig(Blk|Ign)' /proc/self/status > $T/proxy.sig; exec $T/proxy %h %p\""
 	local a=${U}pc t0 pid
 	expect_write_ok "$PM/ctl" "connect $a ssh host=${U}target identity=$K/id_ed25519 known_hosts=$K/known_hosts"
 	expect_write_ok "$PM/$a/exec" 'echo via-proxy'
