@@ -24,7 +24,7 @@ SSH_LIBS    := $(shell pkg-config --libs libssh 2>/dev/null)
 # Debian packages the build, the tests and the demo need.
 DEPS = build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libssh-dev \
        libcriterion-dev musl-tools openssh-server openssh-client procps psmisc \
-       sudo opendoas iproute2 busybox python3 attr git
+       sudo opendoas iproute2 iptables busybox python3 attr git
 
 CORE_SRC = $(wildcard core/*.c)
 FS_SRC   = $(wildcard fs/*.c)

@@ -47,6 +47,7 @@ int proto_config_encode(struct buf *b, const struct proto_config *c)
 	rc |= buf_put_str(b, c->name);
 	rc |= buf_put_u8(b, c->log_level);
 	rc |= buf_put_u8(b, c->compress);
+	rc |= buf_put_u32(b, c->keepalive_ms);
 	return rc ? -ENOMEM : 0;
 }
 
@@ -65,7 +66,7 @@ int proto_config_decode(const void *p, size_t n, struct proto_config *c)
 		if (rd_u32(&r, &c->parents[i]))
 			return -EBADMSG;
 	if (rd_blob(&r, &name, &nlen) || rd_u8(&r, &c->log_level) ||
-	    rd_u8(&r, &c->compress))
+	    rd_u8(&r, &c->compress) || rd_u32(&r, &c->keepalive_ms))
 		return -EBADMSG;
 	if (nlen > PROTO_MAX_NAME || memchr(name, 0, nlen))
 		return -EBADMSG;

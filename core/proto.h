@@ -103,6 +103,10 @@ struct proto_config {
 	char name[PROTO_MAX_NAME + 1];
 	uint8_t log_level;
 	uint8_t compress; /* 1: compress large payloads to the parent */
+	/* The parent sends something at least this often (pings); a stub
+	 * that hears nothing for two of them takes its parent for lost.
+	 * 0: the parent may stay silent (a local pipe cannot drop silently). */
+	uint32_t keepalive_ms;
 };
 int proto_config_encode(struct buf *b, const struct proto_config *c);
 int proto_config_decode(const void *p, size_t n, struct proto_config *c);

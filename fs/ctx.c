@@ -365,48 +365,75 @@ static void keepalive_stop(struct ctx *c)
 }
 
 
+/* Every ping of a context answers to one persistent handle: pings go
+ * out every interval whether the last one was answered or not, as the
+ * stub takes a silent parent for lost (stub/main.c). */
 static void on_pong(struct router *r, const struct msg *m, void *arg)
 {
 	(void)r;
 	struct ctx *c = arg;
-	c->ka_handle = 0;
-	if (!router_msg_is_dead(m)) {
-		c->rtt_us = loop_now_us() - c->ka_sent_us;
-		c->ka_missed = 0;
+	if (router_msg_is_dead(m)) { /* the route is gone: so is the handle */
+		c->ka_handle = 0;
+		return;
 	}
+	uint64_t now = loop_now_us();
+	c->ka_heard_us = now;
+	/* The round trip of the last ping, when it is the one answered. */
+	if (c->ka_inflight > 0 && --c->ka_inflight == 0)
+		c->rtt_us = now - c->ka_sent_us;
 }
 
-/* Every keepalive interval: a ping; two intervals without an answer and
- * the peer is taken for dead, so readers below it wake instead of
- * hanging on a link that dropped silently. */
+static void keepalive_ping(struct ctx *c, uint64_t now)
+{
+	struct daemon *d = c->d;
+	uint8_t call[4];
+	be16_put(call, SVC_SYS);
+	be16_put(call + 2, SYS_PING);
+	if (!c->ka_handle)
+		c->ka_handle = router_add_reply(d->router, c->id, on_pong, c, ROUTER_PERSIST);
+	c->ka_sent_us = now;
+	if (c->ka_handle &&
+	    !router_send_to(d->router, c->id, HANDLE_CALL_SERVICE, c->ka_handle, call, 4))
+		c->ka_inflight++;
+}
+
+void ctx_keepalive_start(struct ctx *c)
+{
+	keepalive_stop(c);
+	if (!c->keepalive_ms)
+		return;
+	c->ka_heard_us = c->ka_sent_us = loop_now_us(); /* it just answered its sys info */
+	c->ka_inflight = 0;
+	c->ka_timer = loop_timer_add(c->d->loop, (uint64_t)c->keepalive_ms, ctx_keepalive_tick, c);
+}
+
+/* A ping every keepalive interval; two intervals without an answer to
+ * any of them (the real time, measured from the last answer) and the
+ * peer is taken for dead, so readers below it wake instead of hanging on
+ * a link that dropped silently. The timer wakes at the next ping or at
+ * that deadline, whichever comes first. */
 void ctx_keepalive_tick(struct loop *l, void *arg)
 {
 	struct ctx *c = arg;
-	struct daemon *d = c->d;
 	c->ka_timer = NULL;
-	if (c->state != CTX_CONNECTED)
+	if (c->state != CTX_CONNECTED || !c->keepalive_ms)
 		return;
-	if (c->ka_handle && ++c->ka_missed >= 2) {
-		char why[128];
-		snprintf(why, sizeof(why), "keepalive: no answer for %d s", 2 * c->keepalive_ms / 1000);
-		ctx_log(c, LOG_WARN, "%s", why);
+	uint64_t now = loop_now_us(), ival = (uint64_t)c->keepalive_ms * 1000;
+	uint64_t silent = now - c->ka_heard_us, window = 2 * ival;
+	if (silent >= window) {
+		char why[160];
+		snprintf(why, sizeof(why), "keepalive: no answer for %.1f s (keepalive=%d s: "
+			 "taken for lost after two intervals)", silent / 1e6, c->keepalive_ms / 1000);
 		keepalive_stop(c);
-		router_close_child(d->router, c->id, why);
+		ctx_disconnect(c, why);
 		return;
 	}
-	if (!c->ka_handle) {
-		uint8_t call[4];
-		be16_put(call, SVC_SYS);
-		be16_put(call + 2, SYS_PING);
-		c->ka_handle = router_add_reply(d->router, c->id, on_pong, c, 0);
-		c->ka_sent_us = loop_now_us();
-		if (c->ka_handle &&
-		    router_send_to(d->router, c->id, HANDLE_CALL_SERVICE, c->ka_handle, call, 4)) {
-			router_del_handler(d->router, c->ka_handle);
-			c->ka_handle = 0;
-		}
-	}
-	c->ka_timer = loop_timer_add(l, (uint64_t)c->keepalive_ms, ctx_keepalive_tick, c);
+	if (now - c->ka_sent_us + 1000 >= ival)
+		keepalive_ping(c, now);
+	uint64_t next_ping = c->ka_sent_us + ival, deadline = c->ka_heard_us + window;
+	uint64_t at = next_ping < deadline ? next_ping : deadline;
+	uint64_t ms = at > now ? (at - now + 999) / 1000 : 1;
+	c->ka_timer = loop_timer_add(l, ms, ctx_keepalive_tick, c);
 }
 
 static struct ctx *child_named(struct ctx *parent, const char *name)

@@ -36,9 +36,7 @@ void ctx_connect_done(struct ctx *c, int rc, const char *why)
 		c->ever_up = true;
 		ctx_log(c, LOG_INFO, "connected (id %u, pid %d, %" PRIu64 " us)", c->id, (int)c->pid,
 			loop_now_us() - c->t_connect_us);
-		if (c->keepalive_ms)
-			c->ka_timer = loop_timer_add(c->d->loop, (uint64_t)c->keepalive_ms,
-						     ctx_keepalive_tick, c);
+		ctx_keepalive_start(c);
 	}
 	if (b)
 		ctl_batch_done(b, rc, why);
@@ -210,6 +208,11 @@ static int start_connect(struct ctx *c, struct ctl_batch *b, char *err, size_t e
 			 parent->state == CTX_CONNECTING ? "still connecting" : "disconnected");
 		return -EIO;
 	}
+	/* keepalive=S, else the parent's: the stub gives the new context
+	 * the same (stub/svc_spawn.c), which then expects our pings. */
+	const char *ka = ctl_opt(l, "keepalive");
+	unsigned long kas = ka ? strtoul(ka, NULL, 10) : 0;
+	c->keepalive_ms = ka ? (int)(kas > 86400 ? 86400 : kas) * 1000 : parent->keepalive_ms;
 	/* A child of a context: its stub spawns it (and allocates its id). */
 	struct buf m;
 	buf_init(&m);

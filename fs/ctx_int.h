@@ -12,12 +12,14 @@ struct loop;
 /* ctx.c: a new context under parent (NULL: out of memory); the end of
  * its connection, marked lost with why; its removal from the tree (and
  * from the kernel's cache: ctx_remove_forget returns 1 when b goes on
- * once the name is gone); the keepalive timer's tick. */
+ * once the name is gone); the keepalive: its timer's tick, its start. */
 struct ctx *ctx_new(struct ctx *parent, const char *name, const char *method);
 void ctx_disconnect(struct ctx *c, const char *why);
 void ctx_remove(struct ctx *c, const char *why);
 int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b, int rc);
 void ctx_keepalive_tick(struct loop *l, void *arg);
+/* Starts c's keepalive (if it has one) once it is connected. */
+void ctx_keepalive_start(struct ctx *c);
 
 /* ctx_connect.c: a connect ends (rc 0 or -errno, why for the log and
  * ctl); `connect NAME METHOD...` under parent; `reconnect` of c. */

@@ -174,9 +174,10 @@ struct ctx {
 	size_t nminfo;
 	int keepalive_ms;      /* 0: no keepalive pings */
 	struct loop_timer *ka_timer;
-	uint32_t ka_handle;    /* the ping in flight, or 0 */
-	uint64_t ka_sent_us;
-	int ka_missed;
+	uint32_t ka_handle;    /* the pings' persistent reply handle, or 0 */
+	uint64_t ka_sent_us;   /* the last ping */
+	uint64_t ka_heard_us;  /* the last answer (or the connect) */
+	int ka_inflight;       /* pings not answered yet */
 	struct ctl_batch *connecting; /* the ctl write waiting for us */
 	struct ctl_line *line; /* the connect line, for reconnect (owned) */
 	bool ever_up;          /* was connected once: a failure keeps the dir */

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,19 @@ static void idle_trim(struct loop *l, void *arg)
 	loop_timer_add(l, IDLE_TRIM_MS, idle_trim, d);
 }
 
+/* In the child of any fork in the daemon (libfuse's, libssh's, ours):
+ * the loop's signals are blocked (signalfd) and SIGPIPE is ignored here,
+ * and both would pass to a program it runs: one that cannot be stopped
+ * with SIGTERM, or that dies silently on a closed pipe. Our own children
+ * reset everything again (boot_child_prepare). Async-signal-safe only. */
+static void child_signals_clean(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	signal(SIGPIPE, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static void on_signal(struct loop *l, int signo, void *arg)
 {
 	struct daemon *d = arg;
@@ -287,6 +301,7 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	pthread_atfork(NULL, NULL, child_signals_clean);
 	/* Job output arrives in 256 KiB messages and is kept in 1 MiB chunks:
 	 * serve both from the heap and keep freed memory while output flows,
 	 * so that one job's output reuses the last one's pages instead of

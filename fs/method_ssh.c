@@ -45,9 +45,15 @@
 #include "loop.h"
 #include "method.h"
 #include "ssh_io.h"
+#include "ssh_proxy.h"
 #include "stream.h"
 
 enum hostkey_mode { HK_ENFORCE, HK_ACCEPT_NEW, HK_IGNORE };
+
+/* How long a proxy gets between SIGTERM and SIGKILL when its session
+ * ends: `ssh -W` goes at once (its socket closed too); one that ignores
+ * SIGTERM is not waited for longer. */
+#define SSH_PROXY_GRACE_MS 500
 
 struct conn {
 	struct daemon *d;         /* only for the thread count (ssh_mu) */
@@ -78,6 +84,8 @@ struct conn {
 	pthread_cond_t cv;
 	ssh_session hs;           /* handed over */
 	ssh_channel hch;
+	struct ssh_proxy *hproxy;
+	bool late;                /* the thread's: the connect's deadline passed */
 };
 
 static void conn_unref(struct conn *k)
@@ -151,12 +159,14 @@ static int refuse(struct conn *k, const char *fmt, ...)
  * holds the server's next packet under Nagle, at every round trip of the
  * handshake. Returns 0, or -1 once the connect's deadline has passed.
  */
-static int wait_sock(ssh_session s, uint64_t deadline_ms)
+static int wait_sock(struct conn *k, ssh_session s, uint64_t deadline_ms)
 {
 	int fd = ssh_get_fd(s);
 	uint64_t now = loop_now_ms();
-	if (now >= deadline_ms)
+	if (now >= deadline_ms) {
+		k->late = true;
 		return -1;
+	}
 	if (fd >= 0) {
 		int left = (int)(deadline_ms - now);
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -172,12 +182,12 @@ static int wait_sock(ssh_session s, uint64_t deadline_ms)
 }
 
 /* Calls a libssh function until it stops saying AGAIN (or time is up:
- * SSH_ERROR). */
+ * SSH_ERROR, and k->late). */
 #define NB(call, again)                                           \
 	({                                                        \
 		int r_;                                           \
 		while ((r_ = (call)) == (again))                  \
-			if (wait_sock(s, deadline)) {             \
+			if (wait_sock(k, s, deadline)) {          \
 				r_ = SSH_ERROR;                   \
 				break;                            \
 			}                                         \
@@ -232,6 +242,16 @@ static int check_host_key(struct conn *k, ssh_session s)
 	}
 }
 
+/* The connect's deadline passed during what: ETIMEDOUT, with the stage
+ * and the time allowed. Returns -1. */
+static int too_late(struct conn *k, const char *what)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s %s port %d: no answer within %d s (timeout=%d)", what,
+		 k->rhost, k->rport, k->timeout_s, k->timeout_s);
+	return fail_code(k, ETIMEDOUT, msg);
+}
+
 static int authenticate(struct conn *k, ssh_session s, uint64_t deadline)
 {
 	int rc;
@@ -256,6 +276,8 @@ static int authenticate(struct conn *k, ssh_session s, uint64_t deadline)
 		if (rc == SSH_AUTH_SUCCESS)
 			return 0;
 	}
+	if (k->late)
+		return too_late(k, "authenticating to");
 	return refuse(k, "authentication failed for %s@%s (tried: %s%sagent and default keys%s)",
 		    k->ruser, k->host, k->identity ? "identity, " : "", "",
 		    k->password ? ", password" : "");
@@ -377,11 +399,21 @@ static void prefer_ciphers(ssh_session s)
 #endif
 }
 
+/* A thread of ours ends: method_ssh_wait waits for them all. */
+static void thread_done(struct daemon *d)
+{
+	pthread_mutex_lock(&d->ssh_mu);
+	d->ssh_threads--;
+	pthread_cond_broadcast(&d->ssh_cv);
+	pthread_mutex_unlock(&d->ssh_mu);
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *k = arg;
 	ssh_session s = ssh_new();
 	ssh_channel ch = NULL;
+	struct ssh_proxy *proxy = NULL;
 	if (!s) {
 		fail(k, "out of memory");
 		goto out;
@@ -429,14 +461,29 @@ static void *conn_main(void *arg)
 		ssh_string_free_char(h);
 		ssh_string_free_char(u);
 	}
+	{
+		/* Run by us, not by libssh (ssh_proxy.h says why). */
+		char msg[512];
+		if (ssh_proxy_start(s, &proxy, msg, sizeof(msg))) {
+			fail(k, "%s", msg);
+			goto out;
+		}
+	}
 	uint64_t deadline = loop_now_ms() + (uint64_t)k->timeout_s * 1000;
 	ssh_set_blocking(s, 0);
 	if (NB(ssh_connect(s), SSH_AGAIN) != SSH_OK) {
+		if (k->late) {
+			too_late(k, "connect to");
+			goto out;
+		}
 		const char *e = ssh_get_error(s);
 		int err = strstr(e, "refused") ? ECONNREFUSED : strstr(e, "imeout") || strstr(e, "timed out")
 				? ETIMEDOUT : EHOSTUNREACH;
-		char msg[512];
-		snprintf(msg, sizeof(msg), "connect to %s port %d: %s", k->rhost, k->rport, e);
+		char msg[600], said[300];
+		ssh_proxy_said(proxy, said, sizeof(said));
+		snprintf(msg, sizeof(msg), "connect to %s port %d%s: %s%s%s%s", k->rhost, k->rport,
+			 proxy ? " through ProxyCommand" : "", e, said[0] ? " (proxy: " : "", said,
+			 said[0] ? ")" : "");
 		fail_code(k, err, msg);
 		goto out;
 	}
@@ -462,6 +509,10 @@ static void *conn_main(void *arg)
 	ch = ssh_channel_new(s);
 	if (!ch || NB(ssh_channel_open_session(ch), SSH_AGAIN) != SSH_OK ||
 	    NB(ssh_channel_request_exec(ch, k->line), SSH_AGAIN) != SSH_OK) {
+		if (k->late) {
+			too_late(k, "starting the first stage on");
+			goto out;
+		}
 		fail(k, "%s: cannot start the first stage: %s", k->host, ssh_get_error(s));
 		goto out;
 	}
@@ -471,23 +522,17 @@ static void *conn_main(void *arg)
 		if (!k->abandoned) {
 			k->hs = s;
 			k->hch = ch;
+			k->hproxy = proxy;
 			k->state = 1;
 			s = NULL;
 			ch = NULL;
+			proxy = NULL;
 		}
 		pthread_cond_broadcast(&k->cv);
 		pthread_mutex_unlock(&k->mu);
 	}
 out:
-	if (ch) {
-		ssh_channel_send_eof(ch);
-		ssh_channel_close(ch);
-		ssh_channel_free(ch);
-	}
-	if (s) {
-		ssh_disconnect(s);
-		ssh_free(s);
-	}
+	ssh_proxy_end(s, ch, proxy, SSH_PROXY_GRACE_MS);
 	close(k->sock);
 	close(k->errw);
 	pthread_mutex_lock(&k->mu);
@@ -497,10 +542,7 @@ out:
 	pthread_mutex_unlock(&k->mu);
 	struct daemon *d = k->d;
 	conn_unref(k);
-	pthread_mutex_lock(&d->ssh_mu);
-	d->ssh_threads--;
-	pthread_cond_broadcast(&d->ssh_cv);
-	pthread_mutex_unlock(&d->ssh_mu);
+	thread_done(d);
 	return NULL;
 }
 
@@ -530,6 +572,51 @@ void method_ssh_wait(struct daemon *d, int ms)
 }
 
 /* --- the daemon's side --- */
+
+/* A session the loop let go of (ssh_io's end), and its proxy. */
+struct ssh_end {
+	struct daemon *d;
+	ssh_session s;
+	ssh_channel ch;
+	struct ssh_proxy *proxy;
+};
+
+static void *end_main(void *arg)
+{
+	struct ssh_end *e = arg;
+	struct daemon *d = e->d;
+	ssh_proxy_end(e->s, e->ch, e->proxy, SSH_PROXY_GRACE_MS);
+	__atomic_sub_fetch(&d->ssh_sessions, 1, __ATOMIC_RELAXED);
+	free(e);
+	thread_done(d);
+	return NULL;
+}
+
+/* Ends a session the loop let go of on a thread of its own, as a proxy
+ * may take up to SSH_PROXY_GRACE_MS to go: the loop never waits for a
+ * child. Without a thread, at once, the proxy killed without grace. */
+static void session_end(ssh_session s, ssh_channel ch, void *arg)
+{
+	struct ssh_end *e = arg;
+	struct daemon *d = e->d;
+	pthread_t th;
+	pthread_attr_t at;
+	e->s = s;
+	e->ch = ch;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&d->ssh_mu);
+	d->ssh_threads++;
+	pthread_mutex_unlock(&d->ssh_mu);
+	int rc = pthread_create(&th, &at, end_main, e);
+	pthread_attr_destroy(&at);
+	if (rc) {
+		ssh_proxy_end(s, ch, e->proxy, 0);
+		__atomic_sub_fetch(&d->ssh_sessions, 1, __ATOMIC_RELAXED);
+		free(e);
+		thread_done(d);
+	}
+}
 
 void method_ssh_release(struct ctx *c)
 {
@@ -616,14 +703,24 @@ static int handoff(struct conn *k, struct stream *s)
 			break;
 	ssh_session ss = k->hs;
 	ssh_channel ch = k->hch;
+	struct ssh_proxy *proxy = k->hproxy;
 	k->hs = NULL;
 	k->hch = NULL;
+	k->hproxy = NULL;
 	if (k->state != 1)
 		k->abandoned = true;
 	pthread_mutex_unlock(&k->mu);
 	if (!ss)
 		return -ECONNRESET;
-	return ssh_io_attach(s, ss, ch, &k->d->ssh_sessions);
+	struct ssh_end *e = calloc(1, sizeof(*e));
+	if (!e) {
+		ssh_proxy_end(ss, ch, proxy, 0);
+		return -ENOMEM;
+	}
+	e->d = k->d;
+	e->proxy = proxy;
+	__atomic_add_fetch(&k->d->ssh_sessions, 1, __ATOMIC_RELAXED);
+	return ssh_io_attach(k->d->loop, s, ss, ch, session_end, e);
 }
 
 static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void *arg)
@@ -724,10 +821,13 @@ int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t 
 	struct proto_config cfg = { .id = c->id, .nparents = 1, .parents = { 0 }, .compress = 1 };
 	snprintf(cfg.name, sizeof(cfg.name), "%s", c->path);
 	cfg.log_level = d->debug ? LOG_DEBUG : LOG_INFO;
+	cfg.keepalive_ms = (uint32_t)c->keepalive_ms; /* our pings: the stub goes by them */
 	/* The whole connect (tcp, keys, auth, upload, hello) has the timeout;
-	 * libssh's own applies to each of its steps inside that. */
+	 * libssh's own applies to each of its steps inside that. The thread
+	 * keeps the deadline of the ssh part and says which step ran out of
+	 * time; the boot job's is a second later, for the upload and hello. */
 	c->boot = boot_start(d->loop, sv[0], ep[0], -1, d->image, d->image_len, &cfg,
-			     k->timeout_s * 1000, on_boot, c);
+			     k->timeout_s * 1000 + 1000, on_boot, c);
 	sv[0] = ep[0] = -1; /* the boot job owns them now, failing or not */
 	if (!c->boot) {
 		snprintf(err, errlen, "cannot start the bootstrap: %s", strerror(errno));

@@ -16,7 +16,12 @@
 #include "map.h"
 #include "remotefs.h"
 
-#define WRITE_WINDOW (16u << 20) /* unacknowledged write bytes per file */
+/* Unacknowledged write bytes per open file: how far writes run ahead of
+ * the target's answers, and so how many bytes a failure (ENOSPC) can be
+ * found out late by. 4 MiB keeps 4 full FUSE writes in flight (what a
+ * fast link needs) while a dd into a full disk fails at a write, not
+ * only at close (docs/filesystem.md). */
+#define WRITE_WINDOW (4u << 20)
 
 struct rnode {
 	uint64_t ino;
@@ -53,9 +58,12 @@ struct rfile {
 	uint32_t fh;            /* the stub's handle */
 	uint32_t cid;           /* context id the handle belongs to */
 	uint64_t inflight;      /* write bytes sent, not yet acknowledged */
-	int err;                /* a write error not yet reported */
+	int err;                /* a write error not yet reported to a write */
+	int serr;               /* ...nor to an fsync or close (flush) */
 	fuse_req_t waiter;      /* a write or flush waiting for the window */
 	size_t waiter_size;     /* its size (WREPLY_FLUSH for a flush) */
+	fuse_req_t syncer;      /* an fsync waiting for every write's answer */
+	bool syncer_data;       /* ...fdatasync */
 	bool releasing;
 	bool remote;            /* fh is a live stub handle (not a READFILE copy) */
 	uint8_t *data;          /* a small file read whole at open (READFILE) */

@@ -139,9 +139,36 @@ void file_maybe_free(struct rfile *f)
 	}
 }
 
+static void fsync_send(fuse_req_t req, struct rfile *f, bool datasync);
+
+/*
+ * A write error (ENOSPC, EDQUOT, EIO...) is reported twice, once each:
+ * to the first write(2) after the target answered it (err), and to the
+ * next fsync or close (serr), as a failed write-back is on NFS. The
+ * first error counts until it is reported.
+ */
+static int take_err(struct rfile *f, bool sync)
+{
+	int e = sync ? f->serr : f->err;
+	if (sync)
+		f->serr = 0;
+	else
+		f->err = 0;
+	return e;
+}
+
 /* Answers what waited for the window or for all acks. */
 static void file_wake(struct rfile *f)
 {
+	if (f->syncer && f->inflight == 0) {
+		fuse_req_t req = f->syncer;
+		f->syncer = NULL;
+		int e = take_err(f, true);
+		if (e)
+			fuse_reply_err(req, e);
+		else
+			fsync_send(req, f, f->syncer_data);
+	}
 	if (!f->waiter)
 		return;
 	bool flush = f->waiter_size == WREPLY_FLUSH;
@@ -149,12 +176,11 @@ static void file_wake(struct rfile *f)
 		return;
 	fuse_req_t req = f->waiter;
 	f->waiter = NULL;
-	if (f->err) {
-		fuse_reply_err(req, f->err);
-		f->err = 0;
-	} else {
+	int e = take_err(f, flush);
+	if (e)
+		fuse_reply_err(req, e);
+	else
 		wreply_ok(req, f->waiter_size);
-	}
 }
 
 void file_write_acked(struct rcall *k, int err)
@@ -163,6 +189,8 @@ void file_write_acked(struct rcall *k, int err)
 	f->inflight -= k->size;
 	if (err && !f->err)
 		f->err = err;
+	if (err && !f->serr)
+		f->serr = err;
 	call_free(k);
 	file_wake(f);
 	file_maybe_free(f);
@@ -174,8 +202,7 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, of
 	(void)ino;
 	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
 	if (f->err) { /* an earlier write failed: say it now */
-		fuse_reply_err(req, f->err);
-		f->err = 0;
+		fuse_reply_err(req, take_err(f, false));
 		return;
 	}
 	if (size > FS_MAX_IO)
@@ -233,27 +260,36 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	file_wake(f);
 }
 
-void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+/* The fsync itself, once every write was answered without an error
+ * left to report. Ordered after the writes on the same stream: the stub
+ * has done them when it syncs. */
+static void fsync_send(fuse_req_t req, struct rfile *f, bool datasync)
 {
-	(void)ino;
-	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
-	if (f->err) {
-		fuse_reply_err(req, f->err);
-		f->err = 0;
-		return;
-	}
-	if (!f->remote) { /* nothing was written through it */
-		fuse_reply_err(req, 0);
-		return;
-	}
-	/* Ordered after the writes on the same stream: the stub has done
-	 * them when it syncs. */
 	struct buf b;
 	struct rcall *k = file_call(req, f, FS_FSYNC, &b);
 	if (!k)
 		return;
 	bool bad = buf_put_u8(&b, datasync ? 1 : 0);
 	call_send(k, &b, bad ? -ENOMEM : 0);
+}
+
+void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct rfile *f = (struct rfile *)(uintptr_t)fi->fh;
+	if (!f->remote) { /* nothing was written through it */
+		fuse_reply_err(req, 0);
+		return;
+	}
+	if (f->syncer) { /* cannot happen: the kernel holds the inode */
+		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	/* The answers of the writes in flight first: an error among them
+	 * is this fsync's. */
+	f->syncer = req;
+	f->syncer_data = datasync != 0;
+	file_wake(f);
 }
 
 void rfile_drop(struct rfile *f)

@@ -18,12 +18,17 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 
 struct ssh_io {
 	ssh_session s;
 	ssh_channel ch;
 	int fd; /* a dup of the session's socket: the number stays ours */
-	int *live; /* the daemon's count of sessions the loop owns */
+	ssh_io_end_fn *end; /* who ends the session, and its argument */
+	void *end_arg;
+	struct loop *l;
+	struct loop_timer *alive; /* sio_alive */
+	uint64_t reads, reads_seen; /* readv calls, and as of the last sio_alive */
 	/* What libssh has taken off the socket and not yet been read:
 	 * set by its channel callbacks (which may run inside any libssh
 	 * call, a write's flush too), cleared when a read finds nothing. */
@@ -72,6 +77,7 @@ static ssize_t sio_readv(void *ctx, const struct iovec *iov, int n)
 {
 	struct ssh_io *x = ctx;
 	size_t got = 0;
+	x->reads++;
 	int r = 0;
 	int idle = 0;
 	int known = 0; /* reads that the socket's bytes, as last counted, feed */
@@ -200,21 +206,45 @@ static bool sio_writable(void *ctx)
 	return ssh_channel_window_size(x->ch) > 0;
 }
 
+/* What libssh takes off the socket while the stream does not read. */
+#define SIO_ALIVE_MS 1000
+
+/*
+ * A stream paused for back-pressure takes its fd out of the loop, and so
+ * nobody drives libssh: the server's keepalive probes (ClientAlive) go
+ * unanswered, and the server drops a connection that is only busy. Once
+ * a second, when input waited on the socket and no read came for a whole
+ * second, libssh takes the packets off the socket itself (a read of the
+ * channel's stderr does: it handles every packet when it has no stderr):
+ * it answers the probes, and channel data stays in its buffer, bounded by
+ * the channel's window, until the stream reads again (stream_pause(false)
+ * asks the transport for pending input).
+ */
+static void sio_alive(struct loop *l, void *arg)
+{
+	struct ssh_io *x = arg;
+	int avail = 0;
+	x->alive = NULL;
+	if (x->reads == x->reads_seen && ioctl(x->fd, FIONREAD, &avail) == 0 && avail > 0) {
+		x->err_in = true;
+		sio_drop_stderr(x);
+		ssh_blocking_flush(x->s, 0); /* the answers */
+	}
+	x->reads_seen = x->reads;
+	x->alive = loop_timer_add(l, SIO_ALIVE_MS, sio_alive, x);
+}
+
+/* Our duplicate goes first: held, it would keep the connection (or a
+ * proxy's socket) open whatever the end does. The session goes to its
+ * owner's end, which may take its time. */
 static void sio_close(void *ctx)
 {
 	struct ssh_io *x = ctx;
 	ssh_remove_channel_callbacks(x->ch, &x->cb);
-	/* Non-blocking: what fits goes; the end of the TCP connection says
-	 * the rest to sshd. */
-	if (ssh_channel_is_open(x->ch)) {
-		ssh_channel_send_eof(x->ch);
-		ssh_channel_close(x->ch);
-	}
-	ssh_channel_free(x->ch);
-	ssh_disconnect(x->s);
-	ssh_free(x->s);
+	if (x->alive)
+		loop_timer_cancel(x->l, x->alive);
 	close(x->fd);
-	__atomic_sub_fetch(x->live, 1, __ATOMIC_RELAXED);
+	x->end(x->s, x->ch, x->end_arg);
 	free(x);
 }
 
@@ -228,14 +258,17 @@ static const struct stream_io ssh_io_ops = {
 	.close = sio_close,
 };
 
-int ssh_io_attach(struct stream *s, ssh_session ss, ssh_channel ch, int *live)
+int ssh_io_attach(struct loop *l, struct stream *s, ssh_session ss, ssh_channel ch,
+		  ssh_io_end_fn *end, void *arg)
 {
 	int rc = -ENOMEM;
 	struct ssh_io *x = calloc(1, sizeof(*x));
 	if (x) {
+		x->l = l;
 		x->s = ss;
 		x->ch = ch;
-		x->live = live;
+		x->end = end;
+		x->end_arg = arg;
 		/* The thread may have left input in libssh: read once. */
 		x->in = x->err_in = true;
 		ssh_callbacks_init(&x->cb);
@@ -248,17 +281,17 @@ int ssh_io_attach(struct stream *s, ssh_session ss, ssh_channel ch, int *live)
 		x->fd = fcntl(ssh_get_fd(ss), F_DUPFD_CLOEXEC, 3);
 		rc = x->fd < 0 ? -errno : 0;
 	}
-	__atomic_add_fetch(live, 1, __ATOMIC_RELAXED);
+	if (!rc && !(x->alive = loop_timer_add(l, SIO_ALIVE_MS, sio_alive, x)))
+		rc = -ENOMEM;
 	if (!rc && !(rc = stream_switch_io(s, x->fd, &ssh_io_ops, x)))
 		return 0;
+	if (x && x->alive)
+		loop_timer_cancel(l, x->alive);
 	if (x && x->fd >= 0)
 		close(x->fd);
 	if (x)
 		ssh_remove_channel_callbacks(ch, &x->cb);
 	free(x);
-	ssh_channel_free(ch);
-	ssh_disconnect(ss);
-	ssh_free(ss);
-	__atomic_sub_fetch(live, 1, __ATOMIC_RELAXED);
+	end(ss, ch, arg);
 	return rc;
 }

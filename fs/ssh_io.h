@@ -12,9 +12,17 @@
 
 #include "stream.h"
 
-/* Puts s on channel ch of session ss, both taken (freed on failure too).
- * live: the daemon's count of sessions the loop owns (for ssh_finalize
- * at exit), up while the transport lives. 0 or -errno. */
-int ssh_io_attach(struct stream *s, ssh_session ss, ssh_channel ch, int *live);
+struct loop;
+
+/* What ends a session once the loop lets go of it (method_ssh.c: off
+ * the loop, so that nothing the end does can hold the loop). Takes ss and
+ * ch. */
+typedef void ssh_io_end_fn(ssh_session ss, ssh_channel ch, void *arg);
+
+/* Puts s (a stream of loop l) on channel ch of session ss. ss and ch
+ * are handed to end(arg) when the stream closes, or at once on failure.
+ * 0 or -errno. */
+int ssh_io_attach(struct loop *l, struct stream *s, ssh_session ss, ssh_channel ch,
+		  ssh_io_end_fn *end, void *arg);
 
 #endif

@@ -6,7 +6,8 @@
  * stream (fd 0/1), setting up the router and the services (exec, sys,
  * spawn) behind one CALL_SERVICE dispatcher, forwarding our own log lines
  * and stderr to the master as FORWARD_LOG, reaping every child (SIGCHLD),
- * and shutting down on SHUTDOWN, a lost parent, or SIGTERM/SIGINT/SIGHUP:
+ * and shutting down on SHUTDOWN, a lost parent (its stream closed, or
+ * silent past the keepalive window), or SIGTERM/SIGINT/SIGHUP:
  * jobs killed, child streams closed, up to a second for the children to
  * go, then exit. Nothing but the stream ever writes fd 1.
  * Not for: what the services do (svc_*.c), linking libfuse or libssh.
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +61,8 @@ struct stub {
 	char line[STUB_LINE_MAX];
 	bool stopping;
 	struct loop_timer *grace;
+	uint64_t heard_ms;     /* when the parent was last heard (keepalive) */
+	uint64_t heard_bytes;  /* what its stream had read by then */
 	int rc;                /* exit status */
 };
 
@@ -276,6 +280,42 @@ static void on_shutdown(struct router *r, const struct msg *m, void *arg)
 	stub_shutdown(arg, "asked by the parent");
 }
 
+/* --- the parent's silence --- */
+
+/* With a keepalive the parent sends something at least every interval
+ * (its pings, to us or through us). Silence for two intervals means the
+ * link is gone, however quietly (packets dropped, a cable cut, a frozen
+ * parent): shut down as if the stream had closed, so that no job of ours
+ * outlives a master that can no longer reach it, whatever TCP's own
+ * keepalive (two hours by default) would say. Bytes waiting unread on
+ * fd 0 count as heard: the stream may be paused for back-pressure. */
+static void parent_watch(struct loop *l, void *arg)
+{
+	struct stub *st = arg;
+	uint64_t now = loop_now_ms(), ka = st->cfg.keepalive_ms;
+	if (st->stopping)
+		return;
+	struct stream *ps = router_stream_for(st->r, st->cfg.parents[st->cfg.nparents - 1]);
+	struct stream_stats ss = { 0 };
+	int avail = 0;
+	if (ps)
+		stream_get_stats(ps, &ss);
+	if (ss.bytes_in != st->heard_bytes || (ioctl(0, FIONREAD, &avail) == 0 && avail > 0)) {
+		st->heard_bytes = ss.bytes_in;
+		st->heard_ms = now;
+	} else if (now - st->heard_ms >= 2 * ka) {
+		char why[160];
+		snprintf(why, sizeof(why), "nothing from the parent for %.1f s (keepalive %.1f s): "
+			 "taken for lost", (double)(now - st->heard_ms) / 1000, (double)ka / 1000);
+		stub_shutdown(st, why);
+		return;
+	}
+	/* A quarter interval: the stub goes at most that late. */
+	uint64_t step = ka / 4 < 50 ? 50 : ka / 4 > 1000 ? 1000 : ka / 4;
+	if (!loop_timer_add(l, step, parent_watch, st))
+		log_warn("stub: cannot watch the parent's keepalive: out of memory");
+}
+
 /* --- memory --- */
 
 /* The buffers kept to make the next large transfer cheap (the fs reply
@@ -326,6 +366,9 @@ static int stub_start(struct stub *st)
 	if ((rc = loop_add(st->l, st->errfd, EPOLLIN, on_stderr, st)) < 0)
 		return rc;
 	if (!loop_timer_add(st->l, STUB_TRIM_MS, idle_trim, st))
+		return -ENOMEM;
+	st->heard_ms = loop_now_ms();
+	if (c->keepalive_ms && !loop_timer_add(st->l, 50, parent_watch, st))
 		return -ENOMEM;
 	log_debug("stub(%s): context %u up, pid %d, parent %u", c->name, c->id,
 		  (int)getpid(), c->parents[c->nparents - 1]);

@@ -205,6 +205,11 @@ static void spawn_boot(struct spawn_req *q)
 	cfg.log_level = sp->self.log_level;
 	/* zlib pays off on network hops, not on a socketpair. */
 	cfg.compress = !strcmp(q->method, "ssh");
+	/* keepalive=S (ssh), else ours: the master pings the new context as
+	 * often (docs/protocol.md, keepalive), so it may go by it. */
+	const char *ka = proto_kv_get(q->kv, q->nkv, "keepalive");
+	unsigned long kas = ka ? strtoul(ka, NULL, 10) : 0;
+	cfg.keepalive_ms = ka ? (uint32_t)(kas > 86400 ? 86400 : kas) * 1000 : sp->self.keepalive_ms;
 
 	char line[1024 + 12 * PROTO_MAX_NAME];
 	if (!sp->tag[0] && boot_image_tag(sp->image.data, sp->image.len, sp->tag))

@@ -18,7 +18,7 @@
 Test(proto, config_round_trips_every_field)
 {
 	struct proto_config c = { .id = 1234, .nparents = 3, .parents = { 0, 7, 99 },
-				  .log_level = 2, .compress = 1 };
+				  .log_level = 2, .compress = 1, .keepalive_ms = 15000 };
 	strcpy(c.name, "web1/root");
 	struct buf b;
 	buf_init(&b);
@@ -31,6 +31,7 @@ Test(proto, config_round_trips_every_field)
 	cr_expect_str_eq(d.name, "web1/root");
 	cr_expect_eq(d.log_level, 2);
 	cr_expect_eq(d.compress, 1);
+	cr_expect_eq(d.keepalive_ms, 15000);
 	/* Every truncation is refused, as is a trailing byte. */
 	for (size_t n = 0; n < b.len; n++)
 		cr_expect_neq(proto_config_decode(b.data, n, &d), 0, "accepted %zu of %zu bytes", n, b.len);
