@@ -47,7 +47,35 @@ enum proto_service {
 	SVC_SYS = 2,
 	SVC_SPAWN = 3,
 	SVC_FS = 4,
+	SVC_PUSH = 5,
 };
+
+/*
+ * push service: a file crossing the tree once per link (fs/push.c sends,
+ * stub/svc_push.c keeps and passes on; core/push_send.c is the sender
+ * both use). The bytes are named by their SHA-256 and kept by each hop
+ * in a bounded cache.
+ *  PUSH_HAVE  bytes[32] hash, u64 size -> reply body u8 have (1: the
+ *             whole content is in the callee's cache).
+ *  PUSH_DATA  bytes[32] hash, u64 size, u64 off, u32 crc, blob bytes ->
+ *             empty reply once kept. Pieces come in order from off 0;
+ *             crc is the CRC-32 (zlib's) of the piece, checked before it
+ *             is kept; the last piece makes the entry whole. (The hash is
+ *             the content's name, made once by the daemon: checking it at
+ *             every hop would cost each stub ~5 ms of CPU per MiB.)
+ *  PUSH_PUT   bytes[32] hash, u64 size, u32 mode, str dst, u32 n, then n
+ *             targets: u32 depth, depth x u32 id (the path of context
+ *             ids below the callee; depth 0: the callee itself) -> reply
+ *             body u32 n, n x (u32 id, u32 err, str why): every target's
+ *             result (id: the last of its path, or the callee's). The
+ *             whole call fails with ENOENT when the content is not in the
+ *             cache (evicted since PUSH_HAVE: send it again).
+ */
+enum proto_push_op { PUSH_HAVE = 1, PUSH_DATA = 2, PUSH_PUT = 3 };
+/* Bytes per PUSH_DATA: a message under musl's 128 KiB, which it would
+ * map and unmap on its own (page faults for every piece, in every stub). */
+#define PUSH_CHUNK      (120u << 10)
+#define PUSH_MAX_TARGETS 100000
 
 /*
  * exec service.

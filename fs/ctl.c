@@ -111,7 +111,8 @@ static void batch_free(struct ctl_batch *b)
 }
 
 static struct ctl_batch *batch_new(struct daemon *d, const struct ctl_target *t, void *obj,
-				   const char *data, size_t size, job_done_fn *done, void *arg)
+				   const struct caller *who, const char *data, size_t size,
+				   job_done_fn *done, void *arg)
 {
 	struct ctl_batch *b = calloc(1, sizeof(*b));
 	if (!b || !(b->text = malloc(size ? size : 1))) {
@@ -121,6 +122,8 @@ static struct ctl_batch *batch_new(struct daemon *d, const struct ctl_target *t,
 	memcpy(b->text, data, size);
 	b->d = d;
 	b->t = t;
+	if (who)
+		b->who = *who;
 	b->obj = obj;
 	b->done = done;
 	b->arg = arg;
@@ -189,7 +192,7 @@ static void batch_run(struct ctl_batch *b)
 		if (conc && b->len - (size_t)(start - b->text) > n) {
 			/* One of several lines: a batch of its own, so that it
 			 * keeps its line for messages while others run. */
-			struct ctl_batch *c = batch_new(b->d, b->t, b->obj, start, n, child_done, b);
+			struct ctl_batch *c = batch_new(b->d, b->t, b->obj, &b->who, start, n, child_done, b);
 			if (!c) {
 				b->rc = -ENOMEM;
 				continue;
@@ -242,10 +245,10 @@ void ctl_batch_done(struct ctl_batch *b, int rc, const char *why)
 	batch_run(b);
 }
 
-void ctl_write(struct daemon *d, const struct ctl_target *t, void *obj, const char *data,
-	       size_t size, job_done_fn *done, void *arg)
+void ctl_write(struct daemon *d, const struct ctl_target *t, void *obj, const struct caller *who,
+	       const char *data, size_t size, job_done_fn *done, void *arg)
 {
-	struct ctl_batch *b = batch_new(d, t, obj, data, size, done, arg);
+	struct ctl_batch *b = batch_new(d, t, obj, who, data, size, done, arg);
 	if (!b) {
 		done(arg, -ENOMEM);
 		return;

@@ -63,6 +63,7 @@ struct ctl_batch {
 	struct daemon *d;
 	const struct ctl_target *t;
 	void *obj;          /* the target (held until the batch ends) */
+	struct caller who;  /* the writer */
 	job_done_fn *done;  /* the write's answer, once */
 	void *arg;
 	char *text;         /* owned copy of the written bytes */
@@ -74,13 +75,13 @@ struct ctl_batch {
 };
 
 /* Takes the lines data[0..size) written to the ctl file of obj; done(arg,
- * rc) follows when every line has run, or at the first failing line
+ * rc) follows when every line has run (who: the writer), or at the first failing line
  * with its -errno. Lines run in order, each after the one before has
  * finished, except that a run of consecutive lines whose verb is
  * `concurrent` (connect) start together and finish together: 100 connect
  * lines in one write come up in parallel. */
-void ctl_write(struct daemon *d, const struct ctl_target *t, void *obj, const char *data,
-	       size_t size, job_done_fn *done, void *arg);
+void ctl_write(struct daemon *d, const struct ctl_target *t, void *obj, const struct caller *who,
+	       const char *data, size_t size, job_done_fn *done, void *arg);
 /* An asynchronous verb finished: rc 0 or -errno; the batch goes on. */
 void ctl_batch_done(struct ctl_batch *b, int rc, const char *why);
 /* Records an error of context c (or the root): its ctl shows it and the

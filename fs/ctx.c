@@ -19,6 +19,7 @@
 #include "log.h"
 #include "loop.h"
 #include "method.h"
+#include "push.h"
 #include "remotefs.h"
 #include "ring.h"
 #include "router.h"
@@ -463,6 +464,8 @@ static int ctx_ctl(void *obj, const struct ctl_line *l, struct ctl_batch *b,
 		}
 		return remotefs_flush(d->rfs, c, b);
 	}
+	if (!strcmp(l->verb, "push"))
+		return push_ctx(c, l, b, err, errlen);
 	if (!strcmp(l->verb, "reconnect")) {
 		struct ctx *victim = c;
 		if (l->nwords == 1)
@@ -497,7 +500,8 @@ static int ctx_ctl(void *obj, const struct ctl_line *l, struct ctl_batch *b,
 		/* Later lines of this write find c doomed ("is gone"). */
 		return ctx_remove_forget(victim, "disconnected by request", b, 0);
 	}
-	snprintf(err, errlen, "unknown verb '%s' (connect, disconnect, reconnect, flush)", l->verb);
+	snprintf(err, errlen, c == &d->root ? "unknown verb '%s' (connect, disconnect, reconnect)"
+		 : "unknown verb '%s' (connect, disconnect, reconnect, flush, push)", l->verb);
 	return -EINVAL;
 }
 

@@ -80,6 +80,14 @@ struct tree {
 
 enum ctx_state { CTX_CONNECTING, CTX_CONNECTED, CTX_DISCONNECTED };
 
+/* Who wrote (or opened) a file, as the kernel says in the request: whose
+ * rights a push reads its source with. */
+struct caller {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
 /* An open file: which object it reads or writes, and a pending read. */
 struct fh {
 	struct daemon *d;
@@ -99,6 +107,7 @@ struct fh {
 	size_t snaplen;
 	bool wrote_stdin;
 	int oflags;            /* open(2) flags: O_NONBLOCK makes reads not wait */
+	struct caller who;     /* who wrote to it last (opened it, before) */
 	/* ctl/exec/cmd: what stdio wrote in full buffers, waiting for the
 	 * rest of the command (see ops.c fs_write) */
 	char *wbuf;
@@ -156,7 +165,7 @@ struct ctx {
 	struct ctx *children, *next;
 	enum ctx_state state;
 	char why[256];         /* disconnect reason */
-	char lasterr[512];     /* last ctl error, read back from ctl */
+	char lasterr[4096];    /* last ctl error, read back from ctl */
 	pid_t pid;             /* the stub's pid, as its sys info says */
 	pid_t child;           /* the process we started (local): reaped at exit */
 	struct proto_kv *info;

@@ -17,6 +17,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "pattern.h"
+#include "push.h"
 
 /* --- the tree --- */
 
@@ -410,8 +411,9 @@ static int group_ctl(void *obj, const struct ctl_line *l, struct ctl_batch *b,
 			g->width = (unsigned)v;
 		return 0;
 	}
-	(void)b;
-	snprintf(err, errlen, "unknown verb '%s' (kill, timeout, width)", l->verb);
+	if (!strcmp(l->verb, "push"))
+		return push_group(g, l, b, err, errlen);
+	snprintf(err, errlen, "unknown verb '%s' (kill, timeout, width, push)", l->verb);
 	return -EINVAL;
 }
 
@@ -438,7 +440,7 @@ void group_ctl_write(struct fh *f, struct node *n, const char *data, size_t len,
 		     job_done_fn *done, void *arg)
 {
 	if (n->gj)
-		ctl_write(f->d, &gjob_ctl_target, n->gj, data, len, done, arg);
+		ctl_write(f->d, &gjob_ctl_target, n->gj, &f->who, data, len, done, arg);
 	else
-		ctl_write(f->d, &group_ctl_target, n->grp, data, len, done, arg);
+		ctl_write(f->d, &group_ctl_target, n->grp, &f->who, data, len, done, arg);
 }

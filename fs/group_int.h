@@ -23,7 +23,7 @@ struct group {
 	struct gjob *last;    /* exec's job */
 	struct gjob *jobs;    /* jobs/N, newest first */
 	uint32_t next_job;
-	char lasterr[1024];   /* read back from ctl */
+	char lasterr[4096];   /* read back from ctl */
 	int busy;             /* writes and calls in flight that hold it */
 	bool doomed;          /* removed: freed when not busy */
 	struct group *next;

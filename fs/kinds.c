@@ -124,9 +124,9 @@ static void write_ctl(struct fh *f, struct node *n, const char *data, size_t len
 		      job_done_fn *done, void *arg)
 {
 	if (n->kind == N_JOB_CTL)
-		ctl_write(f->d, &job_ctl_target, n->job, data, len, done, arg);
+		ctl_write(f->d, &job_ctl_target, n->job, &f->who, data, len, done, arg);
 	else
-		ctl_write(f->d, &ctx_ctl_target, n->ctx, data, len, done, arg);
+		ctl_write(f->d, &ctx_ctl_target, n->ctx, &f->who, data, len, done, arg);
 }
 
 static void write_exec(struct fh *f, struct node *n, const char *data, size_t len,

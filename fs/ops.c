@@ -393,6 +393,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	f->oflags = fi->flags;
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	f->who = (struct caller){ fc->uid, fc->gid, fc->pid };
 	int rc = k->open ? k->open(f, n) : 0;
 	if (rc) {
 		fh_free(f);

@@ -51,6 +51,14 @@ static void dispatch(fuse_req_t req, struct fh *f, struct node *n, const char *d
 		kind_of(n->kind)->command(f, n, data, len, wreply_done, w);
 }
 
+/* Whose write (or close) this is: a push reads its source with the
+ * rights of the process whose write carries the line. */
+static void note_writer(struct fh *f, fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	f->who = (struct caller){ c->uid, c->gid, c->pid };
+}
+
 /* A refused write leaves its reason where the node's ctl shows it. */
 static void note_error(struct node *n, const char *what, int rc, const char *why)
 {
@@ -99,6 +107,7 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	note_writer(f, req);
 	const struct kind *k = kind_of(n->kind);
 	if (k->write == KW_STREAM) {
 		struct wreply *w = wreply_new(req, size);
@@ -174,6 +183,7 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
+	note_writer(f, req);
 	/* The script written to exec or cmd, or a ctl line that ended on a
 	 * page boundary: run it now; close returns when it has started. */
 	char *cmd = f->wbuf;

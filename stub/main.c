@@ -37,6 +37,7 @@
 #include "guard.h"
 #include "svc_exec.h"
 #include "svc_fs.h"
+#include "svc_push.h"
 #include "svc_spawn.h"
 #include "svc_sys.h"
 
@@ -54,6 +55,7 @@ struct stub {
 	struct svc_exec *exec;
 	struct svc_spawn *spawn;
 	struct svc_fs *fs;
+	struct svc_push *push;
 	struct msg_spare *spare; /* for all our streams (core/frame.h) */
 	uint64_t trim_seen;      /* messages counted at the last idle_trim */
 	int errfd;             /* read end of the pipe that is our fd 2 */
@@ -267,6 +269,9 @@ static void on_call(struct router *r, const struct msg *m, void *arg)
 	case SVC_FS:
 		svc_fs_call(st->fs, m, op, &rd);
 		break;
+	case SVC_PUSH:
+		svc_push_call(st->push, m, op, &rd);
+		break;
 	default:
 		svc_reply_errf(r, q, EINVAL, "no service %u in this context", svc);
 		break;
@@ -357,7 +362,8 @@ static int stub_start(struct stub *st)
 	st->exec = svc_exec_new(st->r);
 	st->spawn = svc_spawn_new(st->r, c, st->spare);
 	st->fs = svc_fs_new(st->r);
-	if (!st->exec || !st->spawn || !st->fs)
+	st->push = svc_push_new(st->r);
+	if (!st->exec || !st->spawn || !st->fs || !st->push)
 		return -ENOMEM;
 	if ((rc = router_add_handler(st->r, HANDLE_CALL_SERVICE, on_call, st, ROUTER_PARENT_ONLY)) < 0 ||
 	    (rc = router_add_handler(st->r, HANDLE_SHUTDOWN, on_shutdown, st, ROUTER_PARENT_ONLY)) < 0)
@@ -468,6 +474,7 @@ int main(int argc, char **argv)
 		st.rc = 1;
 out:
 	log_setup(NULL, NULL, LOG_ERROR);
+	svc_push_free(st.push);
 	svc_fs_free(st.fs);
 	svc_spawn_free(st.spawn);
 	svc_exec_free(st.exec);

@@ -245,7 +245,7 @@ static void check_batch(struct fuzz_in *in)
 	st.pending_n = 0;
 	st.fails = 0;
 	holds = 0;
-	ctl_write(NULL, &fuzz_target, &obj, (const char *)in->p, in->n, on_done, NULL);
+	ctl_write(NULL, &fuzz_target, &obj, NULL, (const char *)in->p, in->n, on_done, NULL);
 	/* Pending verbs finish one by one, newest or oldest first: ok, or
 	 * failed. */
 	for (int i = 0; st.pending_n; i++) {

@@ -114,6 +114,10 @@ run_one()   # FILE TEST
 	: >"$out"
 	CUR_MNT=$mnt
 	opts=$(bash -c 'source "$1" >/dev/null 2>&1; v=opts_$2; echo "${!v:-}"' _ "$file" "$name")
+	# A test may ask for more time: limit_NAME=SECONDS in its file.
+	local limit
+	limit=$(bash -c 'source "$1" >/dev/null 2>&1; v=limit_$2; echo "${!v:-}"' _ "$file" "$name")
+	limit=${limit:-$TEST_TIMEOUT}
 	t0=$(date +%s%N)
 
 	# A daemon built with sanitizers reports to files here: once it has
@@ -132,7 +136,7 @@ run_one()   # FILE TEST
 
 	if [ ${#problems[@]} = 0 ]; then
 		(cd "$tmp/scratch" && M=$mnt U=$u T=$tmp/scratch DAEMON_PID=$dpid \
-			timeout -k 5 "$TEST_TIMEOUT" bash "$HERE/lib.sh" "$file" "$name") \
+			timeout -k 5 "$limit" bash "$HERE/lib.sh" "$file" "$name") \
 			</dev/null >>"$out" 2>&1 || rc=$?
 		(( rc == 0 )) || problems+=("$(reason_of "$out" "$rc")")
 	fi

@@ -1,0 +1,268 @@
+/* push_send — HAVE, DATA pieces, PUT to one peer (push_send.h). */
+#include "push_send.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "frame.h"
+#include "proto.h"
+#include "router.h"
+
+#define WINDOW_MAX 16
+
+struct push_send {
+	struct push_send_args a;
+	uint8_t hash[SHA256_LEN];
+	uint8_t *put;          /* owned copy of a.put */
+	uint64_t next_off;     /* the next piece to send */
+	uint64_t sent;         /* content bytes sent */
+	unsigned inflight;     /* pieces not answered */
+	bool data_started;
+	bool retried;          /* PUT said "not in the cache" once already */
+	uint32_t hs[WINDOW_MAX + 1]; /* reply handles waiting */
+};
+
+static void on_have(struct router *r, const struct msg *m, void *arg);
+static void on_data(struct router *r, const struct msg *m, void *arg);
+static void on_put(struct router *r, const struct msg *m, void *arg);
+
+static void forget_handle(struct push_send *p, uint32_t h)
+{
+	for (int i = 0; i <= WINDOW_MAX; i++)
+		if (p->hs[i] == h) {
+			p->hs[i] = 0;
+			return;
+		}
+}
+
+static void free_send(struct push_send *p)
+{
+	for (int i = 0; i <= WINDOW_MAX; i++)
+		if (p->hs[i])
+			router_del_handler(p->a.r, p->hs[i]);
+	free(p->put);
+	free(p);
+}
+
+static void fail(struct push_send *p, int err, const char *why)
+{
+	push_done_fn *done = p->a.done;
+	void *arg = p->a.arg;
+	free_send(p);
+	done(arg, err, why, NULL);
+}
+
+/* A call's start: the call header, the hash and the size. */
+static int begin(struct push_send *p, uint16_t op, struct buf *b)
+{
+	buf_init(b);
+	int rc = proto_call_begin(b, SVC_PUSH, op);
+	rc = rc ? rc : buf_put_bytes(b, p->hash, SHA256_LEN);
+	return rc ? rc : buf_put_u64(b, p->a.size);
+}
+
+/* Sends the call in b (freed) with its reply going to fn. */
+static int send_call(struct push_send *p, struct buf *b, router_handler_fn *fn)
+{
+	int slot = -1;
+	for (int i = 0; i <= WINDOW_MAX && slot < 0; i++)
+		if (!p->hs[i])
+			slot = i;
+	uint32_t h = slot < 0 ? 0 : router_add_reply(p->a.r, p->a.peer, fn, p, 0);
+	int rc = slot < 0 ? -EBUSY : h ? 0 : -ENOMEM;
+	rc = rc ? rc : router_send_to(p->a.r, p->a.peer, HANDLE_CALL_SERVICE, h, b->data, b->len);
+	buf_free(b);
+	if (rc) {
+		if (h)
+			router_del_handler(p->a.r, h);
+		return rc;
+	}
+	p->hs[slot] = h;
+	return 0;
+}
+
+/* The reply m, checked: 0 and r at its body, or -errno with why set. */
+static int reply_of(const struct msg *m, struct rd *r, char *why, size_t len)
+{
+	uint32_t err;
+	const char *text;
+	size_t tlen;
+	if (router_msg_is_dead(m)) {
+		snprintf(why, len, "%.*s", (int)m->len, m->data ? (const char *)m->data : "");
+		return -EIO;
+	}
+	rd_init(r, m->data, m->len);
+	if (proto_reply_read(r, &err, &text, &tlen)) {
+		snprintf(why, len, "malformed push reply");
+		return -EBADMSG;
+	}
+	if (err) {
+		snprintf(why, len, "%.*s", (int)tlen, text);
+		return -proto_errno(err);
+	}
+	return 0;
+}
+
+static int send_have(struct push_send *p)
+{
+	struct buf b;
+	int rc = begin(p, PUSH_HAVE, &b);
+	if (rc) {
+		buf_free(&b);
+		return rc;
+	}
+	return send_call(p, &b, on_have);
+}
+
+static int send_put(struct push_send *p)
+{
+	struct buf b;
+	int rc = begin(p, PUSH_PUT, &b);
+	rc = rc ? rc : buf_put_bytes(&b, p->put, p->a.put_len);
+	if (rc) {
+		buf_free(&b);
+		return rc;
+	}
+	return send_call(p, &b, on_put);
+}
+
+/* Sends pieces while the window allows; PUT once all were answered. */
+static int pump(struct push_send *p)
+{
+	while (p->inflight < p->a.window &&
+	       (p->next_off < p->a.size || (!p->data_started && p->a.size == 0))) {
+		size_t n = p->a.size - p->next_off < PUSH_CHUNK ? (size_t)(p->a.size - p->next_off)
+								 : PUSH_CHUNK;
+		/* hash, size, off, crc (once the bytes are read), blob: built
+		 * in place, the bytes read straight into the message. */
+		struct buf b;
+		int rc = begin(p, PUSH_DATA, &b);
+		rc = rc ? rc : buf_put_u64(&b, p->next_off);
+		size_t at = b.len;
+		rc = rc ? rc : buf_put_u32(&b, 0);
+		rc = rc ? rc : buf_put_u32(&b, (uint32_t)n);
+		rc = rc ? rc : buf_reserve(&b, n);
+		rc = rc ? rc : p->a.read(p->a.src, p->next_off, b.data + b.len, n);
+		if (rc) {
+			buf_free(&b);
+			return rc;
+		}
+		be32_put(b.data + at, (uint32_t)crc32(0L, b.data + b.len, (uInt)n));
+		b.len += n;
+		if ((rc = send_call(p, &b, on_data)))
+			return rc;
+		p->data_started = true;
+		p->next_off += n;
+		p->sent += n;
+		p->inflight++;
+	}
+	if (p->inflight == 0 && p->next_off >= p->a.size)
+		return send_put(p);
+	return 0;
+}
+
+static void on_have(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct push_send *p = arg;
+	struct rd rd;
+	char why[PROTO_MAX_TEXT];
+	uint8_t have = 0;
+	forget_handle(p, m->handle);
+	int rc = reply_of(m, &rd, why, sizeof(why));
+	if (!rc && (rd_u8(&rd, &have) || rd_end(&rd))) {
+		snprintf(why, sizeof(why), "malformed push reply");
+		rc = -EBADMSG;
+	}
+	if (!rc) {
+		rc = have ? send_put(p) : pump(p);
+		if (rc)
+			snprintf(why, sizeof(why), "cannot send: %s", strerror(-rc));
+	}
+	if (rc)
+		fail(p, rc, why);
+}
+
+static void on_data(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct push_send *p = arg;
+	struct rd rd;
+	char why[PROTO_MAX_TEXT];
+	forget_handle(p, m->handle);
+	p->inflight--;
+	int rc = reply_of(m, &rd, why, sizeof(why));
+	if (!rc && (rc = pump(p)))
+		snprintf(why, sizeof(why), "cannot send: %s", strerror(-rc));
+	if (rc)
+		fail(p, rc, why);
+}
+
+static void on_put(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct push_send *p = arg;
+	struct rd rd;
+	char why[PROTO_MAX_TEXT];
+	forget_handle(p, m->handle);
+	int rc = reply_of(m, &rd, why, sizeof(why));
+	if (rc == -ENOENT && !p->retried) {
+		/* Evicted between HAVE and PUT (another push filled the
+		 * cache): send it once more. */
+		p->retried = true;
+		p->next_off = 0;
+		p->data_started = false;
+		if ((rc = send_have(p)) == 0)
+			return;
+		snprintf(why, sizeof(why), "cannot send: %s", strerror(-rc));
+	}
+	if (rc) {
+		fail(p, rc, why);
+		return;
+	}
+	push_done_fn *done = p->a.done;
+	void *darg = p->a.arg;
+	p->a.done = NULL;
+	done(darg, 0, NULL, &rd);
+	free_send(p);
+}
+
+struct push_send *push_send_start(const struct push_send_args *a)
+{
+	struct push_send *p = calloc(1, sizeof(*p));
+	if (!p || !(p->put = malloc(a->put_len ? a->put_len : 1))) {
+		free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	p->a = *a;
+	memcpy(p->hash, a->hash, SHA256_LEN);
+	memcpy(p->put, a->put, a->put_len);
+	p->a.hash = p->hash;
+	p->a.put = p->put;
+	if (p->a.window < 1)
+		p->a.window = 1;
+	if (p->a.window > WINDOW_MAX)
+		p->a.window = WINDOW_MAX;
+	int rc = send_have(p);
+	if (rc) {
+		free_send(p);
+		errno = -rc;
+		return NULL;
+	}
+	return p;
+}
+
+void push_send_cancel(struct push_send *p)
+{
+	if (p)
+		free_send(p);
+}
+
+uint64_t push_send_bytes(const struct push_send *p)
+{
+	return p->sent;
+}
