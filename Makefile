@@ -5,7 +5,7 @@
 #   make test-asan  the same suite with the daemon under ASan/UBSan
 #   make fuzz       libFuzzer on the wire decoders, FUZZ_SECONDS each (optional)
 #   make demo       deps, build, mount ./mnt with a local context and show it
-#   make bench      side-by-side measurements against the peers
+#   make bench      side-by-side measurements against the peers (BENCH_ROWS=...)
 #   make install    /usr/local/bin/mitofs
 
 PREFIX  ?= /usr/local
@@ -179,9 +179,13 @@ demo: deps
 	$(MAKE) all
 	examples/demo.sh
 
+# BENCH_ROWS picks groups of rows: local, ssh, fs (run.sh), fleet (fleet.sh).
 bench: deps
 	$(MAKE) all
-	tests/bench/run.sh
+	@rc=0; rows=",$${BENCH_ROWS:-all},"; \
+	case $$rows in *,all,*|*,local,*|*,ssh,*|*,fs,*) tests/bench/run.sh || rc=$$?;; esac; \
+	case $$rows in *,all,*|*,fleet,*) tests/bench/fleet.sh || rc=$$?;; esac; \
+	exit $$rc
 
 install: $(B)/mitofs
 	install -D -m 0755 $(B)/mitofs $(DESTDIR)$(PREFIX)/bin/mitofs

@@ -22,6 +22,7 @@ struct push_send {
 	unsigned inflight;     /* pieces not answered */
 	bool data_started;
 	bool retried;          /* PUT said "not in the cache" once already */
+	bool told;             /* sent_all was called */
 	uint32_t hs[WINDOW_MAX + 1]; /* reply handles waiting */
 };
 
@@ -119,6 +120,10 @@ static int send_have(struct push_send *p)
 
 static int send_put(struct push_send *p)
 {
+	if (p->a.sent_all && !p->told) {
+		p->told = true;
+		p->a.sent_all(p->a.arg);
+	}
 	struct buf b;
 	int rc = begin(p, PUSH_PUT, &b);
 	rc = rc ? rc : buf_put_bytes(&b, p->put, p->a.put_len);

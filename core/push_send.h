@@ -36,6 +36,9 @@ struct push_send_args {
 	const void *put;               /* PUSH_PUT's fields after hash and size */
 	size_t put_len;
 	unsigned window;               /* PUSH_DATA pieces in flight (1-16) */
+	/* Optional: the content is all with the peer (every piece answered,
+	 * or it had it), only PUT's answer is to come. Once, before done. */
+	void (*sent_all)(void *arg);
 	push_done_fn *done;
 	void *arg;
 };

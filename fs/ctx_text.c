@@ -59,7 +59,8 @@ char *ctx_stats_text(struct daemon *d, size_t *len)
 		total++;
 		connected += ((struct ctx *)v)->state == CTX_CONNECTED;
 	}
-	char *s = NULL;
+	char *s = NULL, *more = NULL;
+	size_t mlen = 0;
 	int n = asprintf(&s,
 			 "contexts: %zu\ncontexts_connected: %zu\nroutes: %u\nstreams: %u\n"
 			 "handles: %u\nmsgs_routed: %" PRIu64 "\nmsgs_local: %" PRIu64
@@ -70,6 +71,26 @@ char *ctx_stats_text(struct daemon *d, size_t *len)
 			 st.auth_rejected);
 	if (n < 0)
 		return NULL;
-	*len = (size_t)n;
-	return s;
+	/* Then what crossed each link of ours: the contexts directly below. */
+	FILE *f = open_memstream(&more, &mlen);
+	if (!f) {
+		free(s);
+		return NULL;
+	}
+	fputs(s, f);
+	free(s);
+	fprintf(f, "push_bytes_sent: %" PRIu64 "\n", d->push_bytes);
+	for (struct ctx *c = d->root.children; c; c = c->next) {
+		struct stream *st = c->state == CTX_CONNECTED ? router_stream_for(d->router, c->id) : NULL;
+		struct stream_stats ss;
+		if (!st)
+			continue;
+		stream_get_stats(st, &ss);
+		fprintf(f, "stream %s: bytes_in %" PRIu64 " bytes_out %" PRIu64 "\n", c->path,
+			ss.bytes_in, ss.bytes_out);
+	}
+	if (fclose(f))
+		return NULL;
+	*len = mlen;
+	return more;
 }

@@ -232,6 +232,7 @@ struct daemon {
 	struct workers workers; /* invalidations on threads (worker.h) */
 	bool noxattr;          /* -o noxattr: fs/ has no xattrs (ENOSYS, as sshfs) */
 	struct group *groups;  /* groups/NAME, in the order made (group.c) */
+	uint64_t push_bytes;   /* content bytes pushes sent on our links */
 	bool output_since_trim;
 };
 

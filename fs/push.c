@@ -304,6 +304,7 @@ static int read_mem(void *src, uint64_t off, void *buf, size_t n)
 {
 	struct push *p = src;
 	memcpy(buf, p->data + off, n);
+	p->d->push_bytes += n; /* what crossed our links (stats) */
 	return 0;
 }
 

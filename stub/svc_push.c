@@ -53,6 +53,7 @@ struct hop {
 	struct push_send *send;
 	struct hop *qnext;    /* waiting for a slot */
 	bool queued;
+	bool slot;            /* counted in running: sending content */
 };
 
 struct put {
@@ -348,14 +349,30 @@ static void put_finish(struct put *p)
 	put_free(p);
 }
 
+/* The hop's child has the content: its slot goes to the next one (the
+ * answer to PUT, which may wait on a disk, holds no slot). */
+static void hop_sent(void *arg)
+{
+	struct hop *h = arg;
+	if (h->slot) {
+		h->slot = false;
+		h->p->x->running--;
+		start_queued(h->p->x);
+	}
+}
+
 static void hop_done(struct hop *h)
 {
 	struct put *p = h->p;
+	struct svc_push *x = p->x;
 	h->send = NULL;
-	p->x->running--;
+	if (h->slot) {
+		h->slot = false;
+		x->running--;
+	}
 	if (--p->left == 0)
 		put_finish(p);
-	start_queued(p->x);
+	start_queued(x);
 }
 
 /* A child answered (or could not be reached): its targets' results. */
@@ -413,9 +430,10 @@ static void start_hop(struct hop *h)
 	struct push_send_args a = {
 		.r = p->x->r, .peer = h->child, .hash = p->e->hash, .size = p->e->size,
 		.read = read_entry, .src = p->e, .put = h->body.data, .put_len = h->body.len,
-		.window = PASS_WINDOW, .done = on_sent, .arg = h,
+		.window = PASS_WINDOW, .sent_all = hop_sent, .done = on_sent, .arg = h,
 	};
 	p->x->running++;
+	h->slot = true;
 	h->send = push_send_start(&a);
 	if (!h->send) {
 		int err = errno;
