@@ -116,7 +116,7 @@ static int check_value(const struct methods_opt *o, const char *v, char *err, si
 		break;
 	case METHODS_ENUM:
 		ok = in_set(v, o->values);
-		want = o->values;
+		want = o->values; /* "a|b|c" reads as "one of" */
 		break;
 	case METHODS_ARGS:
 		/* Each piece is one argument; an empty one is a typo. */
@@ -125,7 +125,7 @@ static int check_value(const struct methods_opt *o, const char *v, char *err, si
 		break;
 	}
 	if (!ok) {
-		snprintf(err, errlen, "%s=%s: want %s", o->key, v, want);
+		snprintf(err, errlen, "%s must be %s, not '%s'", o->key, want, v);
 		return -EINVAL;
 	}
 	return 0;

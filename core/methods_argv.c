@@ -352,6 +352,7 @@ static const struct methods_opt kubectl_opts[] = {
 	{ "container", METHODS_WORD, NULL, false },
 	{ "kubectl_path", METHODS_TEXT, NULL, false },
 	{ "kubectl_args", METHODS_ARGS, NULL, false },
+	{ "keepalive", METHODS_NUM, NULL, false }, /* the daemon's pings */
 	{ NULL },
 };
 

@@ -135,12 +135,12 @@ Test(methods, bad_options_fail_with_a_reason)
 	cr_expect_eq(check("ssh", shell, 1, err), -EINVAL);
 	struct proto_kv rel[] = { KV("path", "srv/root") };
 	cr_expect_eq(check("chroot", rel, 1, err), -EINVAL);
-	cr_expect_str_eq(err, "path=srv/root: want an absolute path");
+	cr_expect_str_eq(err, "path must be an absolute path, not 'srv/root'");
 	struct proto_kv t[] = { KV("timeout", "0") };
 	cr_expect_eq(check("local", t, 1, err), -EINVAL);
 	struct proto_kv kind[] = { KV("container", "c"), KV("kind", "rkt") };
 	cr_expect_eq(check("setns", kind, 2, err), -EINVAL);
-	cr_expect_str_eq(err, "kind=rkt: want docker|podman|lxc|machinectl");
+	cr_expect_str_eq(err, "kind must be docker|podman|lxc|machinectl, not 'rkt'");
 	struct proto_kv twice[] = { KV("user", "a"), KV("user", "b") };
 	cr_expect_eq(check("sudo", twice, 2, err), -EINVAL);
 	struct proto_kv args[] = { KV("pod", "p"), KV("kubectl_args", "a,,b") };
