@@ -287,12 +287,16 @@ static const struct methods_opt docker_opts[] = {
 	{ NULL },
 };
 
-static int build_docker(struct methods_plan *p, const struct proto_kv *kv, size_t n,
-			const char *line, char *err, size_t errlen)
+/* docker and podman alike: the tool is the row's name, its option
+ * NAME_path= says where it is. */
+static int build_exec(struct methods_plan *p, const struct proto_kv *kv, size_t n,
+		      const char *line, char *err, size_t errlen)
 {
 	(void)err, (void)errlen;
 	const char *user = proto_kv_get(kv, n, "user");
-	add_tool(p, kv, n, "docker_path", "docker");
+	char key[32];
+	snprintf(key, sizeof(key), "%s_path", p->row->name);
+	add_tool(p, kv, n, key, p->row->name);
 	methods_add(p, "exec");
 	methods_add(p, "-i");
 	if (user)
@@ -308,21 +312,6 @@ static const struct methods_opt podman_opts[] = {
 	{ "podman_path", METHODS_TEXT, NULL, false },
 	{ NULL },
 };
-
-static int build_podman(struct methods_plan *p, const struct proto_kv *kv, size_t n,
-			const char *line, char *err, size_t errlen)
-{
-	(void)err, (void)errlen;
-	const char *user = proto_kv_get(kv, n, "user");
-	add_tool(p, kv, n, "podman_path", "podman");
-	methods_add(p, "exec");
-	methods_add(p, "-i");
-	if (user)
-		methods_addf(p, "--user=%s", user);
-	methods_add(p, proto_kv_get(kv, n, "container"));
-	add_stage(p, line);
-	return 0;
-}
 
 static const struct methods_opt buildah_opts[] = {
 	{ "container", METHODS_WORD, NULL, true },
@@ -429,8 +418,8 @@ const struct methods_row methods_table[] = {
 	{ "doas", 0, user_opts, build_doas },
 	{ "chroot", 0, chroot_opts, build_chroot },
 	{ "setns", 0, setns_opts, build_setns },
-	{ "docker", 0, docker_opts, build_docker },
-	{ "podman", 0, podman_opts, build_podman },
+	{ "docker", 0, docker_opts, build_exec },
+	{ "podman", 0, podman_opts, build_exec },
 	{ "buildah", 0, buildah_opts, build_buildah },
 	/* kubectl exec travels through the API server and the kubelet. */
 	{ "kubectl", METHODS_NET, kubectl_opts, build_kubectl },
