@@ -21,10 +21,15 @@ FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null)
 SSH_LIBS    := $(shell pkg-config --libs libssh 2>/dev/null)
 
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests and the demo need. The :arm64 ones
+# need the foreign architecture, which `make deps` adds (dpkg
+# --add-architecture arm64) before it installs them: the aarch64 stub is
+# built with Debian's cross gcc and musl for arm64, and tests run it (and
+# busybox-static:arm64) under qemu-user through binfmt_misc.
 DEPS = build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libssh-dev \
        libcriterion-dev musl-tools openssh-server openssh-client procps psmisc \
-       sudo opendoas iproute2 iptables busybox python3 attr git
+       sudo opendoas iproute2 iptables busybox python3 attr git util-linux \
+       gcc-aarch64-linux-gnu musl-dev:arm64 zlib1g-dev:arm64 qemu-user-static
 
 CORE_SRC = $(wildcard core/*.c)
 FS_SRC   = $(wildcard fs/*.c)
@@ -35,12 +40,17 @@ CORE_OBJ = $(CORE_SRC:%.c=$(B)/%.o)
 FS_OBJ   = $(FS_SRC:%.c=$(B)/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-# The stub is built with musl, statically, and links core only.
+# The stub is built with musl, statically, and links core only: once per
+# arch the daemon embeds (x86_64 in $(B)/musl, the others in
+# $(B)/musl-ARCH); the first stage's `uname -m` picks one on the target.
+# Debian's zlib headers and libz.a of that arch come with -idirafter.
 STUB_CFLAGS = $(CSTD) $(WARN) -Os -D_GNU_SOURCE -Icore -ffunction-sections \
-              -fdata-sections -idirafter /usr/include \
-              -idirafter /usr/include/x86_64-linux-gnu
+              -fdata-sections -idirafter /usr/include
 STUB_OBJ = $(CORE_SRC:%.c=$(B)/musl/%.o) $(STUB_SRC:%.c=$(B)/musl/%.o)
 LIBZ_A  ?= /usr/lib/x86_64-linux-gnu/libz.a
+STUB_ARCHES_CROSS = aarch64
+STUB_CC_aarch64    = aarch64-linux-musl-gcc
+STUB_STRIP_aarch64 = aarch64-linux-gnu-strip
 
 .PHONY: all deps test unit integration test-asan fuzz fuzz-run demo bench install clean
 
@@ -52,19 +62,44 @@ $(B)/%.o: %.c $(wildcard core/*.h fs/*.h)
 
 $(B)/musl/%.o: %.c $(wildcard core/*.h stub/*.h)
 	@mkdir -p $(dir $@)
-	$(MUSLCC) $(STUB_CFLAGS) -Istub -c $< -o $@
+	$(MUSLCC) $(STUB_CFLAGS) -idirafter /usr/include/x86_64-linux-gnu -Istub -c $< -o $@
 
 $(B)/mitofs-stub: $(STUB_OBJ)
 	$(MUSLCC) -static -Os -Wl,--gc-sections -o $@ $(STUB_OBJ) $(LIBZ_A)
 	strip $@
 
-# The daemon carries the stub gzip-compressed; the first stage on the
-# target unpacks it with gzip -dc.
+# The same for each other arch: $(B)/mitofs-stub-ARCH.
+define stub_cross
+$(B)/musl-$(1)/%.o: %.c $(wildcard core/*.h stub/*.h)
+	@mkdir -p $$(dir $$@)
+	$(STUB_CC_$(1)) $(STUB_CFLAGS) -idirafter /usr/include/$(1)-linux-gnu -Istub -c $$< -o $$@
+
+$(B)/mitofs-stub-$(1): $(CORE_SRC:%.c=$(B)/musl-$(1)/%.o) $(STUB_SRC:%.c=$(B)/musl-$(1)/%.o)
+	$(STUB_CC_$(1)) -static -Os -Wl,--gc-sections -o $$@ $$^ /usr/lib/$(1)-linux-gnu/libz.a
+	$(STUB_STRIP_$(1)) $$@
+endef
+$(foreach a,$(STUB_ARCHES_CROSS),$(eval $(call stub_cross,$(a))))
+
+# The daemon carries the stubs gzip-compressed; the first stage on the
+# target unpacks the one for its arch with gzip -dc.
 $(B)/mitofs-stub.gz: $(B)/mitofs-stub
 	gzip -9n -c $< > $@
 
-$(B)/stub_image.o: fs/stub_image.S $(B)/mitofs-stub.gz
-	$(CC) -c -DSTUB_GZ='"$(B)/mitofs-stub.gz"' $< -o $@
+$(B)/mitofs-stub-%.gz: $(B)/mitofs-stub-%
+	gzip -9n -c $< > $@
+
+$(B)/stub_image.o: fs/stub_image.S $(B)/mitofs-stub.gz $(STUB_ARCHES_CROSS:%=$(B)/mitofs-stub-%.gz)
+	$(CC) -c -DSTUB_x86_64='"$(B)/mitofs-stub.gz"' \
+	  $(foreach a,$(STUB_ARCHES_CROSS),-DSTUB_$(a)='"$(B)/mitofs-stub-$(a).gz"') $< -o $@
+
+# Test targets' only binary: Debian's busybox-static of each arch, fetched
+# with apt-get download and unpacked here (installing it would replace the
+# busybox package, which conflicts with it).
+$(B)/busybox/%/busybox:
+	@rm -rf $(@D) && mkdir -p $(@D)/deb
+	cd $(@D)/deb && apt-get download -q busybox-static:$*
+	dpkg-deb -x $(@D)/deb/busybox-static_*_$*.deb $(@D)/root
+	cp $(@D)/root/bin/busybox $@
 
 # The stub linked dynamically with glibc, for valgrind only: memcheck
 # cannot follow malloc in the static musl build.
@@ -90,7 +125,7 @@ $(B)/tests/stub_mangle: tests/tools/stub_mangle.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_OBJ) -lz
 
-integration: $(B)/tests/stub_mangle
+integration: $(B)/tests/stub_mangle $(B)/busybox/amd64/busybox $(B)/busybox/arm64/busybox
 
 # --- fuzzing (tests/fuzz/README.md) ---
 # Each harness tests/fuzz/fuzz_NAME.c is built twice:
@@ -150,7 +185,11 @@ fuzz-run: $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 	    $(FB)/corpus/$(n) tests/fuzz/corpus/$(n);)
 
 deps:
-	@missing=""; for p in $(DEPS); do \
+	@case " $(DEPS) " in *:arm64*) \
+	  dpkg --print-foreign-architectures | grep -qx arm64 || { \
+	    echo "adding the arm64 architecture"; dpkg --add-architecture arm64 && apt-get update -q; };; \
+	esac; \
+	missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

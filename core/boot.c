@@ -40,7 +40,7 @@
 #define BOOT_ARGV0     "mitofs:"
 #define BOOT_DIR_STEM  "mitofs."
 
-/* The machine the stub image is built for, as `uname -m` says it. */
+/* The machine this program is built for, as `uname -m` says it. */
 #if defined(__x86_64__)
 #define BOOT_ARCH "x86_64"
 #elif defined(__aarch64__)
@@ -55,18 +55,23 @@
 #error "unknown architecture: add its uname -m name"
 #endif
 
+const char boot_arch[] = BOOT_ARCH;
+
 /* --- the first-stage line --- */
 
 /*
  * The line, for dash, bash and busybox sh alike:
+ *  0. `uname -m` picks the image (its index, size and tag), or the stage
+ *     fails naming the arch and those we have;
  *  1. with a cache tag, a stub cached under $XDG_RUNTIME_DIR/mitofs or
  *     ~/.cache/mitofs (a 0700 directory) is run at once: no upload;
- *  2. otherwise it says PROTO_NEED, reads exactly the announced number of
- *     bytes into a fresh 0700 directory, unpacks them with gzip -dc, moves
- *     the stub into the cache when there is one, and runs it.
+ *  2. otherwise it says PROTO_NEED and the index, reads exactly that
+ *     image's number of bytes into a fresh 0700 directory, unpacks them
+ *     with gzip -dc, moves the stub into the cache when there is one
+ *     (keeping the BOOT_CACHE_KEEP newest builds), and runs it.
  * The trap removes the directory when anything before the exec fails
  * (dash and busybox run it when exec itself fails too); after a successful
- * exec the stub removes it.
+ * exec the stub removes it. Only POSIX sh and busybox applets: no /usr.
  */
 struct line {
 	char *p;
@@ -95,16 +100,72 @@ static void put_word(struct line *l, const char *w)
 	put(l, "'");
 }
 
-int boot_stage_line(char *out, size_t cap, size_t image_len, const char *tag, const char *name)
+static bool arch_ok(const char *a)
 {
-	if (!name || !*name)
+	return a && *a && strlen(a) < 32 && !a[strspn(a, "abcdefghijklmnopqrstuvwxyz0123456789_")];
+}
+
+int boot_images_add(struct boot_images *s, const char *arch, const void *data, size_t len,
+		    int tagged)
+{
+	if (s->n >= BOOT_MAX_IMAGES)
+		return -ENOSPC;
+	if (!arch_ok(arch) || !data)
 		return -EINVAL;
-	if (tag && (strlen(tag) > 64 || tag[strspn(tag, "0123456789abcdef")]))
+	struct boot_image *im = &s->img[s->n];
+	memset(im, 0, sizeof(*im));
+	im->arch = arch;
+	im->data = data;
+	im->len = len;
+	if (tagged) {
+		int rc = boot_image_tag(data, len, im->tag);
+		if (rc)
+			return rc;
+	}
+	s->n++;
+	return 0;
+}
+
+void boot_images_arches(const struct boot_images *s, char *out, size_t cap)
+{
+	size_t off = 0;
+	if (cap)
+		out[0] = 0;
+	for (size_t i = 0; i < s->n && off < cap; i++) {
+		int n = snprintf(out + off, cap - off, "%s%s", i ? ", " : "", s->img[i].arch);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+int boot_stage_line(char *out, size_t cap, const struct boot_images *s, const char *name)
+{
+	if (!name || !*name || !s || s->n == 0 || s->n > 10)
 		return -EINVAL;
+	/* Cached when the images have tags (all or none). */
+	bool cached = s->img[0].tag[0] != 0;
+	for (size_t i = 0; i < s->n; i++) {
+		const char *t = s->img[i].tag;
+		if (!arch_ok(s->img[i].arch) || (t[0] != 0) != cached ||
+		    t[strspn(t, "0123456789abcdef")])
+			return -EINVAL;
+	}
 	struct line l = { out, cap, 0, 0 };
-	if (tag) {
+	char have[64 * BOOT_MAX_IMAGES];
+	boot_images_arches(s, have, sizeof(have));
+	put(&l, "m=$(uname -m);case $m in ");
+	for (size_t i = 0; i < s->n; i++) {
+		const struct boot_image *im = &s->img[i];
+		/* The BSDs' name for it, which a Linux compat layer may show. */
+		const char *alias = !strcmp(im->arch, "aarch64") ? "|arm64"
+				    : !strcmp(im->arch, "x86_64") ? "|amd64" : "";
+		put(&l, "%s%s)i=%zu n=%zu t=%s;;", im->arch, alias, i, im->len, im->tag);
+	}
+	put(&l, "*)echo \"mitofs: unsupported arch $m (have: %s)\" >&2;exit 1;;esac;", have);
+	if (cached) {
 		put(&l, "c=\"${XDG_RUNTIME_DIR:-${HOME:+$HOME/.cache}}\";f=;"
-			"[ -n \"$c\" ]&&c=\"$c/mitofs\"&&f=\"$c/stub-%s\"&&[ -x \"$f\" ]&&exec \"$f\" - ", tag);
+			"[ -n \"$c\" ]&&c=\"$c/mitofs\"&&f=\"$c/stub-$t\"&&[ -x \"$f\" ]&&exec \"$f\" - ");
 		put_word(&l, name);
 		put(&l, ";trap 'rm -rf \"$d\"' 0;"
 			"if [ -n \"$f\" ]&&mkdir -p -m 700 \"$c\" 2>/dev/null&&"
@@ -113,15 +174,15 @@ int boot_stage_line(char *out, size_t cap, size_t image_len, const char *tag, co
 	} else {
 		put(&l, "trap 'rm -rf \"$d\"' 0;d=$(mktemp -d \"${TMPDIR:-/tmp}/" BOOT_DIR_STEM "XXXXXX\")&&");
 	}
-	/* Only an upload needs the check: a cached stub came from this build. */
-	put(&l, "m=$(uname -m);[ \"$m\" = " BOOT_ARCH " ]||{ echo \"mitofs: no stub for $m "
-		"(this build has " BOOT_ARCH ")\" >&2;exit 1;}&&");
-	put(&l, "printf " PROTO_NEED "&&head -c %zu|gzip -dc>\"$d/s\"&&chmod 700 \"$d/s\"&&", image_len);
-	if (tag) {
-		/* Keep one version: the others are older builds (a running stub
-		 * does not need its file). */
+	put(&l, "printf " PROTO_NEED "$i&&head -c $n|gzip -dc>\"$d/s\"&&chmod 700 \"$d/s\"&&");
+	if (cached) {
+		/* Keep the newest few builds, not one: daemons of other versions
+		 * (or arches) on this target would evict each other's stub and
+		 * upload it again at every connect. A running stub does not need
+		 * its file. Names are stub-HEX: ls output splits safely. */
 		put(&l, "if [ -n \"$f\" ]&&mv -f \"$d/s\" \"$f\"&&rmdir \"$d\";then "
-			"for o in \"$c\"/stub-*;do [ \"$o\" = \"$f\" ]||rm -f \"$o\";done;exec \"$f\" - ");
+			"(cd \"$c\"&&k=0&&for o in $(ls -t);do case $o in stub-*)k=$((k+1));"
+			"[ $k -le %d ]||rm -f \"$o\";;esac;done);exec \"$f\" - ", BOOT_CACHE_KEEP);
 		put_word(&l, name);
 		put(&l, ";fi;");
 	}
@@ -185,7 +246,8 @@ static int above_stdio(int fd)
 }
 
 static void __attribute__((noreturn))
-boot_child(char *const argv[], int sock, int errfd, int pty_slave, pid_t parent)
+boot_child(char *const argv[], boot_pre_fn *pre, const void *pre_arg, int sock, int errfd,
+	   int pty_slave, pid_t parent)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent) /* the parent died before prctl */
@@ -204,12 +266,15 @@ boot_child(char *const argv[], int sock, int errfd, int pty_slave, pid_t parent)
 	if (e >= 0)
 		dup2(e, 2);
 	boot_child_prepare();
+	if (pre && pre(pre_arg))
+		_exit(127);
 	execvp(argv[0], argv);
 	dprintf(2, "mitofs: exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
-int boot_spawn_argv(char *const argv[], int errfd, int *ptyfd, pid_t *pid, int *fd)
+int boot_spawn_argv(char *const argv[], boot_pre_fn *pre, const void *pre_arg, int errfd,
+		    int *ptyfd, pid_t *pid, int *fd)
 {
 	int sv[2], master = -1, slave = -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -242,7 +307,7 @@ int boot_spawn_argv(char *const argv[], int errfd, int *ptyfd, pid_t *pid, int *
 		goto fail;
 	}
 	if (p == 0)
-		boot_child(argv, sv[1], errfd, slave, parent);
+		boot_child(argv, pre, pre_arg, sv[1], errfd, slave, parent);
 	close(sv[1]);
 	if (slave >= 0)
 		close(slave);
@@ -268,7 +333,7 @@ int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd)
 	char *argv[] = { "sh", "-c", (char *)line, NULL };
 	/* /bin/sh, not a PATH lookup: the stage is POSIX sh. */
 	argv[0] = "/bin/sh";
-	return boot_spawn_argv(argv, errfd, NULL, pid, fd);
+	return boot_spawn_argv(argv, NULL, NULL, errfd, NULL, pid, fd);
 }
 
 /* --- the stub's side --- */
@@ -352,8 +417,7 @@ struct boot_job {
 	int fd;                   /* before the first token: raw, else -1 */
 	uint8_t tok[PROTO_HELLO_LEN];
 	size_t ntok;
-	const void *image;        /* the caller's, sent on PROTO_NEED */
-	size_t image_len;
+	struct boot_images imgs;  /* the caller's bytes; one is sent on PROTO_NEED */
 	struct stream *s;         /* NULL once handed over or failed */
 	int errfd;                /* -1 when closed */
 	pid_t pid;
@@ -612,8 +676,9 @@ static void tok_cb(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	loop_del(l, fd);
 	j->fd = -1;
-	bool need = memcmp(j->tok, PROTO_NEED, PROTO_HELLO_LEN) == 0;
-	if (!need && memcmp(j->tok, PROTO_HELLO, PROTO_HELLO_LEN) != 0) {
+	bool need = memcmp(j->tok, PROTO_NEED, PROTO_NEED_LEN) == 0;
+	size_t want = need ? (size_t)(j->tok[PROTO_NEED_LEN] - '0') : 0;
+	if (need ? want >= j->imgs.n : memcmp(j->tok, PROTO_HELLO, PROTO_HELLO_LEN) != 0) {
 		close(fd);
 		job_fail(j, EPROTO, "bad hello");
 		return;
@@ -629,18 +694,19 @@ static void tok_cb(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	}
 	stream_expect_hello(j->s, PROTO_HELLO, PROTO_HELLO_LEN);
-	int rc = stream_send_raw(j->s, j->image, j->image_len);
+	int rc = stream_send_raw(j->s, j->imgs.img[want].data, j->imgs.img[want].len);
 	if (rc)
 		job_fail(j, -rc, "sending the image: %s", strerror(-rc));
 }
 
 struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,
-			    const void *image, size_t n, const struct proto_config *cfg,
+			    const struct boot_images *imgs, const struct proto_config *cfg,
 			    int timeout_ms, boot_done_fn *done, void *arg)
 {
 	int rc;
 	struct boot_job *j = NULL;
-	if (!cfg || cfg->nparents == 0 || cfg->nparents > 64 || !done || !image) {
+	if (!cfg || cfg->nparents == 0 || cfg->nparents > 64 || !done || !imgs || !imgs->n ||
+	    imgs->n > BOOT_MAX_IMAGES) {
 		rc = -EINVAL;
 		goto fail;
 	}
@@ -671,8 +737,7 @@ struct boot_job *boot_start(struct loop *l, int fd, int errfd, pid_t pid,
 		j->errfd = errfd;
 		errfd = -1;
 	}
-	j->image = image;
-	j->image_len = n;
+	j->imgs = *imgs;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    (rc = loop_add(l, fd, EPOLLIN, tok_cb, j)) < 0) {
@@ -704,13 +769,22 @@ struct boot_job *boot_local(struct loop *l, const void *image, size_t n, const c
 			    const struct proto_config *cfg, int timeout_ms,
 			    boot_done_fn *done, void *arg)
 {
-	char line[1024 + 12 * PROTO_MAX_NAME], own[BOOT_TAG_LEN + 1];
-	int ep[2], fd, rc;
+	char line[BOOT_LINE_MAX];
+	int ep[2], fd, rc = -EINVAL;
 	pid_t pid;
-	if (!tag && image && boot_image_tag(image, n, own) == 0)
-		tag = own;
-	if (!cfg || (rc = boot_stage_line(line, sizeof(line), n, tag, cfg->name))) {
-		errno = cfg ? -rc : EINVAL;
+	struct boot_images one = { 0 };
+	if (!image || !cfg || (rc = boot_images_add(&one, BOOT_ARCH, image, n, 0))) {
+		errno = -rc;
+		return NULL;
+	}
+	/* The caller's tag, else ours; an image that is not gzip goes
+	 * uncached (and its stage says what gzip thinks of it). */
+	if (tag)
+		snprintf(one.img[0].tag, sizeof(one.img[0].tag), "%s", tag);
+	else if (boot_image_tag(image, n, one.img[0].tag))
+		one.img[0].tag[0] = 0;
+	if ((rc = boot_stage_line(line, sizeof(line), &one, cfg->name))) {
+		errno = -rc;
 		return NULL;
 	}
 	if (pipe2(ep, O_CLOEXEC) < 0)
@@ -722,7 +796,7 @@ struct boot_job *boot_local(struct loop *l, const void *image, size_t n, const c
 		errno = -rc;
 		return NULL;
 	}
-	struct boot_job *j = boot_start(l, fd, ep[0], pid, image, n, cfg, timeout_ms, done, arg);
+	struct boot_job *j = boot_start(l, fd, ep[0], pid, &one, cfg, timeout_ms, done, arg);
 	if (!j) {
 		int e = errno;
 		kill(pid, SIGKILL);

@@ -33,8 +33,11 @@
 /* The fixed token a stub writes before its first frame. */
 #define PROTO_HELLO     "MITOFS\0\1"
 #define PROTO_HELLO_LEN 8
-/* What a first stage says, instead of a hello, when it needs the image. */
-#define PROTO_NEED      "MITOFS:S"
+/* What a first stage says, instead of a hello, when it needs an image:
+ * these 7 bytes, then the index of the image it wants as one digit
+ * ('0' for the first of the images its line was built with). */
+#define PROTO_NEED      "MITOFS:"
+#define PROTO_NEED_LEN  7
 
 /* Limits on fields we accept from a peer. */
 #define PROTO_MAX_NAME  255

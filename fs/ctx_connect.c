@@ -16,6 +16,7 @@
 #include "log.h"
 #include "loop.h"
 #include "method.h"
+#include "methods.h"
 #include "router.h"
 #include "stream.h"
 
@@ -115,7 +116,7 @@ void method_up(struct ctx *c, struct stream *s, pid_t pid, int err, const char *
 		return;
 	}
 	/* Network hops compress both ways (the stub was told in its CONFIG). */
-	if (!strcmp(c->method, "ssh"))
+	if (methods_is_net(c->method))
 		stream_set_compress(s, true);
 	int rc = router_add_child(d->router, s, c->id);
 	if (rc) {
@@ -193,7 +194,7 @@ static int start_connect(struct ctx *c, struct ctl_batch *b, char *err, size_t e
 		}
 		c->id = id;
 		const char *ka = ctl_opt(l, "keepalive");
-		c->keepalive_ms = ka ? atoi(ka) * 1000 : !strcmp(c->method, "ssh") ? 15000 : 0;
+		c->keepalive_ms = ka ? atoi(ka) * 1000 : methods_is_net(c->method) ? 15000 : 0;
 		rc = method_start(c, l, err, errlen);
 		if (rc) {
 			map_del(&d->ctxs, id);

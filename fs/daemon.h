@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "boot.h"
 #include "ids.h"
 #include "map.h"
 #include "proto.h"
@@ -205,9 +206,7 @@ struct daemon {
 	struct ctx root;
 	struct map ctxs;       /* id -> ctx (connected or not) */
 	struct ids_master ids;
-	const uint8_t *image;  /* the gzip'd stub */
-	size_t image_len;
-	char image_tag[17];    /* its cache tag (boot_image_tag), once */
+	struct boot_images images; /* the gzip'd stubs, one per arch (boot.h) */
 	size_t output_cap;     /* per job stream */
 	size_t log_cap;        /* per log ring */
 	int connect_timeout_ms;

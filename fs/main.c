@@ -37,8 +37,13 @@
 #include "remotefs.h"
 #include "router.h"
 
-extern const uint8_t mitofs_stub_gz[];
-extern const uint8_t mitofs_stub_gz_end[];
+/* The embedded stubs (fs/stub_image.S), ending with a NULL arch. */
+struct stub_embedded {
+	const char *arch;
+	const uint8_t *data;
+	size_t len;
+};
+extern const struct stub_embedded mitofs_stubs[];
 
 static void usage(FILE *f)
 {
@@ -269,12 +274,11 @@ int main(int argc, char **argv)
 	d.mountpoint = mnt;
 	d.uid = getuid();
 	d.gid = getgid();
-	d.image = mitofs_stub_gz;
-	d.image_len = (size_t)(mitofs_stub_gz_end - mitofs_stub_gz);
-	if (boot_image_tag(d.image, d.image_len, d.image_tag)) {
-		fprintf(stderr, "mitofs: the embedded stub is damaged\n");
-		return 1;
-	}
+	for (const struct stub_embedded *e = mitofs_stubs; e->arch; e++)
+		if (boot_images_add(&d.images, e->arch, e->data, e->len, 1)) {
+			fprintf(stderr, "mitofs: the embedded %s stub is damaged\n", e->arch);
+			return 1;
+		}
 	clock_gettime(CLOCK_REALTIME, &d.t0);
 
 	/* Background: the parent returns only once the mount is ready, with
@@ -391,11 +395,12 @@ out_unmount:
 			n++;
 		pid_t *pids = calloc(n ? n : 1, sizeof(*pids));
 		n = 0;
-		/* Only local stubs are our children; other pids are remote.
+		/* Only stubs started by a command (local, sudo, docker...) are
+		 * our children; an ssh stub is remote (child 0 or -1).
 		 * The pid we forked, not the one the stub's sys info claims:
 		 * that one could name any process of ours, to be SIGKILLed. */
 		for (struct ctx *c = d.root.children; pids && c; c = c->next)
-			if (!strcmp(c->method, "local") && c->child > 0)
+			if (c->child > 0)
 				pids[n++] = c->child;
 		group_daemon_fini(&d);
 		ctx_daemon_fini(&d);

@@ -1,9 +1,11 @@
 /*
- * method — how the daemon reaches a context it connects to directly.
- * Each method lives in its own method_NAME.c; this header is the table
- * they plug into. Children of a context are spawned by that context's
- * stub instead (ctx_connect.c sends SPAWN_CONTEXT). Not for: what happens
- * after the stub is up (ctx_connect.c).
+ * method — how the daemon reaches a context it connects to directly: by
+ * the command of the method's row in the shared table (core/methods.h:
+ * local, sudo, su, doas, chroot, setns, docker...), or, for ssh, by its
+ * own libssh transport (method_ssh.c). Children of a context are spawned
+ * by that context's stub instead (ctx_connect.c sends SPAWN_CONTEXT),
+ * after the same checks. Not for: what happens after the stub is up
+ * (ctx_connect.c).
  */
 #ifndef MITOFS_METHOD_H
 #define MITOFS_METHOD_H
@@ -35,8 +37,6 @@ void method_release(struct ctx *c);
 /* Adds key: value to what info shows for c (copies both). */
 void method_set_info(struct ctx *c, const char *key, const char *val);
 
-/* method_local.c */
-int method_local_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen);
 /* method_ssh.c */
 int method_ssh_check(const struct ctl_line *l, char *err, size_t errlen);
 int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen);

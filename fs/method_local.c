@@ -1,9 +1,12 @@
 /*
- * method_local — a stub on this machine: the first-stage line run by
- * /bin/sh in a child process, the same bootstrap an ssh target gets, so
- * every local test exercises the real path. Also holds the method table
- * (method_check / method_start). Not for: children of stubs (their stub
- * spawns them).
+ * method_local — the daemon's side of the method table: checking a
+ * connect line's method and options (core/methods.c's checks, plus the
+ * rule that passwords come from files), and connecting a context of the
+ * daemon by its method's command: fork, the first stage through the tool
+ * (sudo on a pty, docker exec, a chroot...), the same bootstrap an ssh
+ * target gets, so every local test exercises the real path. ssh is the
+ * one method the daemon does its own way (libssh, method_ssh.c).
+ * Not for: children of stubs (their stub runs the same table).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,57 +16,59 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot.h"
 #include "log.h"
 #include "method.h"
+#include "methods.h"
 
-static const char *local_opts[] = { "timeout", NULL };
+/* Methods the daemon connects its own way instead of by the table's
+ * command: their checks, start and release. */
+static const struct method_own {
+	const char *name;
+	int (*check)(const struct ctl_line *l, char *err, size_t errlen);
+	int (*start)(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen);
+	void (*release)(struct ctx *c);
+} own_methods[] = {
+	{ "ssh", method_ssh_check, method_ssh_start, method_ssh_release },
+};
 
-static int check_opts(const char *method, const char **known, const struct ctl_line *l,
-		      char *err, size_t errlen)
+static const struct method_own *own_of(const char *method)
+{
+	for (size_t i = 0; i < sizeof(own_methods) / sizeof(own_methods[0]); i++)
+		if (!strcmp(own_methods[i].name, method))
+			return &own_methods[i];
+	return NULL;
+}
+
+/* The options of l as the table's list (borrowed strings), with
+ * password_file= standing for the password= the table knows (its value
+ * is the path until method_kv_password reads it). password= itself is
+ * refused: a secret never goes on a ctl line. n set; 0 or -EINVAL. */
+static int line_kv(const struct ctl_line *l, struct proto_kv *kv, size_t *n, char *err,
+		   size_t errlen)
 {
 	for (int i = 0; i < l->nopts; i++) {
-		int ok = 0;
-		for (int k = 0; known[k]; k++)
-			ok |= !strcmp(l->opts[i].key, known[k]);
-		if (!ok) {
-			snprintf(err, errlen, "unknown option '%s' for method %s", l->opts[i].key, method);
+		if (!strcmp(l->opts[i].key, "password")) {
+			snprintf(err, errlen, "passwords go in a file: password_file=PATH");
 			return -EINVAL;
 		}
+		bool pwf = !strcmp(l->opts[i].key, "password_file");
+		kv[i].key = (char *)(pwf ? "password" : l->opts[i].key);
+		kv[i].val = (char *)l->opts[i].val;
 	}
-	const char *t = ctl_opt(l, "timeout");
-	if (t) {
-		char *end;
-		long v = strtol(t, &end, 10);
-		if (!*t || *end || v <= 0 || v > 3600) {
-			snprintf(err, errlen, "timeout must be 1-3600 seconds, not '%s'", t);
-			return -EINVAL;
-		}
-	}
+	*n = (size_t)l->nopts;
 	return 0;
 }
 
 int method_check(int top, const char *method, const struct ctl_line *l,
 		 char *err, size_t errlen)
 {
-	(void)top;
-	if (!strcmp(method, "local"))
-		return check_opts(method, local_opts, l, err, errlen);
-	if (!strcmp(method, "ssh") && top)
-		return method_ssh_check(l, err, errlen);
-	/* Through a context: its stub knows these and checks their options. */
-	static const char *via_stub[] = { "ssh", "sudo", "su", "doas", NULL };
-	for (int i = 0; !top && via_stub[i]; i++)
-		if (!strcmp(method, via_stub[i])) {
-			if (ctl_opt(l, "password")) {
-				snprintf(err, errlen, "passwords go in a file: password_file=PATH");
-				return -EINVAL;
-			}
-			return 0;
-		}
-	snprintf(err, errlen, "unknown method '%s' (known: local, %s)", method,
-		 top ? "ssh" : "ssh, sudo, su, doas");
-	return -ENOENT;
+	const struct method_own *own = top ? own_of(method) : NULL;
+	if (own)
+		return own->check(l, err, errlen);
+	struct proto_kv kv[CTL_MAX_OPTS];
+	size_t n;
+	int rc = line_kv(l, kv, &n, err, errlen);
+	return rc ? rc : methods_check(method, kv, n, err, errlen);
 }
 
 int method_read_password(const char *path, char *out, size_t cap, char *err, size_t errlen)
@@ -94,8 +99,16 @@ int method_read_password(const char *path, char *out, size_t cap, char *err, siz
 
 void method_release(struct ctx *c)
 {
-	if (c->mstate && !strcmp(c->method, "ssh"))
-		method_ssh_release(c);
+	const struct method_own *own = c->parent == &c->d->root ? own_of(c->method) : NULL;
+	if (own) {
+		if (c->mstate)
+			own->release(c);
+		return;
+	}
+	/* The command's record: a boot in progress (its child is killed) or
+	 * the terminal of a running child. Nested contexts have none. */
+	methods_run_free(c->mstate);
+	c->mstate = NULL;
 }
 
 void method_set_info(struct ctx *c, const char *key, const char *val)
@@ -114,34 +127,41 @@ void method_set_info(struct ctx *c, const char *key, const char *val)
 	}
 }
 
-int method_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen)
-{
-	if (!strcmp(c->method, "local"))
-		return method_local_start(c, l, err, errlen);
-	if (!strcmp(c->method, "ssh"))
-		return method_ssh_start(c, l, err, errlen);
-	snprintf(err, errlen, "unknown method '%s'", c->method);
-	return -ENOENT;
-}
-
 static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void *arg)
 {
-	method_up(arg, s, pid, err, why);
+	struct ctx *c = arg;
+	if (err) {
+		/* Its child is gone (killed by the boot); nothing to keep. */
+		methods_run_free(c->mstate);
+		c->mstate = NULL;
+	}
+	method_up(c, s, pid, err, why);
 }
 
-int method_local_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen)
+int method_start(struct ctx *c, const struct ctl_line *l, char *err, size_t errlen)
 {
 	struct daemon *d = c->d;
-	const char *t = ctl_opt(l, "timeout");
-	int timeout_ms = t ? atoi(t) * 1000 : d->connect_timeout_ms;
+	const struct method_own *own = own_of(c->method);
+	if (own)
+		return own->start(c, l, err, errlen);
+	struct proto_kv kv[CTL_MAX_OPTS];
+	size_t n;
+	char pw[512] = "";
+	int rc = line_kv(l, kv, &n, err, errlen);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!strcmp(kv[i].key, "password")) {
+			/* Read here, handed to the terminal watcher, then wiped. */
+			rc = method_read_password(kv[i].val, pw, sizeof(pw), err, errlen);
+			kv[i].val = pw;
+		}
+	if (rc)
+		return rc;
 	struct proto_config cfg = { .id = c->id, .nparents = 1, .parents = { 0 } };
 	snprintf(cfg.name, sizeof(cfg.name), "%s", c->path);
 	cfg.log_level = d->debug ? LOG_DEBUG : LOG_INFO;
-	c->boot = boot_local(d->loop, d->image, d->image_len, d->image_tag, &cfg, timeout_ms, on_boot, c);
-	if (!c->boot) {
-		int e = errno ? errno : ENOMEM;
-		snprintf(err, errlen, "cannot start the local stub: %s", strerror(e));
-		return -e;
-	}
-	return 0;
+	cfg.keepalive_ms = (uint32_t)c->keepalive_ms; /* our pings: the stub goes by them */
+	c->mstate = methods_run_start(d->loop, c->method, kv, n, &d->images, &cfg,
+				      d->connect_timeout_ms, on_boot, c, err, errlen);
+	explicit_bzero(pw, sizeof(pw));
+	return c->mstate ? 0 : errno ? -errno : -ENOMEM;
 }

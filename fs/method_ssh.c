@@ -801,8 +801,8 @@ int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t 
 	}
 	if (getenv("HOME"))
 		k->home = strdup(getenv("HOME"));
-	char line[1024 + 12 * PROTO_MAX_NAME];
-	rc = boot_stage_line(line, sizeof(line), d->image_len, d->image_tag, c->path);
+	char line[BOOT_LINE_MAX];
+	rc = boot_stage_line(line, sizeof(line), &d->images, c->path);
 	k->line = rc ? NULL : strdup(line);
 	if (!k->host || !k->line) {
 		snprintf(err, errlen, "cannot prepare the connection");
@@ -826,7 +826,7 @@ int method_ssh_start(struct ctx *c, const struct ctl_line *l, char *err, size_t 
 	 * libssh's own applies to each of its steps inside that. The thread
 	 * keeps the deadline of the ssh part and says which step ran out of
 	 * time; the boot job's is a second later, for the upload and hello. */
-	c->boot = boot_start(d->loop, sv[0], ep[0], -1, d->image, d->image_len, &cfg,
+	c->boot = boot_start(d->loop, sv[0], ep[0], -1, &d->images, &cfg,
 			     k->timeout_s * 1000 + 1000, on_boot, c);
 	sv[0] = ep[0] = -1; /* the boot job owns them now, failing or not */
 	if (!c->boot) {

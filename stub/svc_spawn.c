@@ -3,16 +3,17 @@
  *
  * For: taking an id from our block (asking the master for a new block
  * with ALLOCATE_ID when it is empty, queueing requests meanwhile), booting
- * a copy of our own image through the first stage (boot_local), and
- * adopting the stream with router_add_child, whose ADD_ROUTE travels up
- * before our reply so the master knows the route first.
+ * a copy of our own image through the first stage by the method's command
+ * (core/methods_run.c), and adopting the stream with router_add_child,
+ * whose ADD_ROUTE travels up before our reply so the master knows the
+ * route first.
  * Not for: reaping (main.c), nor the command line of each method
- * (methods.c).
+ * (core/methods_argv.c). A stub uploads only its own build: a child of
+ * another arch is refused by the first stage (the daemon has them all).
  */
 #include "svc_spawn.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <signal.h>
@@ -20,14 +21,13 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "askpass.h"
 #include "boot.h"
 #include "ids.h"
 #include "log.h"
 #include "loop.h"
 #include "router.h"
-#include "stream.h"
 #include "methods.h"
+#include "stream.h"
 #include "svc.h"
 
 /* One SPAWN_CONTEXT request, from arrival to reply. */
@@ -36,14 +36,11 @@ struct spawn_req {
 	struct svc_spawn *sp;
 	struct svc_req q;
 	uint32_t id;            /* 0 until taken from the block */
-	struct boot_job *boot;  /* while booting */
+	struct methods_run *run; /* while booting, then the child's */
 	char name[PROTO_MAX_NAME + 1];
 	char *method;           /* owned */
 	struct proto_kv *kv;    /* owned: the options (a password among them) */
 	size_t nkv;
-	int ptyfd;              /* the child's terminal, or -1 */
-	pid_t pid;
-	struct askpass *ask;    /* answering its password prompt */
 };
 
 /* A child context we started (until its process is reaped). */
@@ -51,7 +48,8 @@ struct child {
 	struct child *next;
 	uint32_t id;
 	pid_t pid;
-	int ptyfd;              /* kept open while it runs: closing hangs it up */
+	struct methods_run *run; /* its terminal, kept open while it runs:
+				  * closing it hangs the child up */
 	char name[PROTO_MAX_NAME + 1];
 };
 
@@ -65,7 +63,7 @@ struct svc_spawn {
 	struct spawn_req *booting;
 	struct child *children;
 	struct buf image;                /* our gzip'd image, made on first use */
-	char tag[BOOT_TAG_LEN + 1];      /* and its cache tag */
+	struct boot_images imgs;         /* it, as the one image we upload */
 	struct msg_spare *spare;         /* the stub's, for children's streams */
 };
 
@@ -82,9 +80,7 @@ static void req_unlink(struct spawn_req **list, struct spawn_req *q)
 
 static void req_free(struct spawn_req *q)
 {
-	askpass_free(q->ask);
-	if (q->ptyfd >= 0)
-		close(q->ptyfd);
+	methods_run_free(q->run);
 	free(q->method);
 	for (size_t i = 0; i < q->nkv; i++)
 		if (!strcmp(q->kv[i].key, "password"))
@@ -117,27 +113,12 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	struct spawn_req *q = arg;
 	struct svc_spawn *sp = q->sp;
 	req_unlink(&sp->booting, q);
-	q->boot = NULL;
-	if (err && q->ask) {
-		/* What the tool said on its terminal is the better reason. */
-		char line[200], text[PROTO_MAX_TEXT];
-		askpass_last_line(q->ask, line, sizeof(line));
-		if (line[0]) {
-			snprintf(text, sizeof(text), "%s: %s", why, line);
-			askpass_free(q->ask);
-			q->ask = NULL;
-			req_fail(q, err, text);
-			return;
-		}
-	}
-	askpass_free(q->ask);
-	q->ask = NULL;
 	if (err) {
 		req_fail(q, err, why);
 		return;
 	}
 	/* A network hop compresses both ways (the child was told in CONFIG). */
-	if (!strcmp(q->method, "ssh"))
+	if (methods_is_net(q->method))
 		stream_set_compress(s, true);
 	/* Its fs replies come up in 1 MiB frames (see main.c). */
 	stream_share_spare(s, sp->spare);
@@ -154,8 +135,8 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	}
 	c->id = q->id;
 	c->pid = pid;
-	c->ptyfd = q->ptyfd;
-	q->ptyfd = -1;
+	c->run = q->run;
+	q->run = NULL;
 	memcpy(c->name, q->name, sizeof(c->name));
 	c->next = sp->children;
 	sp->children = c;
@@ -167,33 +148,25 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	req_free(q);
 }
 
-/* The password prompt went wrong: stop the boot and say why. */
-static void ask_failed(void *arg, int err, const char *why)
-{
-	struct spawn_req *q = arg;
-	req_unlink(&q->sp->booting, q);
-	boot_cancel(q->boot);
-	q->boot = NULL;
-	askpass_free(q->ask);
-	q->ask = NULL;
-	req_fail(q, err, why);
-}
-
 /* Boots one request that has its id. */
 static void spawn_boot(struct spawn_req *q)
 {
 	struct svc_spawn *sp = q->sp;
-	char text[160];
+	char text[256];
 	int rc;
 	if (sp->self.nparents >= 64) {
 		req_fail(q, E2BIG, "too deep: 64 ancestors already");
 		return;
 	}
-	if (!sp->image.len && (rc = boot_self_image(&sp->image)) < 0) {
-		buf_free(&sp->image);
-		snprintf(text, sizeof(text), "reading our own image: %s", strerror(-rc));
-		req_fail(q, -rc, text);
-		return;
+	if (!sp->image.len) {
+		if ((rc = boot_self_image(&sp->image)) < 0 ||
+		    (rc = boot_images_add(&sp->imgs, boot_arch, sp->image.data, sp->image.len, 1))) {
+			buf_free(&sp->image);
+			sp->imgs.n = 0;
+			snprintf(text, sizeof(text), "reading our own image: %s", strerror(-rc));
+			req_fail(q, -rc, text);
+			return;
+		}
 	}
 	struct proto_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
@@ -203,65 +176,17 @@ static void spawn_boot(struct spawn_req *q)
 	cfg.parents[sp->self.nparents] = sp->self.id;
 	memcpy(cfg.name, q->name, sizeof(cfg.name));
 	cfg.log_level = sp->self.log_level;
-	/* zlib pays off on network hops, not on a socketpair. */
-	cfg.compress = !strcmp(q->method, "ssh");
 	/* keepalive=S (ssh), else ours: the master pings the new context as
 	 * often (docs/protocol.md, keepalive), so it may go by it. */
 	const char *ka = proto_kv_get(q->kv, q->nkv, "keepalive");
 	unsigned long kas = ka ? strtoul(ka, NULL, 10) : 0;
 	cfg.keepalive_ms = ka ? (uint32_t)(kas > 86400 ? 86400 : kas) * 1000 : sp->self.keepalive_ms;
-
-	char line[1024 + 12 * PROTO_MAX_NAME];
-	if (!sp->tag[0] && boot_image_tag(sp->image.data, sp->image.len, sp->tag))
-		sp->tag[0] = 0;
-	rc = boot_stage_line(line, sizeof(line), sp->image.len, sp->tag[0] ? sp->tag : NULL, q->name);
-	struct method_plan plan;
-	if (!rc)
-		rc = methods_plan(q->method, q->kv, q->nkv, line, &plan, text, sizeof(text));
-	else
-		snprintf(text, sizeof(text), "first stage: %s", strerror(-rc));
-	if (rc) {
-		req_fail(q, -rc, text);
+	q->run = methods_run_start(sp->l, q->method, q->kv, q->nkv, &sp->imgs, &cfg,
+				   SPAWN_BOOT_TIMEOUT_MS, boot_done, q, text, sizeof(text));
+	if (!q->run) {
+		req_fail(q, errno, text);
 		return;
 	}
-	int ep[2] = { -1, -1 }, fd = -1;
-	if (pipe2(ep, O_CLOEXEC) < 0 ||
-	    (rc = boot_spawn_argv(plan.argv, ep[1], plan.pty ? &q->ptyfd : NULL, &q->pid, &fd))) {
-		rc = rc ? rc : -errno;
-		snprintf(text, sizeof(text), "starting %s: %s", plan.argv[0], strerror(-rc));
-		if (ep[0] >= 0) {
-			close(ep[0]);
-			close(ep[1]);
-		}
-		methods_plan_free(&plan);
-		req_fail(q, -rc, text);
-		return;
-	}
-	close(ep[1]);
-	q->boot = boot_start(sp->l, fd, ep[0], q->pid, sp->image.data, sp->image.len, &cfg,
-			     plan.timeout_ms ? plan.timeout_ms : SPAWN_BOOT_TIMEOUT_MS, boot_done, q);
-	if (!q->boot) {
-		int e = errno;
-		kill(q->pid, SIGKILL);
-		snprintf(text, sizeof(text), "starting the first stage: %s", strerror(e));
-		methods_plan_free(&plan);
-		req_fail(q, e, text);
-		return;
-	}
-	if (plan.pty) {
-		/* su reads the password on stdin: the boot job's fd, which
-		 * carries nothing else until the stage asks for the image. */
-		q->ask = askpass_new(sp->l, q->ptyfd, plan.password,
-				     plan.answer_stdin ? fd : q->ptyfd, ask_failed, q);
-		if (!q->ask) {
-			methods_plan_free(&plan);
-			boot_cancel(q->boot);
-			q->boot = NULL;
-			req_fail(q, ENOMEM, "cannot watch the terminal");
-			return;
-		}
-	}
-	methods_plan_free(&plan);
 	q->next = sp->booting;
 	sp->booting = q;
 }
@@ -347,14 +272,12 @@ void svc_spawn_call(struct svc_spawn *sp, const struct msg *m, uint16_t op, stru
 	}
 	{
 		/* Check the method and its options before taking an id. */
-		struct method_plan plan;
 		char why[256];
-		rc = methods_plan(method, kv, nkv, "true", &plan, why, sizeof(why));
+		rc = methods_check(method, kv, nkv, why, sizeof(why));
 		if (rc) {
 			svc_reply_errf(sp->r, rq, -rc, "%s", why);
 			goto out;
 		}
-		methods_plan_free(&plan);
 	}
 	struct spawn_req *q = calloc(1, sizeof(*q));
 	if (!q) {
@@ -363,7 +286,6 @@ void svc_spawn_call(struct svc_spawn *sp, const struct msg *m, uint16_t op, stru
 	}
 	q->sp = sp;
 	q->q = rq;
-	q->ptyfd = -1;
 	memcpy(q->name, name, strlen(name) + 1);
 	q->method = method;
 	q->kv = kv;
@@ -412,8 +334,7 @@ bool svc_spawn_child_exited(struct svc_spawn *sp, pid_t pid, int status)
 			log_info("spawn(%s): context %u (pid %d) exited with %d",
 				 c->name, c->id, (int)pid, WEXITSTATUS(status));
 		*pp = c->next;
-		if (c->ptyfd >= 0)
-			close(c->ptyfd);
+		methods_run_free(c->run);
 		free(c);
 		return true;
 	}
@@ -425,10 +346,8 @@ void svc_spawn_shutdown(struct svc_spawn *sp)
 	while (sp->booting) {
 		struct spawn_req *q = sp->booting;
 		sp->booting = q->next;
-		boot_cancel(q->boot);
-		q->boot = NULL;
-		askpass_free(q->ask);
-		q->ask = NULL;
+		methods_run_free(q->run); /* kills the child */
+		q->run = NULL;
 		req_fail(q, ECANCELED, "context is shutting down");
 	}
 	fail_waiting(sp, ECANCELED, "context is shutting down");
@@ -453,9 +372,7 @@ void svc_spawn_free(struct svc_spawn *sp)
 	while (sp->booting) {
 		struct spawn_req *q = sp->booting;
 		sp->booting = q->next;
-		boot_cancel(q->boot);
-		q->boot = NULL;
-		req_free(q);
+		req_free(q); /* kills the child of a boot in progress */
 	}
 	while (sp->waiting) {
 		struct spawn_req *q = sp->waiting;
@@ -467,8 +384,7 @@ void svc_spawn_free(struct svc_spawn *sp)
 	while (sp->children) {
 		struct child *c = sp->children;
 		sp->children = c->next;
-		if (c->ptyfd >= 0)
-			close(c->ptyfd);
+		methods_run_free(c->run);
 		free(c);
 	}
 	buf_free(&sp->image);

@@ -1,9 +1,9 @@
 /*
  * svc_spawn — the spawn service: a stub starts a child context of its own
- * (method "local": fork the first stage, upload our own image), takes its
- * id from a block the master hands out (ALLOCATE_ID), and adopts the
- * stream as a router child. Not for: reaping (main.c does, and passes
- * exits in), ssh/sudo/container methods (later, same boot path).
+ * by any method of the table (core/methods.h: fork the method's command,
+ * upload our own image through its first stage), takes its id from a
+ * block the master hands out (ALLOCATE_ID), and adopts the stream as a
+ * router child. Not for: reaping (main.c does, and passes exits in).
  */
 #ifndef MITOFS_SVC_SPAWN_H
 #define MITOFS_SVC_SPAWN_H

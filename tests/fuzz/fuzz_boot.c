@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "boot.h"
@@ -95,8 +96,15 @@ static void check_line(struct fuzz_in *in)
 	const char *nm = colon ? colon + 1 : name;
 	char *out = malloc(cap ? cap : 1);
 	FUZZ_CHECK(out != NULL);
-	int rc = boot_stage_line(out, cap, image_len, tag, nm);
-	bool tag_bad = tag && (strlen(tag) > 64 || tag[strspn(tag, "0123456789abcdef")]);
+	/* One image of image_len bytes (never read here), its tag (cut to
+	 * the field's size) or none. */
+	static const char data[1];
+	struct boot_images imgs = { 0 };
+	FUZZ_CHECK(boot_images_add(&imgs, boot_arch, data, image_len, 0) == 0);
+	snprintf(imgs.img[0].tag, sizeof(imgs.img[0].tag), "%s", tag ? tag : "");
+	tag = imgs.img[0].tag[0] ? imgs.img[0].tag : NULL;
+	int rc = boot_stage_line(out, cap, &imgs, nm);
+	bool tag_bad = tag && tag[strspn(tag, "0123456789abcdef")];
 	if (!*nm || tag_bad) {
 		FUZZ_CHECK(rc == -EINVAL);
 	} else {
@@ -105,7 +113,7 @@ static void check_line(struct fuzz_in *in)
 		size_t bigcap = 4096 + 12 * strlen(nm);
 		char *full = malloc(bigcap);
 		FUZZ_CHECK(full != NULL);
-		FUZZ_CHECK(boot_stage_line(full, bigcap, image_len, tag, nm) == 0);
+		FUZZ_CHECK(boot_stage_line(full, bigcap, &imgs, nm) == 0);
 		size_t len = strlen(full);
 		FUZZ_CHECK(len + 1 < bigcap);
 		check_names(full, nm, tag != NULL);

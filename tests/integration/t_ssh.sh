@@ -212,7 +212,7 @@ test_ssh_target_without_a_stub_for_its_arch_gets_a_clear_error()
 	echo "PATH=$h/fakebin:/usr/bin:/bin" > "$h/.ssh/environment"
 	# A fresh account: nothing cached, so the stage must check and upload.
 	expect_write_errno EIO "$M/ctl" "connect $a ssh host=127.0.0.1 port=$P user=$NEWUSER known_hosts=$K/known_hosts password_file=$pw"
-	expect_contains "$(get "$M/ctl")" "no stub for sparc64" "ctl"
+	expect_contains "$(get "$M/ctl")" "unsupported arch sparc64 (have: x86_64, aarch64)" "ctl"
 }
 
 # A stub that breaks the protocol right after its hello (a corrupt or

@@ -188,11 +188,13 @@ static void boot_stub_valgrind(const char *dir)
 	int fd, ep[2];
 	pid_t pid;
 	cr_assert_eq(pipe2(ep, O_CLOEXEC), 0);
-	cr_assert_eq(boot_spawn_argv(argv, ep[1], NULL, &pid, &fd), 0);
+	cr_assert_eq(boot_spawn_argv(argv, NULL, NULL, ep[1], NULL, &pid, &fd), 0);
 	close(ep[1]);
 	struct proto_config c = stub_config("vg");
-	uint8_t none = 0;
-	cr_assert_not_null(boot_start(M.l, fd, ep[0], pid, &none, 1, &c, 60000, on_boot, NULL));
+	static const uint8_t none = 0;
+	struct boot_images imgs = { 0 };
+	cr_assert_eq(boot_images_add(&imgs, boot_arch, &none, 1, 0), 0);
+	cr_assert_not_null(boot_start(M.l, fd, ep[0], pid, &imgs, &c, 60000, on_boot, NULL));
 	wait_booted(60000);
 }
 

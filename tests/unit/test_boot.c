@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,8 +59,9 @@ static size_t read_all(int fd, char *out, size_t cap)
 	return n;
 }
 
-/* Runs the stage line under shell sh with img on stdin; returns stdout. */
-static void run_stage(const char *sh, const char *line, const struct buf *img,
+/* Runs the stage line under shell sh with img on stdin (stderr too with
+ * with_err); what it printed, raw, into out. */
+static void stage_raw(const char *sh, const char *line, const struct buf *img, bool with_err,
 		      char *out, size_t cap)
 {
 	int sv[2];
@@ -69,6 +71,8 @@ static void run_stage(const char *sh, const char *line, const struct buf *img,
 	if (pid == 0) {
 		dup2(sv[1], 0);
 		dup2(sv[1], 1);
+		if (with_err)
+			dup2(sv[1], 2);
 		execl(sh, sh, "-c", line, (char *)NULL);
 		execlp(sh, sh, "-c", line, (char *)NULL);
 		_exit(127);
@@ -76,13 +80,29 @@ static void run_stage(const char *sh, const char *line, const struct buf *img,
 	close(sv[1]);
 	write_all(sv[0], img->data, img->len);
 	shutdown(sv[0], SHUT_WR);
-	size_t n = read_all(sv[0], out, cap);
+	read_all(sv[0], out, cap);
 	close(sv[0]);
 	int st;
 	waitpid(pid, &st, 0);
-	/* An uncached stage asks for the image first. */
-	if (n >= 8 && memcmp(out, PROTO_NEED, 8) == 0)
+}
+
+/* Runs the stage line under shell sh with img on stdin; returns stdout
+ * without the request for the image an uncached stage starts with. */
+static void run_stage(const char *sh, const char *line, const struct buf *img,
+		      char *out, size_t cap)
+{
+	stage_raw(sh, line, img, false, out, cap);
+	size_t n = strlen(out);
+	if (n >= 8 && memcmp(out, PROTO_NEED "0", 8) == 0)
 		memmove(out, out + 8, n - 8 + 1);
+}
+
+/* s as the one image, for this machine, of an untagged (uncached) set. */
+static struct boot_images one_image(const struct buf *img)
+{
+	struct boot_images s = { 0 };
+	cr_assert_eq(boot_images_add(&s, boot_arch, img->data, img->len, 0), 0);
+	return s;
 }
 
 /* The fake stub prints its NAME argument and removes its directory. */
@@ -108,7 +128,8 @@ static void check_quoting(const char *sh)
 	image_of(&img, echo_name);
 	for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
 		char line[1024], out[1024];
-		cr_assert_eq(boot_stage_line(line, sizeof(line), img.len, NULL, tricky[i]), 0);
+		struct boot_images s = one_image(&img);
+		cr_assert_eq(boot_stage_line(line, sizeof(line), &s, tricky[i]), 0);
 		run_stage(sh, line, &img, out, sizeof(out));
 		cr_expect_str_eq(out, tricky[i], "%s: name [%s] came out as [%s]", sh, tricky[i], out);
 	}
@@ -142,14 +163,17 @@ Test(boot, stage_line_passes_any_name_as_one_word_under_busybox)
 
 Test(boot, stage_line_rejects_empty_names_and_small_buffers)
 {
-	char line[512];
-	cr_expect_eq(boot_stage_line(line, sizeof(line), 10, NULL, ""), -EINVAL);
-	cr_expect_eq(boot_stage_line(line, sizeof(line), 10, NULL, NULL), -EINVAL);
-	cr_assert_eq(boot_stage_line(line, sizeof(line), 10, NULL, "x"), 0);
+	char line[1024];
+	struct buf ten = { .data = (uint8_t *)"0123456789", .len = 10 };
+	struct boot_images s = one_image(&ten), none = { 0 };
+	cr_expect_eq(boot_stage_line(line, sizeof(line), &s, ""), -EINVAL);
+	cr_expect_eq(boot_stage_line(line, sizeof(line), &s, NULL), -EINVAL);
+	cr_expect_eq(boot_stage_line(line, sizeof(line), &none, "x"), -EINVAL);
+	cr_assert_eq(boot_stage_line(line, sizeof(line), &s, "x"), 0);
 	size_t need = strlen(line) + 1;
-	cr_expect_eq(boot_stage_line(line, need, 10, NULL, "x"), 0);
-	cr_expect_eq(boot_stage_line(line, need - 1, 10, NULL, "x"), -ENAMETOOLONG);
-	cr_expect_eq(boot_stage_line(line, 20, 10, NULL, "x"), -ENAMETOOLONG);
+	cr_expect_eq(boot_stage_line(line, need, &s, "x"), 0);
+	cr_expect_eq(boot_stage_line(line, need - 1, &s, "x"), -ENAMETOOLONG);
+	cr_expect_eq(boot_stage_line(line, 20, &s, "x"), -ENAMETOOLONG);
 	cr_expect(strlen(line) < 250, "the line stays short: %zu", strlen(line));
 }
 
@@ -403,28 +427,16 @@ Test(boot, cached_stub_runs_without_asking_for_the_image)
 	unsetenv("XDG_RUNTIME_DIR");
 	struct buf img;
 	image_of(&img, echo_name);
-	char tag[BOOT_TAG_LEN + 1], line[2048], out[256];
-	boot_image_tag(img.data, img.len, tag);
-	cr_assert_eq(boot_stage_line(line, sizeof(line), img.len, tag, "cached"), 0);
+	char line[BOOT_LINE_MAX], out[256];
+	struct boot_images s = { 0 };
+	cr_assert_eq(boot_images_add(&s, boot_arch, img.data, img.len, 1), 0);
+	const char *tag = s.img[0].tag;
+	cr_assert_eq(boot_stage_line(line, sizeof(line), &s, "cached"), 0);
 	/* First run: asks, unpacks, caches. */
-	int sv[2];
 	for (int round = 0; round < 2; round++) {
-		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-		pid_t pid = fork();
-		if (pid == 0) {
-			dup2(sv[1], 0);
-			dup2(sv[1], 1);
-			execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-			_exit(127);
-		}
-		close(sv[1]);
-		write_all(sv[0], img.data, img.len);
-		shutdown(sv[0], SHUT_WR);
-		read_all(sv[0], out, sizeof(out));
-		close(sv[0]);
-		waitpid(pid, NULL, 0);
+		stage_raw("/bin/sh", line, &img, false, out, sizeof(out));
 		if (round == 0)
-			cr_expect_str_eq(out, PROTO_NEED "cached", "first run: [%s]", out);
+			cr_expect_str_eq(out, PROTO_NEED "0cached", "first run: [%s]", out);
 		else
 			cr_expect_str_eq(out, "cached", "cached run asks for nothing: [%s]", out);
 	}
@@ -440,4 +452,116 @@ Test(boot, cached_stub_runs_without_asking_for_the_image)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
 	cr_expect_eq(system(cmd), 0);
 	buf_free(&img);
+}
+
+/* --- one image per arch --- */
+
+/* The fake stub: prints its name and which build it is. */
+static void build_of(struct buf *img, const char *which)
+{
+	char script[200];
+	snprintf(script, sizeof(script), "#!/bin/sh\nprintf '%%s:%s' \"$2\"\n[ \"$1\" = - ]||rm -rf \"$1\"\n",
+		 which);
+	image_of(img, script);
+}
+
+Test(boot, stage_asks_for_the_image_of_the_targets_arch)
+{
+	struct buf ours, other;
+	build_of(&ours, "ours");
+	build_of(&other, "other");
+	char line[BOOT_LINE_MAX], out[256];
+	/* Ours second: the stage must ask for image 1 and run it. */
+	struct boot_images s = { 0 };
+	cr_assert_eq(boot_images_add(&s, "riscv64", other.data, other.len, 0), 0);
+	cr_assert_eq(boot_images_add(&s, boot_arch, ours.data, ours.len, 0), 0);
+	cr_assert_eq(boot_stage_line(line, sizeof(line), &s, "pick"), 0);
+	stage_raw("/bin/sh", line, &ours, false, out, sizeof(out));
+	cr_expect_str_eq(out, PROTO_NEED "1pick:ours");
+	buf_free(&ours);
+	buf_free(&other);
+}
+
+Test(boot, stage_refuses_an_arch_without_an_image_naming_those_it_has)
+{
+	struct buf img;
+	build_of(&img, "x");
+	char line[BOOT_LINE_MAX], out[512], want[200];
+	struct boot_images s = { 0 };
+	cr_assert_eq(boot_images_add(&s, "riscv64", img.data, img.len, 0), 0);
+	cr_assert_eq(boot_images_add(&s, "mips", img.data, img.len, 0), 0);
+	cr_assert_eq(boot_stage_line(line, sizeof(line), &s, "far"), 0);
+	stage_raw("/bin/sh", line, &img, true, out, sizeof(out));
+	snprintf(want, sizeof(want), "mitofs: unsupported arch %s (have: riscv64, mips)\n",
+		 boot_arch);
+	cr_expect_str_eq(out, want, "nothing asked, the reason said");
+	buf_free(&img);
+}
+
+Test(boot, bootstrap_uploads_the_image_the_stage_asks_for)
+{
+	/* Image 0 is garbage for another arch; only image 1 says hello. */
+	struct buf img, junk;
+	image_of(&img, "#!/bin/sh\nrm -rf \"$1\"\nprintf 'MITOFS\\000\\001'\nsleep 5\n");
+	image_of(&junk, "#!/bin/sh\necho wrong image >&2\nexit 1\n");
+	struct boot_images s = { 0 };
+	cr_assert_eq(boot_images_add(&s, "riscv64", junk.data, junk.len, 0), 0);
+	cr_assert_eq(boot_images_add(&s, boot_arch, img.data, img.len, 0), 0);
+	char line[BOOT_LINE_MAX];
+	struct proto_config c = test_cfg("two");
+	cr_assert_eq(boot_stage_line(line, sizeof(line), &s, c.name), 0);
+	int ep[2], fd;
+	pid_t pid;
+	cr_assert_eq(pipe2(ep, O_CLOEXEC), 0);
+	cr_assert_eq(boot_spawn_local(line, ep[1], &pid, &fd), 0);
+	close(ep[1]);
+	struct loop *l = loop_new();
+	struct done_rec d = { 0 };
+	cr_assert_not_null(boot_start(l, fd, ep[0], pid, &s, &c, 5000, on_done, &d));
+	run_until(l, &d.called, 5000);
+	cr_assert_eq(d.called, 1);
+	cr_expect_eq(d.err, 0, "%s", d.why);
+	stream_free(d.s);
+	kill(pid, SIGKILL);
+	reap(pid);
+	loop_free(l);
+	buf_free(&img);
+	buf_free(&junk);
+}
+
+Test(boot, cache_keeps_the_builds_of_other_daemons)
+{
+	char home[] = "/tmp/mitofs-test-home.XXXXXX";
+	cr_assert_not_null(mkdtemp(home));
+	setenv("HOME", home, 1);
+	unsetenv("XDG_RUNTIME_DIR");
+	/* Two daemons of other versions take turns on one target, then more
+	 * builds come than the cache keeps. */
+	const char *order[] = { "a", "b", "a", "b", "c", "d", "e", "f", "f" };
+	struct buf imgs[6];
+	for (int i = 0; i < 6; i++) {
+		char which[2] = { (char)('a' + i), 0 };
+		build_of(&imgs[i], which);
+	}
+	for (size_t r = 0; r < sizeof(order) / sizeof(order[0]); r++) {
+		const struct buf *img = &imgs[order[r][0] - 'a'];
+		struct boot_images s = { 0 };
+		cr_assert_eq(boot_images_add(&s, boot_arch, img->data, img->len, 1), 0);
+		char line[BOOT_LINE_MAX], out[256], want[64];
+		cr_assert_eq(boot_stage_line(line, sizeof(line), &s, "v"), 0);
+		stage_raw("/bin/sh", line, img, false, out, sizeof(out));
+		bool again = r >= 2 && (r == 2 || r == 3 || r == 8);
+		snprintf(want, sizeof(want), "%sv:%s", again ? "" : PROTO_NEED "0", order[r]);
+		cr_expect_str_eq(out, want, "round %zu (%s): %s", r, order[r],
+				 again ? "cached, no upload" : "uploaded");
+		usleep(20000); /* distinct upload times for ls -t */
+	}
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "test $(ls '%s/.cache/mitofs' | grep -c '^stub-') -eq %d",
+		 home, BOOT_CACHE_KEEP);
+	cr_expect_eq(system(cmd), 0, "the cache keeps the %d newest builds", BOOT_CACHE_KEEP);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+	cr_expect_eq(system(cmd), 0);
+	for (int i = 0; i < 6; i++)
+		buf_free(&imgs[i]);
 }
