@@ -75,9 +75,10 @@ enum proto_service {
  *             cache (evicted since PUSH_HAVE: send it again).
  */
 enum proto_push_op { PUSH_HAVE = 1, PUSH_DATA = 2, PUSH_PUT = 3 };
-/* Bytes per PUSH_DATA: a message under musl's 128 KiB, which it would
- * map and unmap on its own (page faults for every piece, in every stub). */
-#define PUSH_CHUNK      (120u << 10)
+/* Bytes per PUSH_DATA: the whole call fits 64 KiB (buf.h grows by
+ * doubling), well under musl's 128 KiB, above which every allocation is a
+ * mapping of its own (page faults for every piece, in every stub). */
+#define PUSH_CHUNK      ((64u << 10) - 256)
 #define PUSH_MAX_TARGETS 100000
 
 /*

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "frame.h"
 #include "proto.h"
@@ -65,13 +64,19 @@ static int begin(struct push_send *p, uint16_t op, struct buf *b)
 	return rc ? rc : buf_put_u64(b, p->a.size);
 }
 
+/* A free place for a reply handle, or -1. */
+static int free_slot(const struct push_send *p)
+{
+	for (int i = 0; i <= WINDOW_MAX; i++)
+		if (!p->hs[i])
+			return i;
+	return -1;
+}
+
 /* Sends the call in b (freed) with its reply going to fn. */
 static int send_call(struct push_send *p, struct buf *b, router_handler_fn *fn)
 {
-	int slot = -1;
-	for (int i = 0; i <= WINDOW_MAX && slot < 0; i++)
-		if (!p->hs[i])
-			slot = i;
+	int slot = free_slot(p);
 	uint32_t h = slot < 0 ? 0 : router_add_reply(p->a.r, p->a.peer, fn, p, 0);
 	int rc = slot < 0 ? -EBUSY : h ? 0 : -ENOMEM;
 	rc = rc ? rc : router_send_to(p->a.r, p->a.peer, HANDLE_CALL_SERVICE, h, b->data, b->len);
@@ -141,24 +146,35 @@ static int pump(struct push_send *p)
 	       (p->next_off < p->a.size || (!p->data_started && p->a.size == 0))) {
 		size_t n = p->a.size - p->next_off < PUSH_CHUNK ? (size_t)(p->a.size - p->next_off)
 								 : PUSH_CHUNK;
-		/* hash, size, off, crc (once the bytes are read), blob: built
-		 * in place, the bytes read straight into the message. */
-		struct buf b;
-		int rc = begin(p, PUSH_DATA, &b);
-		rc = rc ? rc : buf_put_u64(&b, p->next_off);
-		size_t at = b.len;
-		rc = rc ? rc : buf_put_u32(&b, 0);
-		rc = rc ? rc : buf_put_u32(&b, (uint32_t)n);
-		rc = rc ? rc : buf_reserve(&b, n);
-		rc = rc ? rc : p->a.read(p->a.src, p->next_off, b.data + b.len, n);
+		/* svc, op, hash, size, off, crc, blob: built in the message
+		 * itself, the bytes read straight into it (one copy less). */
+		size_t hdr = 4 + SHA256_LEN + 8 + 8 + 4 + 4;
+		int slot = free_slot(p);
+		uint32_t h = slot < 0 ? 0 : router_add_reply(p->a.r, p->a.peer, on_data, p, 0);
+		struct msg *m = h ? msg_new(p->a.peer, HANDLE_CALL_SERVICE, h, NULL, hdr + n) : NULL;
+		uint32_t crc = 0;
+		int rc = slot < 0 ? -EBUSY : !m ? -ENOMEM : 0;
+		rc = rc ? rc : p->a.read(p->a.src, p->next_off, m->data + hdr, n, &crc);
+		if (!rc) {
+			uint8_t *q = m->data;
+			be16_put(q, SVC_PUSH);
+			be16_put(q + 2, PUSH_DATA);
+			memcpy(q + 4, p->hash, SHA256_LEN);
+			q += 4 + SHA256_LEN;
+			be64_put(q, p->a.size);
+			be64_put(q + 8, p->next_off);
+			be32_put(q + 16, crc);
+			be32_put(q + 20, (uint32_t)n);
+			rc = router_send(p->a.r, m); /* takes m */
+			m = NULL;
+		}
+		msg_free(m);
 		if (rc) {
-			buf_free(&b);
+			if (h)
+				router_del_handler(p->a.r, h);
 			return rc;
 		}
-		be32_put(b.data + at, (uint32_t)crc32(0L, b.data + b.len, (uInt)n));
-		b.len += n;
-		if ((rc = send_call(p, &b, on_data)))
-			return rc;
+		p->hs[slot] = h;
 		p->data_started = true;
 		p->next_off += n;
 		p->sent += n;

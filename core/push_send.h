@@ -19,8 +19,11 @@
 struct router;
 struct push_send;
 
-/* Reads exactly n bytes of the content at off into buf: 0 or -errno. */
-typedef int push_read_fn(void *src, uint64_t off, void *buf, size_t n);
+/* Reads exactly n bytes of the content at off into buf, and gives their
+ * CRC-32 (zlib's) in *crc: the source keeps the CRCs of its pieces, so a
+ * context passing content on to 100 children does not compute them 100
+ * times. Pieces start at multiples of PUSH_CHUNK. 0 or -errno. */
+typedef int push_read_fn(void *src, uint64_t off, void *buf, size_t n, uint32_t *crc);
 /* The end of a send, once: err 0 and the PUT reply's body in *body
  * (u32 n, then the targets' results: proto.h), or -errno with a reason
  * and body NULL when the whole call failed (peer lost, a piece refused). */

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "ctx.h"
 #include "group_int.h"
@@ -65,6 +66,7 @@ struct push {
 	uint8_t *data;
 	uint64_t size;
 	uint8_t hash[SHA256_LEN];
+	uint32_t *crc;        /* of each PUSH_CHUNK piece, made once */
 	mode_t src_mode;
 	int err;
 	char why[300];
@@ -189,8 +191,20 @@ static void read_work(void *arg)
 			 (unsigned long long)p->size);
 	}
 	close(fd);
-	if (!p->err)
-		sha256(p->data, p->size, p->hash);
+	if (p->err)
+		return;
+	sha256(p->data, p->size, p->hash);
+	size_t pieces = (size_t)(p->size / PUSH_CHUNK) + 1;
+	if (!(p->crc = malloc(pieces * sizeof(*p->crc)))) {
+		p->err = -ENOMEM;
+		snprintf(p->why, sizeof(p->why), "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < pieces; i++) {
+		uint64_t off = (uint64_t)i * PUSH_CHUNK;
+		size_t n = p->size - off < PUSH_CHUNK ? (size_t)(p->size - off) : PUSH_CHUNK;
+		p->crc[i] = (uint32_t)crc32(0L, p->data + off, (uInt)n);
+	}
 }
 
 /* --- sending --- */
@@ -211,6 +225,7 @@ static void push_free(struct push *p)
 	if (p->c)
 		ctx_unbusy(p->c);
 	free(p->data);
+	free(p->crc);
 	free(p->src);
 	free(p->dst);
 	free(p);
@@ -300,10 +315,12 @@ static void on_sent(void *arg, int err, const char *why, struct rd *body)
 		finish(p);
 }
 
-static int read_mem(void *src, uint64_t off, void *buf, size_t n)
+static int read_mem(void *src, uint64_t off, void *buf, size_t n, uint32_t *crc)
 {
 	struct push *p = src;
 	memcpy(buf, p->data + off, n);
+	*crc = off % PUSH_CHUNK == 0 && (n == PUSH_CHUNK || off + n == p->size)
+		       ? p->crc[off / PUSH_CHUNK] : (uint32_t)crc32(0L, p->data + off, (uInt)n);
 	p->d->push_bytes += n; /* what crossed our links (stats) */
 	return 0;
 }

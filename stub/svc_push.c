@@ -29,7 +29,7 @@
 #include "svc.h"
 
 #define PASS_ON_MAX 16 /* sends to children at once, over every PUT */
-#define PASS_WINDOW 8  /* PUSH_DATA pieces in flight per child */
+#define PASS_WINDOW 16 /* PUSH_DATA pieces in flight per child */
 
 struct entry {
 	uint8_t hash[SHA256_LEN];
@@ -38,6 +38,8 @@ struct entry {
 	bool whole;
 	uint64_t used;        /* when last asked for (a tick) */
 	int pins;             /* PUTs using it */
+	uint32_t *crc;        /* of each PUSH_CHUNK piece as received (0 with ok 0) */
+	uint8_t *crc_ok;      /* whether crc[i] is that of our piece i */
 	struct entry *next;
 };
 
@@ -109,6 +111,8 @@ static void drop(struct svc_push *x, struct entry *e)
 		}
 	x->total -= e->size;
 	close(e->fd);
+	free(e->crc);
+	free(e->crc_ok);
 	free(e);
 }
 
@@ -198,7 +202,13 @@ static void on_data(struct svc_push *x, const struct msg *m, struct rd *a)
 		}
 		int rc = make_room(x, size);
 		int fd = rc ? rc : anon_fd();
-		if (fd < 0 || !(e = calloc(1, sizeof(*e)))) {
+		size_t pieces = (size_t)(size / PUSH_CHUNK) + 1;
+		if (fd < 0 || !(e = calloc(1, sizeof(*e))) || !(e->crc = calloc(pieces, sizeof(*e->crc))) ||
+		    !(e->crc_ok = calloc(pieces, 1))) {
+			if (e) {
+				free(e->crc);
+				free(e);
+			}
 			if (fd >= 0)
 				close(fd);
 			svc_reply_errf(x->r, q, fd < 0 ? -fd : ENOMEM, "push: no room to keep it: %s",
@@ -224,6 +234,12 @@ static void on_data(struct svc_push *x, const struct msg *m, struct rd *a)
 		drop(x, e);
 		svc_reply_errf(x->r, q, -rc, "push: keeping it: %s", strerror(-rc));
 		return;
+	}
+	/* Kept for passing it on: our pieces are PUSH_CHUNK long too when
+	 * the sender's were (the same build), so their CRCs are these. */
+	if (off % PUSH_CHUNK == 0 && (n == PUSH_CHUNK || off + n == size)) {
+		e->crc[off / PUSH_CHUNK] = crc;
+		e->crc_ok[off / PUSH_CHUNK] = 1;
 	}
 	e->filled += n;
 	e->whole = e->filled == e->size;
@@ -408,9 +424,12 @@ static void on_sent(void *arg, int err, const char *why, struct rd *body)
 	hop_done(h);
 }
 
-static int read_entry(void *src, uint64_t off, void *buf, size_t n)
+static int read_entry(void *src, uint64_t off, void *buf, size_t n, uint32_t *crc)
 {
 	struct entry *e = src;
+	uint8_t *start = buf;
+	size_t want = n;
+	uint64_t at = off;
 	while (n) {
 		ssize_t got = pread(e->fd, buf, n, (off_t)off);
 		if (got < 0 && errno == EINTR)
@@ -421,6 +440,9 @@ static int read_entry(void *src, uint64_t off, void *buf, size_t n)
 		n -= (size_t)got;
 		off += (uint64_t)got;
 	}
+	size_t i = (size_t)(at / PUSH_CHUNK);
+	bool whole_piece = at % PUSH_CHUNK == 0 && (want == PUSH_CHUNK || at + want == e->size);
+	*crc = whole_piece && e->crc_ok[i] ? e->crc[i] : (uint32_t)crc32(0L, start, (uInt)want);
 	return 0;
 }
 
