@@ -125,7 +125,13 @@ $(B)/tests/stub_mangle: tests/tools/stub_mangle.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_OBJ) -lz
 
-integration: $(B)/tests/stub_mangle $(B)/busybox/amd64/busybox $(B)/busybox/arm64/busybox
+# Test tool: sig_ignore, runs a program with signals ignored as a
+# careless parent leaves them (t_fault.sh's proxy test).
+$(B)/tests/sig_ignore: tests/tools/sig_ignore.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
+
+integration: $(B)/tests/stub_mangle $(B)/tests/sig_ignore $(B)/busybox/amd64/busybox $(B)/busybox/arm64/busybox
 
 # --- fuzzing (tests/fuzz/README.md) ---
 # Each harness tests/fuzz/fuzz_NAME.c is built twice:

@@ -229,12 +229,27 @@ static void close_from(int lowfd)
 		close((int)fd);
 }
 
+/* The kernel's struct sigaction, zeroed: SIG_DFL, no flags, empty mask
+ * (the same 32 bytes on x86_64 and aarch64). */
+struct kernel_sigaction_dfl {
+	unsigned long handler, flags, restorer, mask;
+};
+
 void boot_child_prepare(void)
 {
 	sigset_t none;
 	sigemptyset(&none);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL); /* fails harmlessly on KILL, STOP, libc-internal */
+	for (int sig = 1; sig < NSIG; sig++) {
+		/* libc refuses the signals it keeps for itself (32 and 33 in
+		 * glibc, 32-34 in musl), yet an ignored one is inherited across
+		 * exec: a CI runner that ignores 32 passed it to every program
+		 * we ran. The raw system call has no such list. KILL and STOP
+		 * fail harmlessly. */
+		if (signal(sig, SIG_DFL) == SIG_ERR && sig != SIGKILL && sig != SIGSTOP) {
+			struct kernel_sigaction_dfl dfl = { 0, 0, 0, 0 };
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+		}
+	}
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	close_from(3);
 }
