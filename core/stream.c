@@ -45,6 +45,7 @@ static void destroy(struct stream *s)
 {
 	msg_spare_drop(s->spare);
 	zio_def_free(s->zd);
+	zio_inf_free(s->zi);
 	buf_free(&s->zout);
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
@@ -79,6 +80,8 @@ static void teardown(struct stream *s)
 	buf_free(&s->wq);
 	zio_def_free(s->zd);
 	s->zd = NULL;
+	zio_inf_free(s->zi);
+	s->zi = NULL;
 	buf_free(&s->zout);
 	s->roff = s->woff = 0;
 	free(s->pend);
@@ -331,7 +334,7 @@ static void deliver(struct stream *s, struct msg *m)
 static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 			    uint8_t *data, bool own, size_t cap)
 {
-	struct msg *m = calloc(1, sizeof(*m));
+	struct msg *m = msg_spare_msg(s->spare);
 	if (!m)
 		goto nomem;
 	m->dst_id = h->dst_id;
@@ -347,12 +350,14 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 		out.data = msg_spare_take(s->spare, 0, &out.cap);
 		if (!out.data)
 			out.cap = 0;
-		int rc = zio_inflate(&out, data, h->len, FRAME_MAX_LEN);
+		if (!s->zi) /* kept: made per frame it cost page faults */
+			s->zi = zio_inf_new();
+		int rc = s->zi ? zio_inf_run(s->zi, &out, data, h->len, FRAME_MAX_LEN) : -ENOMEM;
 		if (own)
 			free(data);
 		if (rc) {
 			buf_free(&out);
-			free(m);
+			msg_free(m);
 			stream_close(s, -rc, rc == -EMSGSIZE ? "inflated frame too large" :
 				     rc == -ENOMEM ? "out of memory" : "bad zlib payload");
 			return NULL;
@@ -370,9 +375,9 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 		if (data && s->spare && cap >= STREAM_SPARE_MIN)
 			msg_spare_give(m, s->spare, cap);
 	} else if (h->len) {
-		m->data = malloc(h->len);
-		if (!m->data) {
-			free(m);
+		m->data = h->len <= MSG_ROOM ? msg_room(m) : NULL;
+		if (!m->data && !(m->data = malloc(h->len))) {
+			msg_free(m);
 			goto nomem;
 		}
 		memcpy(m->data, data, h->len);

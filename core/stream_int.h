@@ -12,6 +12,7 @@
 
 struct loop_timer;
 struct zio_def;
+struct zio_inf;
 
 struct stream {
 	struct loop *l;
@@ -40,6 +41,7 @@ struct stream {
 	bool rreg, wreg;   /* registered in the loop */
 
 	struct zio_def *zd; /* kept deflater, made at the first compression */
+	struct zio_inf *zi; /* kept inflater, made at the first compressed frame */
 	struct buf zout;    /* its output, kept between messages */
 	struct msg_spare *spare; /* for large payloads (frame.h), or NULL */
 	bool compress, paused, full, closed, eof, parked, free_pending;

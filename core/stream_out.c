@@ -43,6 +43,37 @@ static ssize_t wr(struct stream *s, struct iovec *iov, int n)
 	return n == 1 ? write(s->wfd, iov[0].iov_base, iov[0].iov_len) : writev(s->wfd, iov, n);
 }
 
+/* The queue keeps this much memory when it empties; a burst's larger
+ * buffer goes back (an idle stub should stay small). */
+#define STREAM_WQ_KEEP (256u << 10)
+
+/* The empty queue's memory: to the spare when the stream has one (the
+ * stub's), where the next burst takes it again; for musl each new buffer
+ * was a mapping whose pages all faulted (a quarter of the stub's CPU in
+ * a large read). The spare goes when the stub is idle. Freed otherwise
+ * (the daemon's heap keeps freed blocks itself). */
+static void wq_release(struct stream *s)
+{
+	msg_spare_put(s->spare, s->wq.data, s->wq.cap);
+	buf_init(&s->wq);
+}
+
+/* Room for n more bytes in the queue, from the spare if it is empty and
+ * too small. 0 or -ENOMEM. */
+static int wq_reserve(struct stream *s, size_t n)
+{
+	if (!s->wq.len && s->wq.cap < n) {
+		size_t cap;
+		uint8_t *b = msg_spare_take(s->spare, n, &cap);
+		if (b) {
+			buf_free(&s->wq);
+			s->wq.data = b;
+			s->wq.cap = cap;
+		}
+	}
+	return buf_reserve(&s->wq, n);
+}
+
 void stream_do_write(struct stream *s)
 {
 	size_t n = queued(s);
@@ -61,10 +92,8 @@ void stream_do_write(struct stream *s)
 	s->woff += (size_t)w;
 	if (s->woff == s->wq.len) {
 		s->woff = s->wq.len = 0;
-		/* A burst grew the queue: give the memory back once it is sent
-		 * (an idle stub should stay small). */
-		if (s->wq.cap > (256u << 10))
-			buf_free(&s->wq);
+		if (s->wq.cap > STREAM_WQ_KEEP)
+			wq_release(s);
 	}
 	stream_update_events(s);
 	stream_io_kick(s);
@@ -120,7 +149,7 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 		s->woff = 0;
 	}
 	size_t rest = an + bn - done;
-	if (buf_reserve(&s->wq, rest)) {
+	if (wq_reserve(s, rest)) {
 		if (done) {
 			/* Half a frame is on the wire: the stream is unusable. */
 			stream_fail_later(s, ENOMEM);

@@ -890,3 +890,46 @@ Test(stream, two_streams_sharing_a_spare_use_one_buffer)
 	stream_free(r2);
 	loop_free(l);
 }
+
+/* The stub's write queue keeps no memory of its own between bursts: once
+ * a burst is sent its buffer goes to the spare, and the next burst takes
+ * it from there (for musl, a new buffer was a mapping whose every page
+ * faulted, 90 per MiB read). */
+Test(stream, a_sent_burst_leaves_its_queue_buffer_in_the_spare_for_the_next)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	struct msg_spare *sp = msg_spare_new(8u << 20);
+	stream_share_spare(sa, sp);
+	struct msg *m = pattern_msg(1 << 20, 9);
+	static uint8_t sink[1 << 16];
+	for (int burst = 0; burst < 2; burst++) {
+		/* The socket takes a few hundred KiB: most of 2 MiB queues. */
+		cr_assert_eq(stream_send(sa, m), 0);
+		cr_assert_eq(stream_send(sa, m), 0);
+		cr_assert_gt(stream_queued(sa), 1u << 20);
+		size_t cap = 0;
+		cr_assert_null(msg_spare_take(sp, 1, &cap), "burst %d: the queue's buffer is not in use", burst);
+		size_t total = 2 * (FRAME_HDR_LEN + (1u << 20)), got = 0;
+		while (got < total) {
+			ssize_t r = read(sv[1], sink, sizeof(sink));
+			cr_assert_gt(r, 0);
+			got += (size_t)r;
+			loop_once(l, 0);
+		}
+		while (stream_queued(sa))
+			loop_once(l, 0);
+		uint8_t *b = msg_spare_take(sp, 1u << 20, &cap);
+		cr_assert_not_null(b, "burst %d: the sent queue's buffer is not in the spare", burst);
+		cr_assert_geq(cap, 1u << 20);
+		msg_spare_put(sp, b, cap);
+	}
+	msg_free(m);
+	stream_free(sa);
+	msg_spare_drop(sp);
+	close(sv[1]);
+	loop_free(l);
+}
