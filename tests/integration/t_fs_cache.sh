@@ -139,6 +139,37 @@ assert os.listxattr(A[0]) == []
 }
 opts_test_fs_xattrs_stay_true_through_the_answers_kept="-o attr_timeout=1"
 
+# `flush` drops what the daemon knows of xattrs with the kernel's
+# caches: a file held open (no lookup to refresh its attributes) sees an
+# xattr set on the target at once after it, not after the timeout.
+test_fs_flush_drops_the_xattr_answers_kept()
+{
+	fs_ctx
+	echo x > "$R/f"
+	user_xattrs_or_skip "$R/f" || return 0
+	expect_py_errno OK "kept, then dropped by flush" '
+fd = os.open(A[0], os.O_RDONLY)
+try:
+    os.getxattr(fd, "user.late")
+    raise Exception("user.late is there already")
+except OSError as e:
+    if e.errno != errno.ENODATA:
+        raise
+os.setxattr(A[1], "user.late", b"v")
+try:
+    os.getxattr(fd, "user.late")
+    raise Exception("answered from the target: nothing was kept")
+except OSError as e:
+    if e.errno != errno.ENODATA:
+        raise
+with open(A[2], "w") as c:
+    c.write("flush\n")
+assert os.getxattr(fd, "user.late") == b"v", "still the answer kept before flush"
+os.close(fd)
+' "$V/f" "$R/f" "$M/$C/ctl"
+}
+opts_test_fs_flush_drops_the_xattr_answers_kept="-o attr_timeout=3600"
+
 test_fs_with_attr_timeout_0_every_getxattr_asks_the_target()
 {
 	fs_ctx
