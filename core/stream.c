@@ -76,6 +76,7 @@ static void teardown(struct stream *s)
 			close(s->wfd);
 	}
 	s->rfd = s->wfd = -1;
+	stream_pipes_close(s);
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
 	zio_def_free(s->zd);
@@ -183,6 +184,9 @@ struct stream *stream_new(struct loop *l, int rfd, int wfd,
 	s->wsock = fstat(wfd, &stt) == 0 && S_ISSOCK(stt.st_mode);
 	buf_init(&s->rbuf);
 	buf_init(&s->wq);
+	for (int i = 0; i < STREAM_PIPES; i++)
+		s->pipes[i].r = s->pipes[i].w = -1;
+	s->spl = -1;
 	rc = stream_update_events(s);
 	if (rc) {
 		if (s->rreg)
