@@ -60,6 +60,10 @@ static void teardown(struct stream *s)
 		loop_timer_cancel(s->l, s->tmr);
 		s->tmr = NULL;
 	}
+	if (s->wq_tmr) {
+		loop_timer_cancel(s->l, s->wq_tmr);
+		s->wq_tmr = NULL;
+	}
 	if (s->rreg)
 		loop_del(s->l, s->rfd);
 	if (s->wreg && s->wfd != s->rfd)

@@ -74,6 +74,8 @@ struct stream {
 	int werr; /* a write error seen outside a callback, closed by timer */
 	int depth;
 	struct loop_timer *tmr; /* deferred work: resume parsing, or werr */
+	struct loop_timer *wq_tmr; /* frees an idle queue's buffer (stream_out.c) */
+	uint64_t wq_empty_ms;      /* when the queue last emptied (loop_now_ms) */
 
 	struct stream_stats st;
 };

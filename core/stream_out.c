@@ -17,6 +17,7 @@
 #include "stream_int.h"
 
 #include "buf.h"
+#include "loop.h"
 #include "zio.h"
 
 #include <errno.h>
@@ -48,15 +49,40 @@ static ssize_t wr(struct stream *s, struct iovec *iov, int n)
  * buffer goes back (an idle stub should stay small). */
 #define STREAM_WQ_KEEP (256u << 10)
 
-/* The empty queue's memory: to the spare when the stream has one (the
- * stub's), where the next burst takes it again; for musl each new buffer
- * was a mapping whose pages all faulted (a quarter of the stub's CPU in
- * a large read). The spare goes when the stub is idle. Freed otherwise
- * (the daemon's heap keeps freed blocks itself). */
+/* Without a spare, the empty queue keeps its memory this long. */
+#define STREAM_WQ_LINGER_MS 3000
+
+static void wq_linger_end(struct loop *l, void *arg)
+{
+	struct stream *s = arg;
+	s->wq_tmr = NULL;
+	if (s->wq.len || s->wq.cap <= STREAM_WQ_KEEP)
+		return;
+	uint64_t quiet = loop_now_ms() - s->wq_empty_ms;
+	if (quiet >= STREAM_WQ_LINGER_MS)
+		buf_free(&s->wq);
+	else if (!(s->wq_tmr = loop_timer_add(l, STREAM_WQ_LINGER_MS - quiet, wq_linger_end, s)))
+		buf_free(&s->wq);
+}
+
+/* The empty queue's memory, past STREAM_WQ_KEEP: a new buffer for each
+ * burst was a fresh mapping whose every page faulted (musl maps blocks
+ * over 128 KiB, glibc over the daemon's 4 MiB threshold): a quarter of
+ * the stub's CPU in a large read, ~5 faults per MiB in the daemon's
+ * pipelined writes. It goes to the spare when the stream has one (the
+ * stub's, given back when the stub is idle); otherwise the stream keeps
+ * it until its queue has stayed empty for STREAM_WQ_LINGER_MS. */
 static void wq_release(struct stream *s)
 {
-	msg_spare_put(s->spare, s->wq.data, s->wq.cap);
-	buf_init(&s->wq);
+	if (s->spare) {
+		msg_spare_put(s->spare, s->wq.data, s->wq.cap);
+		buf_init(&s->wq);
+	} else {
+		s->wq_empty_ms = loop_now_ms();
+		if (!s->wq_tmr &&
+		    !(s->wq_tmr = loop_timer_add(s->l, STREAM_WQ_LINGER_MS, wq_linger_end, s)))
+			buf_free(&s->wq);
+	}
 }
 
 /* Room for n more bytes in the queue, from the spare if it is empty and
