@@ -382,11 +382,15 @@ fs_f2() {   # write of 256 MiB, fsync'd
 	fs_cost_end $((FS_WR >> 20))
 	echo "$ROW.$SIDE $((t1 - t0))"
 }
+# F3 and F4 run in DIR, with relative names, as F5 does: every name
+# ls or cat gives the kernel is then as deep on both sides (mitofs's
+# DIR, MNT/s/fs/tmp/..., is eight components deeper than sshfs's mount).
 fs_f3() {   # ls -lR of the tree
 	local d=$1 ctl=${2:-} t0 t1 n
 	fs_prep tree "$ctl" || ferr "flush failed"
+	cd "$d" || ferr "cannot cd to $d"
 	t0=${EPOCHREALTIME/[.,]/}
-	n=$(ls -lR "$d/tree" | grep -c '^-')
+	n=$(ls -lR tree | grep -c '^-')
 	t1=${EPOCHREALTIME/[.,]/}
 	((n == FS_TREE)) || ferr "ls -lR listed $n files, want $FS_TREE"
 	echo "$ROW.$SIDE $((t1 - t0))"
@@ -394,8 +398,9 @@ fs_f3() {   # ls -lR of the tree
 fs_f4() {   # one cat of the small files
 	local d=$1 ctl=${2:-} t0 t1 n
 	fs_prep small "$ctl" || ferr "flush failed"
+	cd "$d" || ferr "cannot cd to $d"
 	t0=${EPOCHREALTIME/[.,]/}
-	n=$(cat "$d"/small/* | wc -c)
+	n=$(cat small/* | wc -c)
 	t1=${EPOCHREALTIME/[.,]/}
 	((n == FS_SMALL * 4096)) || ferr "cat read $n bytes, want $((FS_SMALL * 4096))"
 	echo "$ROW.$SIDE $((t1 - t0))"
@@ -892,9 +897,14 @@ idle="$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo n
 idle="$idle, governor $(cat /sys/devices/system/cpu/cpuidle/current_governor_ro 2>/dev/null || echo none)"
 [[ -r /sys/module/haltpoll/parameters/guest_halt_poll_ns ]] &&
 	idle="$idle, guest_halt_poll_ns=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns)"
-# What else ran: processes at 5 % of a CPU or more over one second.
+# What else ran: how busy the CPUs were over one second, and the
+# processes at 5 % of a CPU or more then.
+cpu_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+read -r b0 t0 <<< "$(cpu_busy)"
 busy=$(top -b -n 2 -d 1 -w 200 2>/dev/null | awk '/^top -/ {blk++}
 	blk == 2 && /^ *[0-9]+ / && $9 + 0 >= 5 {printf "%s%s %s%%", n++ ? ", " : "", $12, $9}')
+read -r b1 t1 <<< "$(cpu_busy)"
+busy="CPUs $(( (b1 - b0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1) )) % busy; ${busy:-no process at 5 % or more}"
 step "machine: one page fault, one posix_spawn of true"
 if gcc -O2 -o "$WORK/machine" "$HERE/machine.c" 2>> "$WORK/machine.err" &&
 	"$WORK/machine" > "$WORK/machine.out" 2>> "$WORK/machine.err"; then
@@ -1195,7 +1205,7 @@ PYEOF
 		END { printf "one page fault %s, one posix_spawn of true + wait %s, one FUSE request the daemon answers itself %s",
 		      f != "" ? f " ns" : "not measured", s != "" ? s " µs" : "not measured", q != "" ? q " µs" : "not measured" }' "$SAMPLES")"
 	echo "Load average (1/5/15 min) at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "Other processes at ≥ 5 % of a CPU over one second at the start: ${busy:-none}"
+	echo "What else ran, over one second at the start: $busy"
 	echo "Command: BENCH_N=$N BENCH_LOOP=$LOOP${BENCH_ROWS:+ BENCH_ROWS=$BENCH_ROWS} BENCH_FS_N=${BENCH_FS_N:-5} make bench"
 	echo "Daemon: $MITOFS_SRC (copied at the start), commit $rev; Mitogen $mver under $PY"
 	echo
