@@ -292,21 +292,27 @@ static bool compress_into_zout(struct stream *s, const struct msg *m)
 /* Output buffer kept between messages, at most this big. */
 #define STREAM_ZOUT_KEEP (1u << 20)
 
-int stream_send(struct stream *s, const struct msg *m)
+/* The header of a frame carrying m's fields and len payload bytes. */
+static struct frame_hdr hdr_of(const struct msg *m, uint32_t len)
 {
-	if (s->closed || s->werr)
-		return -EPIPE;
-	if (m->len > FRAME_MAX_LEN)
-		return -EMSGSIZE;
-	struct frame_hdr h = {
+	return (struct frame_hdr){
 		.magic = FRAME_MAGIC,
 		.dst_id = m->dst_id,
 		.src_id = m->src_id,
 		.auth_id = m->auth_id,
 		.handle = m->handle,
 		.reply_to = m->reply_to,
-		.len = m->len,
+		.len = len,
 	};
+}
+
+int stream_send(struct stream *s, const struct msg *m)
+{
+	if (s->closed || s->werr)
+		return -EPIPE;
+	if (m->len > FRAME_MAX_LEN)
+		return -EMSGSIZE;
+	struct frame_hdr h = hdr_of(m, m->len);
 	const uint8_t *payload = m->data;
 	if (s->compress && m->len >= STREAM_COMPRESS_MIN && compress_into_zout(s, m)) {
 		payload = s->zout.data;
@@ -435,15 +441,7 @@ int stream_send_spliced(struct stream *s, const struct msg *m, size_t k)
 		return -EMSGSIZE;
 	}
 	s->spl = -1;
-	struct frame_hdr h = {
-		.magic = FRAME_MAGIC,
-		.dst_id = m->dst_id,
-		.src_id = m->src_id,
-		.auth_id = m->auth_id,
-		.handle = m->handle,
-		.reply_to = m->reply_to,
-		.len = m->len + (uint32_t)k,
-	};
+	struct frame_hdr h = hdr_of(m, m->len + (uint32_t)k);
 	uint8_t hdr[FRAME_HDR_LEN];
 	frame_hdr_encode(&h, hdr);
 	/* The header and m's payload go as any message's; the pipe's bytes

@@ -148,20 +148,17 @@ test_fs_flush_drops_the_xattr_answers_kept()
 	echo x > "$R/f"
 	user_xattrs_or_skip "$R/f" || return 0
 	expect_py_errno OK "kept, then dropped by flush" '
+def absent(fd, why):
+    try:
+        os.getxattr(fd, "user.late")
+        raise Exception(why)
+    except OSError as e:
+        if e.errno != errno.ENODATA:
+            raise
 fd = os.open(A[0], os.O_RDONLY)
-try:
-    os.getxattr(fd, "user.late")
-    raise Exception("user.late is there already")
-except OSError as e:
-    if e.errno != errno.ENODATA:
-        raise
+absent(fd, "user.late is there already")
 os.setxattr(A[1], "user.late", b"v")
-try:
-    os.getxattr(fd, "user.late")
-    raise Exception("answered from the target: nothing was kept")
-except OSError as e:
-    if e.errno != errno.ENODATA:
-        raise
+absent(fd, "answered from the target: nothing was kept")
 with open(A[2], "w") as c:
     c.write("flush\n")
 assert os.getxattr(fd, "user.late") == b"v", "still the answer kept before flush"

@@ -1026,12 +1026,9 @@ Test(stream, spliced_payloads_cross_two_pipes_whole_and_in_order)
  * not take, a payload spliced in that is dropped rather than sent. */
 Test(stream, splice_refusals_leave_the_stream_usable)
 {
-	int sv[2];
-	pair(sv);
-	struct loop *l = loop_new();
-	struct rx a = { 0 }, b = { 0 };
-	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
-	struct stream *sb = stream_new(l, sv[1], sv[1], &rx_ops, &b);
+	struct duo d;
+	duo_open(&d, false);
+	struct stream *sa = d.sa;
 	struct msg *file;
 	int fd = pattern_file(3u << 20, 22, &file);
 	/* 1 MiB from an odd offset spans 257 pages. */
@@ -1051,17 +1048,14 @@ Test(stream, splice_refusals_leave_the_stream_usable)
 	cr_assert_eq(stream_send_spliced(sa, head, 8192), -EINVAL, "sent a dropped payload");
 	cr_assert_eq(stream_splice_in(sa, fd, 8192, 4096), 4096);
 	cr_assert_eq(stream_send_spliced(sa, head, 4096), 0);
-	run_until(l, &b.ngot, 1);
-	cr_assert_eq(b.ngot, 1);
+	run_until(d.l, &d.b.ngot, 1);
+	cr_assert_eq(d.b.ngot, 1);
 	struct msg *want = spliced_as_msg(head, file, 8192, 4096);
-	assert_same(want, b.got[0]);
+	assert_same(want, d.b.got[0]);
 	msg_free(want);
 	msg_free(head);
 	msg_free(file);
 	close(fd);
 	close(wronly);
-	rx_free(&b);
-	stream_free(sa);
-	stream_free(sb);
-	loop_free(l);
+	duo_close(&d);
 }
