@@ -64,12 +64,30 @@ struct msg *msg_new(uint32_t dst, uint32_t handle, uint32_t reply_to,
 	return m;
 }
 
+/* Blocks kept at most: about what a burst of pipelined requests holds
+ * at once. */
+#define SPARE_BLOCKS 16
+
+struct msg_block {
+	struct msg m;
+	uint8_t room[MSG_ROOM];
+};
+
 struct msg_spare {
-	unsigned refs;  /* users, plus one per message holding a buffer */
+	unsigned refs;  /* users, plus one per message holding a buffer or block */
 	unsigned users; /* streams (and the creator) that build in it */
 	uint8_t *buf;
 	size_t cap, max;
+	struct msg_block *blocks[SPARE_BLOCKS]; /* freed message blocks */
+	unsigned nblocks;
 };
+
+/* Frees the kept blocks. */
+static void blocks_free(struct msg_spare *sp)
+{
+	while (sp->nblocks)
+		free(sp->blocks[--sp->nblocks]);
+}
 
 struct msg_spare *msg_spare_new(size_t max)
 {
@@ -92,6 +110,7 @@ static void spare_unref(struct msg_spare *sp)
 	if (--sp->refs)
 		return;
 	free(sp->buf);
+	blocks_free(sp);
 	free(sp);
 }
 
@@ -102,6 +121,7 @@ void msg_spare_drop(struct msg_spare *sp)
 	if (--sp->users == 0) {
 		free(sp->buf);
 		sp->buf = NULL;
+		blocks_free(sp);
 	}
 	spare_unref(sp);
 }
@@ -118,13 +138,36 @@ uint8_t *msg_spare_take(struct msg_spare *sp, size_t want, size_t *cap)
 
 void msg_spare_give(struct msg *m, struct msg_spare *sp, size_t cap)
 {
-	m->spare = sp;
+	if (!m->spare) {
+		m->spare = sp;
+		sp->refs++;
+	}
 	m->cap = cap;
+}
+
+struct msg *msg_spare_msg(struct msg_spare *sp)
+{
+	if (!sp)
+		return calloc(1, sizeof(struct msg));
+	struct msg_block *b = sp->nblocks ? sp->blocks[--sp->nblocks] : malloc(sizeof(*b));
+	if (!b)
+		return NULL;
+	memset(&b->m, 0, sizeof(b->m));
+	b->m.spare = sp;
+	b->m.pooled = true;
 	sp->refs++;
+	return &b->m;
+}
+
+uint8_t *msg_room(struct msg *m)
+{
+	return m->pooled ? ((struct msg_block *)m)->room : NULL;
 }
 
 size_t msg_spare_trim(struct msg_spare *sp)
 {
+	if (sp)
+		blocks_free(sp);
 	if (!sp || !sp->buf)
 		return 0;
 	size_t n = sp->cap;
@@ -134,10 +177,9 @@ size_t msg_spare_trim(struct msg_spare *sp)
 	return n;
 }
 
-/* Keeps b (of size cap) in sp if it is the larger; frees what is not kept. */
-static void spare_put(struct msg_spare *sp, uint8_t *b, size_t cap)
+void msg_spare_put(struct msg_spare *sp, uint8_t *b, size_t cap)
 {
-	if (!sp->users || !b || cap > sp->max || (sp->buf && sp->cap >= cap)) {
+	if (!sp || !sp->users || !b || cap > sp->max || (sp->buf && sp->cap >= cap)) {
 		free(b);
 		return;
 	}
@@ -151,11 +193,20 @@ void msg_free(struct msg *m)
 	if (!m)
 		return;
 	struct msg_spare *sp = m->spare;
-	if (sp) {
-		spare_put(sp, m->data, m->cap);
-		spare_unref(sp);
-	} else {
+	if (!sp) {
 		free(m->data);
+		free(m);
+		return;
 	}
-	free(m);
+	if (m->data != msg_room(m)) {
+		if (m->cap)
+			msg_spare_put(sp, m->data, m->cap);
+		else
+			free(m->data);
+	}
+	if (m->pooled && sp->users && sp->nblocks < SPARE_BLOCKS)
+		sp->blocks[sp->nblocks++] = (struct msg_block *)m;
+	else
+		free(m);
+	spare_unref(sp);
 }

@@ -10,6 +10,7 @@
 #ifndef MITOFS_FRAME_H
 #define MITOFS_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,7 +43,8 @@ struct msg {
 	uint8_t *data; /* owned (malloc), may be NULL when len == 0 */
 	uint32_t len;
 	struct msg_spare *spare; /* where data goes when freed (see below) */
-	size_t cap;              /* data's allocated size, with spare */
+	size_t cap;              /* data's allocated size, with spare (0: data is not for it) */
+	bool pooled;             /* made by msg_spare_msg: its block goes back to spare */
 };
 
 /* Writes h (magic forced to FRAME_MAGIC) as 28 big-endian bytes. */
@@ -78,9 +80,30 @@ void msg_spare_drop(struct msg_spare *sp);
 /* The kept buffer if its size is at least want (stored in *cap), taken
  * out; NULL when there is none or it is smaller (it stays). */
 uint8_t *msg_spare_take(struct msg_spare *sp, size_t want, size_t *cap);
-/* m's payload, of allocated size cap, goes back to sp when m is freed. */
+/* Gives buffer b (malloc'd, of allocated size cap) to sp, which keeps
+ * the larger of it and what it holds and frees the other (b too when sp
+ * has no user left, or b is over its max). NULL sp frees b. */
+void msg_spare_put(struct msg_spare *sp, uint8_t *b, size_t cap);
+/* m's payload, of allocated size cap, goes back to sp when m is freed
+ * (m holds sp until then; one made by msg_spare_msg(sp) holds it already). */
 void msg_spare_give(struct msg *m, struct msg_spare *sp, size_t cap);
-/* Frees the kept buffer (its owner went quiet); its size, 0 if none. */
+/* Frees the kept buffer and blocks (their owner went quiet); the
+ * buffer's size, 0 if none. */
 size_t msg_spare_trim(struct msg_spare *sp);
+
+/* Message blocks: every frame a stream reads is a message, and for musl
+ * a struct and a small payload malloc'd and freed per message meant a
+ * group of small blocks mapped and unmapped again and again (two page
+ * faults every few messages of a 1 MiB read in the stub). A spare keeps
+ * a few freed blocks, each a struct msg with room for MSG_ROOM payload
+ * bytes. */
+#define MSG_ROOM 256
+/* A zeroed message from sp's kept blocks (or a new block; without sp, a
+ * plain calloc'd struct). msg_free gives its block back to sp. NULL: out
+ * of memory. */
+struct msg *msg_spare_msg(struct msg_spare *sp);
+/* The MSG_ROOM bytes of m's own block (msg_spare_msg with a spare), or
+ * NULL. */
+uint8_t *msg_room(struct msg *m);
 
 #endif

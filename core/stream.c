@@ -45,6 +45,7 @@ static void destroy(struct stream *s)
 {
 	msg_spare_drop(s->spare);
 	zio_def_free(s->zd);
+	zio_inf_free(s->zi);
 	buf_free(&s->zout);
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
@@ -58,6 +59,10 @@ static void teardown(struct stream *s)
 	if (s->tmr) {
 		loop_timer_cancel(s->l, s->tmr);
 		s->tmr = NULL;
+	}
+	if (s->wq_tmr) {
+		loop_timer_cancel(s->l, s->wq_tmr);
+		s->wq_tmr = NULL;
 	}
 	if (s->rreg)
 		loop_del(s->l, s->rfd);
@@ -75,10 +80,13 @@ static void teardown(struct stream *s)
 			close(s->wfd);
 	}
 	s->rfd = s->wfd = -1;
+	stream_pipes_close(s);
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
 	zio_def_free(s->zd);
 	s->zd = NULL;
+	zio_inf_free(s->zi);
+	s->zi = NULL;
 	buf_free(&s->zout);
 	s->roff = s->woff = 0;
 	free(s->pend);
@@ -180,6 +188,9 @@ struct stream *stream_new(struct loop *l, int rfd, int wfd,
 	s->wsock = fstat(wfd, &stt) == 0 && S_ISSOCK(stt.st_mode);
 	buf_init(&s->rbuf);
 	buf_init(&s->wq);
+	for (int i = 0; i < STREAM_PIPES; i++)
+		s->pipes[i].r = s->pipes[i].w = -1;
+	s->spl = -1;
 	rc = stream_update_events(s);
 	if (rc) {
 		if (s->rreg)
@@ -331,7 +342,7 @@ static void deliver(struct stream *s, struct msg *m)
 static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 			    uint8_t *data, bool own, size_t cap)
 {
-	struct msg *m = calloc(1, sizeof(*m));
+	struct msg *m = msg_spare_msg(s->spare);
 	if (!m)
 		goto nomem;
 	m->dst_id = h->dst_id;
@@ -347,12 +358,14 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 		out.data = msg_spare_take(s->spare, 0, &out.cap);
 		if (!out.data)
 			out.cap = 0;
-		int rc = zio_inflate(&out, data, h->len, FRAME_MAX_LEN);
+		if (!s->zi) /* kept: made per frame it cost page faults */
+			s->zi = zio_inf_new();
+		int rc = s->zi ? zio_inf_run(s->zi, &out, data, h->len, FRAME_MAX_LEN) : -ENOMEM;
 		if (own)
 			free(data);
 		if (rc) {
 			buf_free(&out);
-			free(m);
+			msg_free(m);
 			stream_close(s, -rc, rc == -EMSGSIZE ? "inflated frame too large" :
 				     rc == -ENOMEM ? "out of memory" : "bad zlib payload");
 			return NULL;
@@ -370,9 +383,9 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 		if (data && s->spare && cap >= STREAM_SPARE_MIN)
 			msg_spare_give(m, s->spare, cap);
 	} else if (h->len) {
-		m->data = malloc(h->len);
-		if (!m->data) {
-			free(m);
+		m->data = h->len <= MSG_ROOM ? msg_room(m) : NULL;
+		if (!m->data && !(m->data = malloc(h->len))) {
+			msg_free(m);
 			goto nomem;
 		}
 		memcpy(m->data, data, h->len);

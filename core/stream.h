@@ -114,7 +114,34 @@ int stream_send(struct stream *s, const struct msg *m);
 /* Writes raw bytes ahead of framing (the stub image during bootstrap,
  * the hello token). Same returns as stream_send. */
 int stream_send_raw(struct stream *s, const void *p, size_t n);
-/* Bytes waiting in the write queue. */
+/* Whether payloads of 4 KiB or more may go compressed. */
+bool stream_compresses(const struct stream *s);
+
+/*
+ * Zero-copy file data (the stub's fs reads). stream_splice_in moves up
+ * to n bytes of regular file fd at offset off into a pipe the stream
+ * holds (splice(2): the page cache's pages, no copy), and
+ * stream_send_spliced then sends a message whose payload is m's followed
+ * by those bytes, never compressed (call it for data that would not
+ * compress). The bytes are the file's pages, not a copy: a write to the
+ * file before they leave may show in them, as with sendfile(2) or NFS.
+ * Plain fds only; about four payloads may be queued at a time.
+ */
+/* The count, short only at the end of the file. -ENOTSUP: not here (a
+ * transport, a pipe that cannot be made or is too small for n bytes at
+ * off, a file splice does not take) and -EBUSY (its pipes all hold
+ * queued payloads): the caller reads the bytes instead, nothing lost.
+ * Other -errno of splice likewise. A payload spliced in and not sent is
+ * dropped by the next call. */
+ssize_t stream_splice_in(struct stream *s, int fd, uint64_t off, size_t n);
+/* Sends m then the k bytes (what stream_splice_in returned) in one
+ * frame of m->len + k bytes. Returns as stream_send; -EINVAL when no
+ * payload of k bytes is spliced in. */
+int stream_send_spliced(struct stream *s, const struct msg *m, size_t k);
+/* Drops a payload spliced in and not sent. */
+void stream_splice_drop(struct stream *s);
+
+/* Bytes waiting in the write queue (spliced ones too). */
 size_t stream_queued(const struct stream *s);
 /* True once the queue passed STREAM_HWM and has not drained to STREAM_LWM. */
 bool stream_full(const struct stream *s);

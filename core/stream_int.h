@@ -10,8 +10,12 @@
 #include "buf.h"
 #include "stream.h"
 
+/* Payloads spliced in are held in up to this many pipes at a time. */
+#define STREAM_PIPES 4
+
 struct loop_timer;
 struct zio_def;
+struct zio_inf;
 
 struct stream {
 	struct loop *l;
@@ -35,11 +39,30 @@ struct stream {
 	/* output: wq[woff..len) waits for the fd to become writable */
 	struct buf wq;
 	size_t woff;
+	/* Spliced payloads (stream_splice_in): pipes holding file pages, and
+	 * while one of them is queued, the order in which queued bytes
+	 * leave: segs[seg0..seg0+nseg) (ring), each a run of wq's bytes or
+	 * of one pipe's. nseg 0: wq alone is the queue. */
+	struct stream_pipe {
+		int r, w;     /* -1 until made */
+		size_t pages; /* its capacity in pages */
+		bool busy;    /* holds a payload spliced in or queued */
+	} pipes[STREAM_PIPES];
+	struct stream_seg {
+		size_t len;
+		int pipe; /* -1: bytes of wq */
+	} segs[2 * STREAM_PIPES + 2];
+	unsigned seg0, nseg;
+	size_t pq;       /* bytes queued in pipes */
+	int spl;         /* pipe of the payload spliced in, not yet sent (-1) */
+	size_t spl_len;
+	bool nosplice;   /* no pipe could be made: do not try again */
 
 	uint32_t rev, wev; /* events registered for rfd / wfd */
 	bool rreg, wreg;   /* registered in the loop */
 
 	struct zio_def *zd; /* kept deflater, made at the first compression */
+	struct zio_inf *zi; /* kept inflater, made at the first compressed frame */
 	struct buf zout;    /* its output, kept between messages */
 	struct msg_spare *spare; /* for large payloads (frame.h), or NULL */
 	bool compress, paused, full, closed, eof, parked, free_pending;
@@ -51,14 +74,22 @@ struct stream {
 	int werr; /* a write error seen outside a callback, closed by timer */
 	int depth;
 	struct loop_timer *tmr; /* deferred work: resume parsing, or werr */
+	struct loop_timer *wq_tmr; /* frees an idle queue's buffer (stream_out.c) */
+	uint64_t wq_empty_ms;      /* when the queue last emptied (loop_now_ms) */
 
 	struct stream_stats st;
 };
 
-/* Bytes in the write queue not yet written. */
-static inline size_t queued(const struct stream *s)
+/* Bytes of wq not yet written. */
+static inline size_t wq_bytes(const struct stream *s)
 {
 	return s->wq.len - s->woff;
+}
+
+/* Bytes queued, in wq and in pipes. */
+static inline size_t queued(const struct stream *s)
+{
+	return wq_bytes(s) + s->pq;
 }
 
 /* ---- stream.c ---- */
@@ -83,5 +114,7 @@ void stream_do_write(struct stream *s);
 /* Drops the queue and closes with err (a positive errno) from the timer:
  * for errors seen where the caller must not see the stream closed. */
 void stream_fail_later(struct stream *s, int err);
+/* Closes the pipes of spliced payloads (what they hold is dropped). */
+void stream_pipes_close(struct stream *s);
 
 #endif

@@ -17,9 +17,11 @@
 #include "stream_int.h"
 
 #include "buf.h"
+#include "loop.h"
 #include "zio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -43,28 +45,146 @@ static ssize_t wr(struct stream *s, struct iovec *iov, int n)
 	return n == 1 ? write(s->wfd, iov[0].iov_base, iov[0].iov_len) : writev(s->wfd, iov, n);
 }
 
+/* The queue keeps this much memory when it empties; a burst's larger
+ * buffer goes back (an idle stub should stay small). */
+#define STREAM_WQ_KEEP (256u << 10)
+
+/* Without a spare, the empty queue keeps its memory this long. */
+#define STREAM_WQ_LINGER_MS 3000
+
+static void wq_linger_end(struct loop *l, void *arg)
+{
+	struct stream *s = arg;
+	s->wq_tmr = NULL;
+	if (s->wq.len || s->wq.cap <= STREAM_WQ_KEEP)
+		return;
+	uint64_t quiet = loop_now_ms() - s->wq_empty_ms;
+	if (quiet >= STREAM_WQ_LINGER_MS)
+		buf_free(&s->wq);
+	else if (!(s->wq_tmr = loop_timer_add(l, STREAM_WQ_LINGER_MS - quiet, wq_linger_end, s)))
+		buf_free(&s->wq);
+}
+
+/* The empty queue's memory, past STREAM_WQ_KEEP: a new buffer for each
+ * burst was a fresh mapping whose every page faulted (musl maps blocks
+ * over 128 KiB, glibc over the daemon's 4 MiB threshold): a quarter of
+ * the stub's CPU in a large read, ~5 faults per MiB in the daemon's
+ * pipelined writes. It goes to the spare when the stream has one (the
+ * stub's, given back when the stub is idle); otherwise the stream keeps
+ * it until its queue has stayed empty for STREAM_WQ_LINGER_MS. */
+static void wq_release(struct stream *s)
+{
+	if (s->spare) {
+		msg_spare_put(s->spare, s->wq.data, s->wq.cap);
+		buf_init(&s->wq);
+	} else {
+		s->wq_empty_ms = loop_now_ms();
+		if (!s->wq_tmr &&
+		    !(s->wq_tmr = loop_timer_add(s->l, STREAM_WQ_LINGER_MS, wq_linger_end, s)))
+			buf_free(&s->wq);
+	}
+}
+
+/* Room for n more bytes in the queue, from the spare if it is empty and
+ * too small. 0 or -ENOMEM. */
+static int wq_reserve(struct stream *s, size_t n)
+{
+	if (!s->wq.len && s->wq.cap < n) {
+		size_t cap;
+		uint8_t *b = msg_spare_take(s->spare, n, &cap);
+		if (b) {
+			buf_free(&s->wq);
+			s->wq.data = b;
+			s->wq.cap = cap;
+		}
+	}
+	return buf_reserve(&s->wq, n);
+}
+
+/* ---- the order of queued bytes, while pipes hold some ---- */
+
+/* Appends a run of len bytes of pipe p (-1: of wq) to the queue's order;
+ * runs of wq merge. There is room: a pipe is in the order at most once,
+ * with a run of wq before and after it. */
+static void seg_push(struct stream *s, int p, size_t len)
+{
+	const unsigned cap = sizeof(s->segs) / sizeof(s->segs[0]);
+	if (s->nseg) {
+		struct stream_seg *last = &s->segs[(s->seg0 + s->nseg - 1) % cap];
+		if (p < 0 && last->pipe < 0) {
+			last->len += len;
+			return;
+		}
+	}
+	s->segs[(s->seg0 + s->nseg++) % cap] = (struct stream_seg){ .len = len, .pipe = p };
+}
+
+static void pipe_close(struct stream_pipe *sp)
+{
+	if (sp->r >= 0)
+		close(sp->r);
+	if (sp->w >= 0)
+		close(sp->w);
+	*sp = (struct stream_pipe){ .r = -1, .w = -1 };
+}
+
+void stream_pipes_close(struct stream *s)
+{
+	for (int i = 0; i < STREAM_PIPES; i++)
+		pipe_close(&s->pipes[i]);
+	s->nseg = s->seg0 = 0;
+	s->pq = 0;
+	s->spl = -1;
+}
+
+/* Writes the head of the queue once: count or -1 with errno. */
+static ssize_t write_head(struct stream *s)
+{
+	const unsigned cap = sizeof(s->segs) / sizeof(s->segs[0]);
+	struct stream_seg *g = s->nseg ? &s->segs[s->seg0] : NULL;
+	size_t want = g ? g->len : wq_bytes(s);
+	ssize_t w;
+	if (g && g->pipe >= 0) {
+		w = splice(s->pipes[g->pipe].r, NULL, s->wfd, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	} else {
+		struct iovec iov = { .iov_base = s->wq.data + s->woff, .iov_len = want };
+		w = wr(s, &iov, 1);
+	}
+	if (w <= 0)
+		return w;
+	if (g && g->pipe >= 0)
+		s->pq -= (size_t)w;
+	else
+		s->woff += (size_t)w;
+	if (g && !(g->len -= (size_t)w)) {
+		if (g->pipe >= 0)
+			s->pipes[g->pipe].busy = false;
+		s->seg0 = (s->seg0 + 1) % cap;
+		s->nseg--;
+	}
+	return w;
+}
+
 void stream_do_write(struct stream *s)
 {
-	size_t n = queued(s);
-	if (!n)
-		return;
-	struct iovec iov = { .iov_base = s->wq.data + s->woff, .iov_len = n };
-	ssize_t w = wr(s, &iov, 1);
-	if (w < 0) {
-		if (errno == EAGAIN || errno == EINTR)
+	while (queued(s)) {
+		size_t want = s->nseg ? s->segs[s->seg0].len : wq_bytes(s);
+		ssize_t w = write_head(s);
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			int e = errno;
+			stream_close(s, e, strerror(e));
 			return;
-		int e = errno;
-		stream_close(s, e, strerror(e));
-		return;
+		}
+		if (w <= 0)
+			break;
+		s->st.bytes_out += (uint64_t)w;
+		if ((size_t)w < want)
+			break; /* the fd is full */
 	}
-	s->st.bytes_out += (uint64_t)w;
-	s->woff += (size_t)w;
 	if (s->woff == s->wq.len) {
 		s->woff = s->wq.len = 0;
-		/* A burst grew the queue: give the memory back once it is sent
-		 * (an idle stub should stay small). */
-		if (s->wq.cap > (256u << 10))
-			buf_free(&s->wq);
+		if (s->wq.cap > STREAM_WQ_KEEP)
+			wq_release(s);
 	}
 	stream_update_events(s);
 	stream_io_kick(s);
@@ -82,6 +202,7 @@ void stream_fail_later(struct stream *s, int err)
 {
 	s->werr = err;
 	s->woff = s->wq.len = 0;
+	stream_pipes_close(s);
 	stream_arm_timer(s);
 	stream_update_events(s);
 }
@@ -114,13 +235,13 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 	}
 	/* Compact only when the dead prefix outweighs the live bytes: the
 	 * move then costs less than what was written to earn it. */
-	if (s->woff && s->woff >= queued(s)) {
-		memmove(s->wq.data, s->wq.data + s->woff, queued(s));
+	if (s->woff && s->woff >= wq_bytes(s)) {
+		memmove(s->wq.data, s->wq.data + s->woff, wq_bytes(s));
 		s->wq.len -= s->woff;
 		s->woff = 0;
 	}
 	size_t rest = an + bn - done;
-	if (buf_reserve(&s->wq, rest)) {
+	if (wq_reserve(s, rest)) {
 		if (done) {
 			/* Half a frame is on the wire: the stream is unusable. */
 			stream_fail_later(s, ENOMEM);
@@ -137,6 +258,8 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 		memcpy(s->wq.data + s->wq.len, (const uint8_t *)b + (done - an), bn - (done - an));
 		s->wq.len += bn - (done - an);
 	}
+	if (s->nseg)
+		seg_push(s, -1, rest);
 	if (queued(s) >= STREAM_HWM)
 		s->full = true;
 	int rc = stream_update_events(s);
@@ -169,21 +292,27 @@ static bool compress_into_zout(struct stream *s, const struct msg *m)
 /* Output buffer kept between messages, at most this big. */
 #define STREAM_ZOUT_KEEP (1u << 20)
 
-int stream_send(struct stream *s, const struct msg *m)
+/* The header of a frame carrying m's fields and len payload bytes. */
+static struct frame_hdr hdr_of(const struct msg *m, uint32_t len)
 {
-	if (s->closed || s->werr)
-		return -EPIPE;
-	if (m->len > FRAME_MAX_LEN)
-		return -EMSGSIZE;
-	struct frame_hdr h = {
+	return (struct frame_hdr){
 		.magic = FRAME_MAGIC,
 		.dst_id = m->dst_id,
 		.src_id = m->src_id,
 		.auth_id = m->auth_id,
 		.handle = m->handle,
 		.reply_to = m->reply_to,
-		.len = m->len,
+		.len = len,
 	};
+}
+
+int stream_send(struct stream *s, const struct msg *m)
+{
+	if (s->closed || s->werr)
+		return -EPIPE;
+	if (m->len > FRAME_MAX_LEN)
+		return -EMSGSIZE;
+	struct frame_hdr h = hdr_of(m, m->len);
 	const uint8_t *payload = m->data;
 	if (s->compress && m->len >= STREAM_COMPRESS_MIN && compress_into_zout(s, m)) {
 		payload = s->zout.data;
@@ -217,4 +346,138 @@ size_t stream_queued(const struct stream *s)
 bool stream_full(const struct stream *s)
 {
 	return s->full;
+}
+
+bool stream_compresses(const struct stream *s)
+{
+	return s->compress;
+}
+
+/* ---- spliced payloads ---- */
+
+/* The capacity asked of a pipe: a payload of FS_MAX_IO (1 MiB) on page
+ * boundaries, and what an unprivileged process may ask
+ * (/proc/sys/fs/pipe-max-size). */
+#define STREAM_PIPE_SZ (1u << 20)
+
+/* A free pipe (made if need be), or -1: -EBUSY all hold payloads,
+ * -ENOTSUP none can be made. */
+static int pipe_get(struct stream *s)
+{
+	for (int i = 0; i < STREAM_PIPES; i++) {
+		struct stream_pipe *sp = &s->pipes[i];
+		if (sp->busy)
+			continue;
+		if (sp->r < 0) {
+			int fds[2];
+			if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+				return -ENOTSUP;
+			sp->r = fds[0];
+			sp->w = fds[1];
+			/* A smaller pipe still serves smaller payloads. */
+			(void)fcntl(sp->w, F_SETPIPE_SZ, STREAM_PIPE_SZ);
+			int sz = fcntl(sp->w, F_GETPIPE_SZ);
+			sp->pages = sz > 0 ? (size_t)sz / 4096 : 0;
+		}
+		return i;
+	}
+	return -EBUSY;
+}
+
+ssize_t stream_splice_in(struct stream *s, int fd, uint64_t off, size_t n)
+{
+	if (s->io || s->nosplice || s->closed || s->werr || off > INT64_MAX)
+		return -ENOTSUP;
+	stream_splice_drop(s);
+	int p = pipe_get(s);
+	if (p == -ENOTSUP)
+		s->nosplice = true;
+	if (p < 0)
+		return p;
+	struct stream_pipe *sp = &s->pipes[p];
+	/* Each page of the file takes one slot of the pipe, the first and
+	 * the last ones partly filled. */
+	if ((off % 4096 + n + 4095) / 4096 > sp->pages)
+		return -ENOTSUP;
+	loff_t at = (loff_t)off;
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = splice(fd, &at, sp->w, NULL, n - got, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k == 0)
+			break; /* the end of the file */
+		if (k < 0) {
+			/* Not a file splice takes, or the pipe full before the
+			 * end (pages over slots): nothing is lost, the caller
+			 * reads instead. */
+			int e = errno == EAGAIN ? ENOTSUP : errno;
+			pipe_close(sp);
+			return -e;
+		}
+		got += (size_t)k;
+	}
+	sp->busy = true;
+	s->spl = p;
+	s->spl_len = got;
+	return (ssize_t)got;
+}
+
+void stream_splice_drop(struct stream *s)
+{
+	if (s->spl < 0)
+		return;
+	pipe_close(&s->pipes[s->spl]); /* (the simplest way to empty it) */
+	s->spl = -1;
+}
+
+int stream_send_spliced(struct stream *s, const struct msg *m, size_t k)
+{
+	int p = s->spl;
+	if (p < 0 || k != s->spl_len)
+		return -EINVAL;
+	if (m->len + k > FRAME_MAX_LEN) {
+		stream_splice_drop(s);
+		return -EMSGSIZE;
+	}
+	s->spl = -1;
+	struct frame_hdr h = hdr_of(m, m->len + (uint32_t)k);
+	uint8_t hdr[FRAME_HDR_LEN];
+	frame_hdr_encode(&h, hdr);
+	/* The header and m's payload go as any message's; the pipe's bytes
+	 * follow them, at once if the fd takes all that comes before. */
+	int rc = enqueue(s, hdr, sizeof(hdr), m->data, m->len);
+	if (rc) {
+		pipe_close(&s->pipes[p]);
+		return rc;
+	}
+	if (!queued(s)) {
+		ssize_t w = splice(s->pipes[p].r, NULL, s->wfd, NULL, k, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			/* Half a frame is on the wire: the stream is unusable. */
+			stream_fail_later(s, errno);
+			return -EPIPE;
+		}
+		if (w > 0) {
+			s->st.bytes_out += (uint64_t)w;
+			k -= (size_t)w;
+		}
+	}
+	if (!k) {
+		s->pipes[p].busy = false;
+	} else {
+		if (!s->nseg && wq_bytes(s))
+			seg_push(s, -1, wq_bytes(s));
+		seg_push(s, p, k);
+		s->pq += k;
+		if (queued(s) >= STREAM_HWM)
+			s->full = true;
+		rc = stream_update_events(s);
+		if (rc) {
+			stream_fail_later(s, -rc);
+			return rc;
+		}
+	}
+	s->st.msgs_out++;
+	return 0;
 }

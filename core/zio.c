@@ -4,12 +4,13 @@
  * For: compressing one message payload, inflating one with a hard output
  * bound, and producing the gzip'd stub image. Not for: streaming
  * compression across calls (each call is a complete deflate or gzip
- * member; a zio_def only keeps zlib's tables between members).
+ * member; a zio_def or zio_inf only keeps zlib's state between them).
  */
 #include "zio.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <zlib.h>
 
@@ -178,7 +179,49 @@ int zio_gzip(struct buf *out, const void *in, size_t n, int level)
 	return do_deflate(out, in, n, level, 15 + 16);
 }
 
-static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, int wbits);
+static int run_inflate(z_stream *z, struct buf *out, const void *in, size_t n, size_t max,
+		       bool raw);
+
+struct zio_inf {
+	z_stream z;
+};
+
+struct zio_inf *zio_inf_new(void)
+{
+	struct zio_inf *f = calloc(1, sizeof(*f));
+	if (f && inflateInit2(&f->z, ZIO_RAW) != Z_OK) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void zio_inf_free(struct zio_inf *f)
+{
+	if (!f)
+		return;
+	inflateEnd(&f->z);
+	free(f);
+}
+
+int zio_inf_run(struct zio_inf *f, struct buf *out, const void *in, size_t n, size_t max)
+{
+	if (inflateReset(&f->z) != Z_OK)
+		return -EBADMSG;
+	return run_inflate(&f->z, out, in, n, max, true);
+}
+
+/* A one-shot inflater for wbits (raw or gzip): the stub image, and
+ * callers without a kept one. */
+static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, int wbits)
+{
+	z_stream z = { 0 };
+	if (inflateInit2(&z, wbits) != Z_OK)
+		return -ENOMEM;
+	int rc = run_inflate(&z, out, in, n, max, wbits == ZIO_RAW);
+	inflateEnd(&z);
+	return rc;
+}
 
 int zio_inflate(struct buf *out, const void *in, size_t n, size_t max)
 {
@@ -190,27 +233,29 @@ int zio_gunzip(struct buf *out, const void *in, size_t n, size_t max)
 	return inflate_any(out, in, n, max, 15 + 16);
 }
 
-static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, int wbits)
+/* Appends the inflation of in[0..n) through z (fresh or reset), at most
+ * max bytes; raw: members back to back (zio_deflate), else one gzip
+ * member and nothing after it. */
+static int run_inflate(z_stream *z, struct buf *out, const void *in, size_t n, size_t max,
+		       bool raw)
 {
-	z_stream z = { 0 };
-	if (inflateInit2(&z, wbits) != Z_OK)
-		return -ENOMEM;
 	size_t start = out->len;
 	size_t produced = 0, member_start = 0;
 	int rc = 0;
 	const uint8_t *p = in;
 	size_t left = n;
+	z->avail_in = 0; /* a reset keeps what a failed run left unread */
 	/* Guess 4x the input for the first allocation, within the bound;
 	 * growth is geometric after that (buf_reserve doubles). */
 	size_t guess = n > max / 4 ? max : n * 4;
 	if (guess < 256)
 		guess = 256;
 	for (;;) {
-		if (z.avail_in == 0 && left) {
-			z.next_in = (Bytef *)p;
-			z.avail_in = (uInt)(left > ZIO_SLICE ? ZIO_SLICE : left);
-			p += z.avail_in;
-			left -= z.avail_in;
+		if (z->avail_in == 0 && left) {
+			z->next_in = (Bytef *)p;
+			z->avail_in = (uInt)(left > ZIO_SLICE ? ZIO_SLICE : left);
+			p += z->avail_in;
+			left -= z->avail_in;
 		}
 		if (out->cap - out->len < 64 && buf_reserve(out, guess)) {
 			rc = -ENOMEM;
@@ -226,10 +271,10 @@ static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, in
 			room = max - produced + 1;
 		if (room > ZIO_SLICE)
 			room = ZIO_SLICE;
-		z.next_out = out->data + out->len;
-		z.avail_out = (uInt)room;
-		int zr = inflate(&z, Z_NO_FLUSH);
-		size_t got = room - z.avail_out;
+		z->next_out = out->data + out->len;
+		z->avail_out = (uInt)room;
+		int zr = inflate(z, Z_NO_FLUSH);
+		size_t got = room - z->avail_out;
 		out->len += got;
 		produced += got;
 		if (produced > max) {
@@ -237,17 +282,17 @@ static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, in
 			goto out;
 		}
 		if (zr == Z_STREAM_END) {
-			if (!z.avail_in && !left)
+			if (!z->avail_in && !left)
 				goto out;
 			/* More input: the next raw member (zio_deflate), or,
 			 * after a gzip member, trailing garbage. An empty
 			 * member is never made, and a run of them would cost
 			 * a reset per two bytes. */
-			if (wbits != ZIO_RAW || produced == member_start) {
+			if (!raw || produced == member_start) {
 				rc = -EBADMSG;
 				goto out;
 			}
-			if (inflateReset(&z) != Z_OK) {
+			if (inflateReset(z) != Z_OK) {
 				rc = -EBADMSG;
 				goto out;
 			}
@@ -264,13 +309,12 @@ static int inflate_any(struct buf *out, const void *in, size_t n, size_t max, in
 		}
 		/* Z_BUF_ERROR or Z_OK with nothing consumed and nothing produced
 		 * while the input is used up: the stream is truncated. */
-		if (z.avail_in == 0 && !left && got == 0) {
+		if (z->avail_in == 0 && !left && got == 0) {
 			rc = -EBADMSG;
 			goto out;
 		}
 	}
 out:
-	inflateEnd(&z);
 	if (rc)
 		out->len = start;
 	return rc;

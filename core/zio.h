@@ -37,6 +37,14 @@ bool zio_looks_random(const void *in, size_t n);
  * bytes: one or more complete members, back to back, nothing after them.
  * 0, -EMSGSIZE past max, -EBADMSG on corrupt or truncated input, -ENOMEM. */
 int zio_inflate(struct buf *out, const void *in, size_t n, size_t max);
+/* An inflater kept between messages, as zio_def: inflateInit's state and
+ * 32 KiB window were allocated and freed per message, and musl maps them
+ * anew each time (nine page faults per 1 MiB fs write in the stub). */
+struct zio_inf;
+struct zio_inf *zio_inf_new(void); /* NULL: out of memory */
+void zio_inf_free(struct zio_inf *f);
+/* As zio_inflate, through f. */
+int zio_inf_run(struct zio_inf *f, struct buf *out, const void *in, size_t n, size_t max);
 /* The same for a gzip (RFC 1952) file. */
 int zio_gunzip(struct buf *out, const void *in, size_t n, size_t max);
 /* Appends a gzip (RFC 1952) file holding in[0..n) to out, as `gzip -dc`

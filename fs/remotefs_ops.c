@@ -624,6 +624,7 @@ int remotefs_flush(struct remotefs *rf, struct ctx *c, struct ctl_batch *b)
 		struct rnode *n = v;
 		if (n->c != c)
 			continue;
+		n->xattr_until = 0; /* what the stub said of its xattrs, too */
 		j->inos[j->n] = n->ino;
 		if (n->parent) {
 			j->parents[j->n] = n->parent->ino;

@@ -669,7 +669,7 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 		rc = bad(&c, -EFBIG, "reply larger than one frame");
 	if (rc) {
 		reply_err(&c, m, -rc);
-	} else if (c.deferred) {
+	} else if (c.deferred || c.replied) {
 		/* a waiting lock: svc_fs_lock.c answers when it has it */
 	} else if ((rc = router_reply(f->r, m, c.out.data, c.out.len)) < 0) {
 		log_warn("fs %s: reply to %u lost: %s", c.op, m->src_id, strerror(-rc));

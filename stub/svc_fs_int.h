@@ -28,6 +28,7 @@ struct lkwait;
 struct fh {
 	int fd;
 	uint32_t owner; /* context that opened it */
+	bool regular;   /* a regular file: reads may be spliced */
 };
 
 struct svc_fs {
@@ -56,6 +57,7 @@ struct call {
 	const char *why; /* static reason for an argument refused, or NULL */
 	uint32_t opened; /* handle opened by this call, closed if undeliverable */
 	bool deferred;   /* answered later (a waiting SETLK): no reply now */
+	bool replied;    /* the op sent its reply itself (a spliced read) */
 	struct buf out;  /* the reply: envelope, then the body */
 };
 

@@ -6,6 +6,8 @@
 #   BENCH_LOOP=200             round trips per sample in rows 2 and 7
 #   BENCH_STEP_TIMEOUT=120     seconds any one step may take before it is killed
 #   BENCH_OUT=build/bench/results.md   where the table is also written
+#   BENCH_ROWS=all             or a comma list of: local (1-5), ssh (6-8), fs (F1-F6)
+#   BENCH_FS_N=5               rounds of the fs rows
 #   MITOFS=build/mitofs        the daemon under test
 #
 # Rows (see docs/performance.md for what limits each):
@@ -21,6 +23,14 @@
 #   6r the same through root's ~/.bashrc   (for information)
 #   7  round trip of `true` over ssh       mitofs <= Mitogen
 #   8  20 ssh contexts up in parallel      <= 3x one ssh context up
+#   F1-F6  fs/ against sshfs (F6: a local context against libfuse's
+#          passthrough_ll), each with the target's page cache cold and
+#          warm; F1s/F1d/F1p/F2p what the stub and the daemon spend per
+#          MiB (CPU, page faults). BENCH_FS_N=5 rounds.
+#
+# The table's header names the machine's kind: hypervisor, cpuidle
+# driver, and what one page fault, one posix_spawn of `true` and one
+# FUSE request cost here (tests/bench/machine.c, built with gcc).
 #
 # The ssh rows use a private sshd on a random loopback port
 # (tests/sshd/sshd.sh, its keys and known_hosts under the bench's own
@@ -296,54 +306,101 @@ ossh8() {   # one `ssh host true`, then PAR_SSH of them at once
 	done
 }
 
-# --- fs/ rows (issue 4): one sample per call, `run.sh __fs ROW SIDE DIR [CTL]`.
-# DIR is the data set's directory as this side sees it (mitofs:
-# MNT/s/fs/DATA, sshfs: a mount of DATA, local: DATA itself); CTL, for
-# mitofs, the context's ctl, written "flush" before a cold sample. Every
-# sample but F5 starts with the kernel's caches dropped. ---
-FS_BIG=536870912     # F1, F6: 512 MiB
+# --- fs/ rows (issues 4 and 11): one sample per call,
+# `run.sh __fs ROW SIDE DIR [CTL]`. ROW is a row and the target's state:
+# f1c (cold) or f1w (warm), and so on; f5 alone has no state. DIR is the
+# data set's directory as this side sees it (mitofs: MNT/s/fs/DATA,
+# sshfs: a mount of DATA, local: DATA itself); CTL, for mitofs, the
+# context's ctl, written "flush" before every sample. ---
+FS_BIG=268435456     # F1, F6: 256 MiB
 FS_WR=268435456      # F2: 256 MiB
 FS_TREE=10000        # F3: files in FS_DIRS directories
 FS_DIRS=100
 FS_SMALL=1000        # F4: 4 KiB files
 ferr() { echo "$ROW.${SIDE}_error $1"; exit 1; }
-fs_cold() {   # fs_cold [CTL]
-	if [[ -n ${1:-} ]]; then echo flush > "$1" || return 1; fi
-	sync && echo 3 > /proc/sys/vm/drop_caches
+# fs_prep WHAT [CTL]: what FUSE holds is dropped on both sides (mitofs:
+# `flush`; sshfs: a fresh mount per sample). A cold target then drops
+# its page cache too; a warm one reads WHAT (big, tree, small) once,
+# untimed and without FUSE, so the sample measures the path, not the
+# disk.
+fs_prep() {
+	if [[ -n ${2:-} ]]; then echo flush > "$2" || return 1; fi
+	if [[ $MODE == c ]]; then
+		sync && echo 3 > /proc/sys/vm/drop_caches
+		return
+	fi
+	case $1 in
+	big) cat "$FS_DATA/big" > /dev/null ;;
+	tree) ls -lR "$FS_DATA/tree" > /dev/null ;;
+	small) cat "$FS_DATA"/small/* > /dev/null ;;
+	*) sync ;;
+	esac
+}
+# What a mitofs process used so far: CPU time in ns (every thread's
+# schedstat), page faults (minor + major, as perf's page-faults counts).
+proc_cpu_ns() { local t a s=0; for t in /proc/"$1"/task/*/schedstat; do read -r a _ < "$t" && s=$((s + a)); done; echo "$s"; }
+proc_faults() { awk '{ sub(/^.*\) /, ""); print $8 + $10 }' "/proc/$1/stat"; }
+# fs_cost_begin / fs_cost_end MIB: with BENCH_STUB and BENCH_DAEMON set
+# (mitofs, warm F1 and F2), what the stub and the daemon spent on the
+# sample, per MiB moved: "ROW.stub_cpu_ms" (and daemon_cpu_ms),
+# "ROW.stub_faults", "ROW.daemon_faults".
+fs_cost_begin() {
+	[[ -n ${BENCH_STUB:-} && $SIDE == mitofs && $MODE == w ]] || return 0
+	c0s=$(proc_cpu_ns "$BENCH_STUB") c0d=$(proc_cpu_ns "$BENCH_DAEMON")
+	f0s=$(proc_faults "$BENCH_STUB") f0d=$(proc_faults "$BENCH_DAEMON")
+}
+fs_cost_end() {
+	[[ -n ${BENCH_STUB:-} && $SIDE == mitofs && $MODE == w ]] || return 0
+	local c1s c1d f1s f1d mib=$1
+	c1s=$(proc_cpu_ns "$BENCH_STUB") c1d=$(proc_cpu_ns "$BENCH_DAEMON")
+	f1s=$(proc_faults "$BENCH_STUB") f1d=$(proc_faults "$BENCH_DAEMON")
+	awk -v r="$ROW" -v m="$mib" -v cs=$((c1s - c0s)) -v cd=$((c1d - c0d)) -v fs=$((f1s - f0s)) -v fd=$((f1d - f0d)) 'BEGIN {
+		printf "%s.stub_cpu_ms %.4f\n%s.daemon_cpu_ms %.4f\n", r, cs / 1e6 / m, r, cd / 1e6 / m
+		printf "%s.stub_faults %.4f\n%s.daemon_faults %.4f\n", r, fs / m, r, fd / m }'
 }
 fs_f1() {   # sequential read of big (F1, F6)
 	local d=$1 ctl=${2:-} t0 t1 out
-	fs_cold "$ctl" || ferr "flush failed"
+	fs_prep big "$ctl" || ferr "flush failed"
+	fs_cost_begin
 	t0=${EPOCHREALTIME/[.,]/}
 	out=$(dd if="$d/big" of=/dev/null bs=1M 2>&1) || ferr "dd failed: $out"
 	t1=${EPOCHREALTIME/[.,]/}
 	[[ $out == *"$FS_BIG bytes"* ]] || ferr "dd read short: ${out//$'\n'/ }"
+	fs_cost_end $((FS_BIG >> 20))
 	echo "$ROW.$SIDE $((t1 - t0))"
 }
 fs_f2() {   # write of 256 MiB, fsync'd
-	local d=$1 t0 t1 out
+	local d=$1 ctl=${2:-} t0 t1 out
 	rm -f "$d/w" && sync || ferr "cannot remove $d/w"
+	fs_prep none "$ctl" || ferr "flush failed"
+	fs_cost_begin
 	t0=${EPOCHREALTIME/[.,]/}
 	out=$(dd if=/dev/zero of="$d/w" bs=1M count=$((FS_WR >> 20)) conv=fsync 2>&1) ||
 		ferr "dd failed: ${out//$'\n'/ }"
 	t1=${EPOCHREALTIME/[.,]/}
 	[[ $(stat -c %s "$FS_DATA/w") == "$FS_WR" ]] || ferr "$FS_DATA/w is not $FS_WR bytes"
+	fs_cost_end $((FS_WR >> 20))
 	echo "$ROW.$SIDE $((t1 - t0))"
 }
-fs_f3() {   # ls -lR of the tree, cold
+# F3 and F4 run in DIR, with relative names, as F5 does: every name
+# ls or cat gives the kernel is then as deep on both sides (mitofs's
+# DIR, MNT/s/fs/tmp/..., is eight components deeper than sshfs's mount).
+fs_f3() {   # ls -lR of the tree
 	local d=$1 ctl=${2:-} t0 t1 n
-	fs_cold "$ctl" || ferr "flush failed"
+	fs_prep tree "$ctl" || ferr "flush failed"
+	cd "$d" || ferr "cannot cd to $d"
 	t0=${EPOCHREALTIME/[.,]/}
-	n=$(ls -lR "$d/tree" | grep -c '^-')
+	n=$(ls -lR tree | grep -c '^-')
 	t1=${EPOCHREALTIME/[.,]/}
 	((n == FS_TREE)) || ferr "ls -lR listed $n files, want $FS_TREE"
 	echo "$ROW.$SIDE $((t1 - t0))"
 }
-fs_f4() {   # one cat of the small files, cold
+fs_f4() {   # one cat of the small files
 	local d=$1 ctl=${2:-} t0 t1 n
-	fs_cold "$ctl" || ferr "flush failed"
+	fs_prep small "$ctl" || ferr "flush failed"
+	cd "$d" || ferr "cannot cd to $d"
 	t0=${EPOCHREALTIME/[.,]/}
-	n=$(cat "$d"/small/* | wc -c)
+	n=$(cat small/* | wc -c)
 	t1=${EPOCHREALTIME/[.,]/}
 	((n == FS_SMALL * 4096)) || ferr "cat read $n bytes, want $((FS_SMALL * 4096))"
 	echo "$ROW.$SIDE $((t1 - t0))"
@@ -365,8 +422,10 @@ if [[ ${1:-} == __row ]]; then
 	exit $?
 fi
 if [[ ${1:-} == __fs ]]; then
-	ROW=$2 SIDE=$3 FS_DATA=$BENCH_FS_DATA
-	case $ROW in f6) fs_f1 "$4" "${5:-}" ;; f3n) fs_f3 "$4" "${5:-}" ;; *) "fs_$ROW" "$4" "${5:-}" ;; esac
+	ROW=$2 SIDE=$3 FS_DATA=$BENCH_FS_DATA MODE=w
+	base=$ROW
+	[[ $ROW == f5 ]] || { MODE=${ROW: -1}; base=${ROW%?}; }
+	case $base in f6) fs_f1 "$4" "${5:-}" ;; f3n) fs_f3 "$4" "${5:-}" ;; *) "fs_$base" "$4" "${5:-}" ;; esac
 	exit $?
 fi
 if [[ ${1:-} == __ossh ]]; then
@@ -626,16 +685,20 @@ interleaved() {
 }
 
 # ---------------------------------------------------------------------------
-# fs/ rows (issue 4): mitofs's NAME/fs/ against sshfs over the same sshd and
-# the same data set, BENCH_FS_N rounds; in each round every row takes one
-# mitofs sample then one sshfs sample (a fresh sshfs mount per sample: its
-# own caches cannot be dropped otherwise; mitofs: `flush` + drop_caches).
+# fs/ rows (issues 4 and 11): mitofs's NAME/fs/ against sshfs over the
+# same sshd and the same data set, BENCH_FS_N rounds; in each round every
+# row takes one mitofs sample then one sshfs sample, with the target's
+# page cache cold and then warm (a fresh sshfs mount per sample: its own
+# caches cannot be dropped otherwise; mitofs: `flush`).
 # ---------------------------------------------------------------------------
 
 # fs_sample ROW SIDE DIR [CTL]: one sample (see fs_f*), into $SAMPLES.
+# BENCH_STUB and BENCH_DAEMON, when set, are the pids whose cost a warm
+# F1 or F2 sample of mitofs measures.
 fs_sample() {
 	local row=$1 side=$2 out rc
-	step_run "$WORK/fs.out" "$WORK/fs.err" env BENCH_LOOP="$LOOP" bash "$0" __fs "$@"
+	step_run "$WORK/fs.out" "$WORK/fs.err" env BENCH_LOOP="$LOOP" BENCH_STUB="${BENCH_STUB:-}" \
+		BENCH_DAEMON="${BENCH_DAEMON:-}" bash "$0" __fs "$@"
 	rc=$?
 	out=$(cat "$WORK/fs.out")
 	echo "$out" | grep . >> "$SAMPLES"
@@ -680,8 +743,51 @@ fuse_umount() { umount_one "$FMNT" "$(for e in "${MOUNTS[@]}"; do [[ $e == "$FMN
 # ctl_write FILE LINE: a control write under a timeout.
 ctl_write() { timeout -k 5 90 bash -c 'echo "$2" > "$1"' _ "$1" "$2" 2>> "$WORK/fs.err"; }
 
+# The fs rows' sample keys, for the error lines of a row that cannot run.
+FS_ROWS="f1c f1w f2c f2w f3c f3w f3nc f3nw f4c f4w f5 f6c f6w"
+
+# fs_pair ROW MNT: one mitofs sample on MNT's context s, then one sshfs
+# sample on a fresh mount (F5: with caching off, as mitofs's mount).
+fs_pair() {
+	local r=$1 d=$2 pid
+	if [[ -z ${bad[$r.mitofs]:-} ]]; then
+		if [[ $r == f[12]w ]]; then
+			pid=$(awk '$1 == "pid:" {print $2}' "$d/s/info")
+			BENCH_STUB=$pid BENCH_DAEMON=$(for e in "${MOUNTS[@]}"; do [[ $e == "$d "* ]] && echo "${e##* }"; done) \
+				fs_sample "$r" mitofs "$d/s/fs$BENCH_FS_DATA" "$d/s/ctl" || bad[$r.mitofs]=1
+		else
+			fs_sample "$r" mitofs "$d/s/fs$BENCH_FS_DATA" "$d/s/ctl" || bad[$r.mitofs]=1
+		fi
+	fi
+	[[ -n ${bad[$r.sshfs]:-} ]] && return
+	if sshfs_mount "$([[ $r == f5 ]] && echo 'cache=no,entry_timeout=0,attr_timeout=0')"; then
+		fs_sample "$r" sshfs "$FMNT" || bad[$r.sshfs]=1
+		fuse_umount
+	else
+		echo "$r.sshfs_error sshfs mount failed: $(tail -n 1 "$WORK/fuse.err")" >> "$SAMPLES"; bad[$r.sshfs]=1
+	fi
+}
+
+# One request the daemon answers itself: a getxattr of a name the file
+# lacks (what `ls -l` asks of every entry), mean of 2000. The floor of F3
+# with xattrs on: two per entry.
+fuse_request_us() {
+	"$PY" - "$1" <<'PYEOF' 2>> "$WORK/fs.err"
+import os, sys, time
+f, n = sys.argv[1], 2000
+os.stat(f)
+t = time.perf_counter()
+for _ in range(n):
+    try:
+        os.getxattr(f, "security.selinux", follow_symlinks=False)
+    except OSError:
+        pass
+print("machine.fuse_req_us %.1f" % ((time.perf_counter() - t) / n * 1e6))
+PYEOF
+}
+
 fs_rows() {
-	local FS_N=${BENCH_FS_N:-5} k r i d m z pt="" ok
+	local FS_N=${BENCH_FS_N:-5} k r i m z pt="" mode
 	local -A bad=()
 	export BENCH_FS_DATA
 	BENCH_FS_DATA=$(mktemp -d /tmp/mitofs-fsdata.XXXXXX) || return 1
@@ -695,7 +801,7 @@ fs_rows() {
 		done
 		head -c $((FS_SMALL * 4096)) /dev/urandom > small.all &&
 			split -b 4096 -d -a 4 small.all small/f && rm small.all && mv small/f0001 small/f1
-	) || { done_ "failed"; for r in f1 f2 f3 f3n f4 f5 f6; do echo "$r.error data set not made" >> "$SAMPLES"; done; return 1; }
+	) || { done_ "failed"; for r in $FS_ROWS; do echo "$r.error data set not made" >> "$SAMPLES"; done; return 1; }
 	done_ "$(du -sh "$BENCH_FS_DATA" | cut -f1)"
 	# The disk is still busy with the data set it just took: flush it and
 	# read it once, untimed and without FUSE, so that the first timed
@@ -715,9 +821,12 @@ fs_rows() {
 		done_ "$m, $z, $x"
 	else
 		done_ "failed: $(tail -n 1 "$WORK/fs.err")"
-		for r in f1 f2 f3 f3n f4 f5 f6; do echo "$r.error mitofs mount or connect failed" >> "$SAMPLES"; done
+		for r in $FS_ROWS; do echo "$r.error mitofs mount or connect failed" >> "$SAMPLES"; done
 		return 1
 	fi
+	step "fs: one request the daemon answers itself"
+	fuse_request_us "$m/s/fs$BENCH_FS_DATA/small/f1" >> "$SAMPLES"
+	done_ "$(awk '$1 == "machine.fuse_req_us" {print $2 " us"}' "$SAMPLES")"
 	# F6's peer: libfuse's own passthrough_ll example (Debian's
 	# libfuse3-dev ships its source), built here, exposing only DATA.
 	step "fs: F6 peer (libfuse3-dev's passthrough_ll.c)"
@@ -726,38 +835,39 @@ fs_rows() {
 		pt="$WORK/passthrough_ll"; done_ "built"
 	else
 		done_ "not available"
-		echo "f6.passthrough_error no passthrough: building libfuse3-dev's passthrough_ll.c failed" >> "$SAMPLES"
+		for mode in c w; do
+			echo "f6$mode.passthrough_error no passthrough: building libfuse3-dev's passthrough_ll.c failed" >> "$SAMPLES"
+		done
 	fi
 	for ((k = 1; k <= FS_N; k++)); do
 		step "fs: round $k of $FS_N"
-		for r in f1 f2 f3 f4 f5; do
-			d=$m; [[ $r == f5 ]] && d=$z
-			[[ -n ${bad[$r.mitofs]:-} ]] || fs_sample "$r" mitofs "$d/s/fs$BENCH_FS_DATA" "$d/s/ctl" || bad[$r.mitofs]=1
-			if [[ -z ${bad[$r.sshfs]:-} ]]; then
-				if sshfs_mount "$([[ $r == f5 ]] && echo 'cache=no,entry_timeout=0,attr_timeout=0')"; then
-					fs_sample "$r" sshfs "$FMNT" || bad[$r.sshfs]=1
+		for r in f1 f2 f3 f4; do
+			for mode in c w; do
+				fs_pair "$r$mode" "$m"
+				# The same file system without FUSE, for reference.
+				[[ $r == f2 ]] && fs_sample "f2$mode" local "$BENCH_FS_DATA"
+			done
+		done
+		fs_pair f5 "$z"
+		# (No sshd_settle here: the mitofs contexts are sshd sessions
+		# until the end; fuse_umount waits for sshfs's ssh client.)
+		for mode in c w; do
+			# F3 again on a mount without xattrs (-o noxattr), sshfs's feature set.
+			[[ -n ${bad[f3n$mode.mitofs]:-} ]] ||
+				fs_sample "f3n$mode" mitofs "$x/s/fs$BENCH_FS_DATA" "$x/s/ctl" || bad[f3n$mode.mitofs]=1
+			[[ -n ${bad[f6$mode.mitofs]:-} ]] ||
+				fs_sample "f6$mode" mitofs "$m/l/fs$BENCH_FS_DATA" "$m/l/ctl" || bad[f6$mode.mitofs]=1
+			if [[ -n $pt && -z ${bad[f6$mode.passthrough]:-} ]]; then
+				if fuse_mount "pt$k$mode" "$pt" -o "source=$BENCH_FS_DATA"; then
+					fs_sample "f6$mode" passthrough "$FMNT" || bad[f6$mode.passthrough]=1
 					fuse_umount
 				else
-					echo "$r.sshfs_error sshfs mount failed: $(tail -n 1 "$WORK/fuse.err")" >> "$SAMPLES"; bad[$r.sshfs]=1
+					echo "f6$mode.passthrough_error mount failed: $(tail -n 1 "$WORK/fuse.err")" >> "$SAMPLES"
+					bad[f6$mode.passthrough]=1
 				fi
 			fi
-			# (No sshd_settle here: the mitofs contexts are sshd sessions
-			# until the end; fuse_umount waits for sshfs's ssh client.)
-			# The same file system without FUSE, for reference.
-			if [[ $r == f2 ]]; then fs_sample f2 local "$BENCH_FS_DATA"; fi
+			fs_sample "f6$mode" local "$BENCH_FS_DATA"
 		done
-		# F3 again on a mount without xattrs (-o noxattr), sshfs's feature set.
-		[[ -n ${bad[f3n.mitofs]:-} ]] || fs_sample f3n mitofs "$x/s/fs$BENCH_FS_DATA" "$x/s/ctl" || bad[f3n.mitofs]=1
-		[[ -n ${bad[f6.mitofs]:-} ]] || fs_sample f6 mitofs "$m/l/fs$BENCH_FS_DATA" "$m/l/ctl" || bad[f6.mitofs]=1
-		if [[ -n $pt && -z ${bad[f6.passthrough]:-} ]]; then
-			if fuse_mount "pt$k" "$pt" -o "source=$BENCH_FS_DATA"; then
-				fs_sample f6 passthrough "$FMNT" || bad[f6.passthrough]=1
-				fuse_umount
-			else
-				echo "f6.passthrough_error mount failed: $(tail -n 1 "$WORK/fuse.err")" >> "$SAMPLES"; bad[f6.passthrough]=1
-			fi
-		fi
-		fs_sample f6 local "$BENCH_FS_DATA"
 		done_ "done"
 	done
 	umount_one "$m" "$(for e in "${MOUNTS[@]}"; do [[ $e == "$m "* ]] && echo "${e##* }"; done)"
@@ -778,6 +888,32 @@ fi
 mver=$("$PY" -c 'import mitogen; print(".".join(map(str, mitogen.__version__)))' 2>/dev/null)
 echo "bench: $(nproc) CPUs ($cpu), kernel $(uname -r), N=$N, LOOP=$LOOP, load average $load0" >&2
 t_start=$SECONDS
+
+# The machine's kind: what a wake-up, a page fault and an exec cost here
+# decides the rows more than the code does (docs/performance.md).
+hyper=$(lscpu 2>/dev/null | awk -F': *' '/^Hypervisor vendor/ {v = $2} /^Virtualization type/ {t = $2}
+	END { if (v != "") print v (t != "" ? " (" t ")" : ""); else print "none seen" }')
+idle="$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)"
+idle="$idle, governor $(cat /sys/devices/system/cpu/cpuidle/current_governor_ro 2>/dev/null || echo none)"
+[[ -r /sys/module/haltpoll/parameters/guest_halt_poll_ns ]] &&
+	idle="$idle, guest_halt_poll_ns=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns)"
+# What else ran: how busy the CPUs were over one second, and the
+# processes at 5 % of a CPU or more then.
+cpu_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+read -r b0 t0 <<< "$(cpu_busy)"
+busy=$(top -b -n 2 -d 1 -w 200 2>/dev/null | awk '/^top -/ {blk++}
+	blk == 2 && /^ *[0-9]+ / && $9 + 0 >= 5 {printf "%s%s %s%%", n++ ? ", " : "", $12, $9}')
+read -r b1 t1 <<< "$(cpu_busy)"
+busy="CPUs $(( (b1 - b0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1) )) % busy; ${busy:-no process at 5 % or more}"
+step "machine: one page fault, one posix_spawn of true"
+if gcc -O2 -o "$WORK/machine" "$HERE/machine.c" 2>> "$WORK/machine.err" &&
+	"$WORK/machine" > "$WORK/machine.out" 2>> "$WORK/machine.err"; then
+	cat "$WORK/machine.out" >> "$SAMPLES"
+	done_ "$(tr '\n' ' ' < "$WORK/machine.out")"
+else
+	echo "machine.error $(tail -n 1 "$WORK/machine.err")" >> "$SAMPLES"
+	done_ "failed: $(tail -n 1 "$WORK/machine.err")"
+fi
 
 # want GROUP: BENCH_ROWS (default "all") is a comma list of groups:
 # local (rows 1-5), ssh (rows 6-8), fs (rows F1-F6, issue 4).
@@ -820,7 +956,7 @@ if sshd_start "$WORK/sshd" "SetEnv XDG_RUNTIME_DIR=$BENCH_SSH_XDG SHLVL=1" &&
 else
 	done_ "failed: $(tail -n 2 "$WORK/sshd.err")"
 	want ssh && for r in r6 r6c r6r r7 r8; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
-	want fs && for r in f1 f2 f3 f3n f4 f5 f6; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
+	want fs && for r in $FS_ROWS; do echo "$r.error the bench's sshd did not start" >> "$SAMPLES"; done
 fi
 echo "bench: rows done in $((SECONDS - t_start)) s" >&2
 
@@ -971,22 +1107,33 @@ if want('ssh') and any(k.split('.')[0] in ('r6', 'r6c', 'r6r', 'r7', 'r8') for k
          '(info)', '—')
     out.append('')
     out.append('Row 6: mitofs is `connect` + `echo true > exec; read s < status`; OpenSSH runs `true` through the same sshd; row 6m is the same mitofs samples against Mitogen. Rows 6, 6m, 7, 8 use an sshd whose sessions start no rc file; row 6r one whose sessions read root\'s ~/.bashrc, as a plain `ssh host cmd` does. Row 6c empties the bench\'s own ssh stub cache before each sample and is set against row 6\'s OpenSSH samples. Row 8: a fresh mount per sample, one connect alone then 20 at once; the ratio column is peer ÷ mitofs of the 20-at-once times.')
-# The fs/ rows (issue 4): mitofs NAME/fs/ against sshfs (F6: a local
-# context against libfuse's passthrough_ll).
-if any(k.split('.')[0] in ('f1', 'f2', 'f3', 'f3n', 'f4', 'f5', 'f6') for k in list(samples) + list(errors)):
+# The fs/ rows (issues 4 and 11): mitofs NAME/fs/ against sshfs (F6: a
+# local context against libfuse's passthrough_ll), target cold and warm.
+FS_KEYS = ('f1c', 'f1w', 'f2c', 'f2w', 'f3c', 'f3w', 'f3nc', 'f3nw', 'f4c', 'f4w', 'f5', 'f6c', 'f6w')
+if any(k.split('.')[0] in FS_KEYS for k in list(samples) + list(errors)):
     def tput(mib):
         return lambda us: '%.0f MiB/s' % (mib / (us / 1e6))
     out.append('')
     out.append('| row | mitofs (median) | peer | peer (median) | ratio | goal | met? |')
     out.append('| --- | --- | --- | --- | --- | --- | --- |')
+    sshfs, fresh = 'sshfs (defaults)', 'sshfs (defaults), fresh mount'
+    # kind: 'tput' (ratio peer time ÷ mitofs time, the throughput
+    # ratio; goal ≥ lim) or 'time' (mitofs ÷ peer; goal ≤ lim).
+    # lim None: no goal.
     for row, title, fmt, peer, plabel, kind, goal, lim in (
-            ('f1', 'F1. sequential read, 512 MiB, cold', tput(512), 'sshfs', 'sshfs (defaults)', 'tput', 'mitofs ≥ 1.6× sshfs', 1.6),
-            ('f2', 'F2. write 256 MiB, `conv=fsync`', tput(256), 'sshfs', 'sshfs (defaults)', 'tput', 'mitofs ≥ 1.3× sshfs', 1.3),
-            ('f3', 'F3. `ls -lR`, 10,000 files in 100 dirs, cold', sec, 'sshfs', 'sshfs (defaults), fresh mount', 'time', 'mitofs ≤ 0.4× sshfs', 0.4),
-            ('f3n', 'F3n. the same, mitofs `-o noxattr` (no xattrs, as sshfs)', sec, 'f3.sshfs', 'sshfs (defaults), fresh mount', 'time', '(info) ≤ 0.4× sshfs', None),
-            ('f4', 'F4. `cat` of 1000 × 4 KiB files, cold', sec, 'sshfs', 'sshfs (defaults), fresh mount', 'time', 'mitofs ≤ 0.5× sshfs', 0.5),
+            ('f1w', 'F1w. sequential read, 256 MiB, target warm', tput(256), 'sshfs', sshfs, 'tput', 'mitofs ≥ 2.0× sshfs', 2.0),
+            ('f1c', 'F1c. the same, target cold', tput(256), 'sshfs', sshfs, 'tput', 'mitofs ≥ 1.0× sshfs', 1.0),
+            ('f2w', 'F2w. write 256 MiB, `conv=fsync`, target warm', tput(256), 'sshfs', sshfs, 'tput', 'mitofs ≥ 1.5× sshfs', 1.5),
+            ('f2c', 'F2c. the same, target cold', tput(256), 'sshfs', sshfs, 'tput', 'mitofs ≥ 1.0× sshfs', 1.0),
+            ('f3w', 'F3w. `ls -lR`, 10,000 files in 100 dirs, xattrs on, target warm', sec, 'sshfs', fresh, 'time', 'mitofs ≤ 0.5× sshfs', 0.5),
+            ('f3c', 'F3c. the same, target cold', sec, 'sshfs', fresh, 'time', 'mitofs ≤ 1.0× sshfs', 1.0),
+            ('f3nw', 'F3nw. the same, mitofs `-o noxattr` (no xattrs, as sshfs), target warm', sec, 'f3w.sshfs', fresh, 'time', '(info) ≤ 0.3× sshfs', 0.3),
+            ('f3nc', 'F3nc. the same, target cold', sec, 'f3c.sshfs', fresh, 'time', '(info) ≤ 1.0× sshfs', 1.0),
+            ('f4w', 'F4w. `cat` of 1000 × 4 KiB files, target warm', sec, 'sshfs', fresh, 'tput', 'mitofs ≥ 2.5× sshfs', 2.5),
+            ('f4c', 'F4c. the same, target cold', sec, 'sshfs', fresh, 'tput', 'mitofs ≥ 1.0× sshfs', 1.0),
             ('f5', 'F5. one uncached `stat`', us_, 'sshfs', 'sshfs -o cache=no,entry_timeout=0,attr_timeout=0', 'time', 'mitofs ≤ 0.2× sshfs', 0.2),
-            ('f6', 'F6. local context: sequential read, 512 MiB, cold', tput(512), 'passthrough', "libfuse's passthrough_ll", 'tput', 'mitofs ≥ 0.5× passthrough', 0.5)):
+            ('f6w', 'F6w. local context: sequential read, 256 MiB, target warm', tput(256), 'passthrough', "libfuse's passthrough_ll", 'tput', 'mitofs ≥ 0.5× passthrough', 0.5),
+            ('f6c', 'F6c. the same, target cold', tput(256), 'passthrough', "libfuse's passthrough_ll", 'tput', 'mitofs ≥ 0.5× passthrough', 0.5)):
         pkey = peer if '.' in peer else row + '.' + peer  # F3n reuses F3's sshfs samples
         m, p = med(row + '.mitofs'), med(pkey)
         mc = fmt(m) if m is not None and not err_of(row, 'mitofs') else None
@@ -995,33 +1142,53 @@ if any(k.split('.')[0] in ('f1', 'f2', 'f3', 'f3n', 'f4', 'f5', 'f6') for k in l
         if mc and pc:
             if kind == 'tput':
                 ratio = '%.2f× the throughput' % (p / m)
-                met = ('yes' if p / m >= lim else 'no') if lim else '—'
+                met = 'yes' if p / m >= lim else 'no'
             else:
                 ratio = '%.3f× the time' % (m / p)
-                met = ('yes' if m / p <= lim else 'no') if lim else '—'
+                met = 'yes' if m / p <= lim else 'no'
         out.append('| %s | %s | %s | %s | %s | %s | %s |' % (
             title, mc or 'not measured', plabel, pc or 'not measured',
             ratio if mc and pc else '—', goal, met if mc and pc else 'n/a'))
-    for row, what, mib in (('f2', 'F2', 256), ('f6', 'F1/F6', 512)):
+    # What the stub and the daemon spent per MiB, in the warm samples
+    # (medians over the rounds; the first round also makes the buffers).
+    for title, keys, fmt, goal, ok in (
+            ('F1s. stub CPU per MiB read (F1w)', ('f1w.stub_cpu_ms',), '%.3f ms', 'mitofs ≤ 1.0 ms', lambda v: v[0] <= 1.0),
+            ('F1d. daemon CPU per MiB read (F1w)', ('f1w.daemon_cpu_ms',), '%.3f ms', '(info)', None),
+            ('F1p. page faults per MiB read, stub / daemon (F1w)', ('f1w.stub_faults', 'f1w.daemon_faults'), '%.2f', 'none (< 0.05 each)', lambda v: max(v) < 0.05),
+            ('F2p. page faults per MiB written, stub / daemon (F2w)', ('f2w.stub_faults', 'f2w.daemon_faults'), '%.2f', 'none (< 0.05 each)', lambda v: max(v) < 0.05)):
+        v = [med(k) for k in keys]
+        if None in v:
+            out.append('| %s | not measured | — | — | — | %s | n/a |' % (title, goal))
+            continue
+        out.append('| %s | %s | — | — | — | %s | %s |' % (
+            title, ' / '.join(fmt % x for x in v), goal, '—' if ok is None else 'yes' if ok(v) else 'no'))
+    for row, what, mib in (('f2w', 'F2w', 256), ('f2c', 'F2c', 256), ('f6w', 'F6w', 256), ('f6c', 'F1c/F6c', 256)):
         v = med(row + '.local')
         if v is not None:
             out.append('')
-            out.append('%s without FUSE (the same dd on the data set directly, same cold cache): %s.' % (what, tput(mib)(v)))
+            out.append('%s without FUSE (the same dd on the data set directly, same cache state): %s.' % (what, tput(mib)(v)))
     out.append('')
-    out.append('fs rows: BENCH_FS_N rounds; each round takes one sample of every row on each side, mitofs first. mitofs: one mount (F5: a second one with `-o attr_timeout=0`), ssh context `s` to the bench\'s sshd (F6: local context `l`), cold = `echo flush > s/ctl` + `echo 3 > /proc/sys/vm/drop_caches`; sshfs: `root@127.0.0.1:DATA` on the same sshd, a fresh mount per sample, caches dropped the same way. F5 is the mean of BENCH_LOOP `[[ -e f1 ]]` (one stat(2), no fork) in the file\'s directory. Ratio: mitofs ÷ peer for throughput, mitofs ÷ peer for times (goal: throughput ≥ k, time ≤ k).')
+    out.append('fs rows: BENCH_FS_N rounds; each round takes one sample of every row on each side, mitofs first, target cold then warm. mitofs: one mount (F5: a second one with `-o attr_timeout=0`; F3n: a third with `-o noxattr`), ssh context `s` to the bench\'s sshd (F6: local context `l`), `echo flush > s/ctl` before every sample; sshfs: `root@127.0.0.1:DATA` on the same sshd, a fresh mount per sample. Cold: then `echo 3 > /proc/sys/vm/drop_caches`; warm: the files the row reads are read once without FUSE, untimed. F5 is the mean of BENCH_LOOP `[[ -e f1 ]]` (one stat(2), no fork) in the file\'s directory, caching off on both sides. F1s, F1d, F1p, F2p: CPU time (every thread\'s /proc/PID/task/*/schedstat) and page faults (minor + major, /proc/PID/stat) of the ssh context\'s stub and of the daemon over the warm samples, per MiB moved. Ratio: for throughput rows peer time ÷ mitofs time, for time rows mitofs time ÷ peer time.')
 out.append('')
 out.append('| sample | n | min | median | max |')
 out.append('| --- | --- | --- | --- | --- |')
 units = {'r1': ms, 'r1c': ms, 'r2': us_, 'r3': kib, 'r4': sec, 'r5': sec,
-         'r6': ms, 'r6c': ms, 'r6r': ms, 'r7': us_, 'r8': sec,
-         'f1': sec, 'f2': sec, 'f3': sec, 'f3n': sec, 'f4': sec, 'f5': us_, 'f6': sec}
+         'r6': ms, 'r6c': ms, 'r6r': ms, 'r7': us_, 'r8': sec, 'f5': us_}
 for k in sorted(samples):
     v = samples[k]
-    f = units[k.split('.')[0]]
+    f = units.get(k.split('.')[0], sec)
     if k.endswith('_bytes'):
         f = lambda x: '%d B' % x
     elif k.endswith('_rss') or k.endswith('_after_job'):
         f = kib
+    elif k.endswith('_cpu_ms'):
+        f = lambda x: '%.3f ms/MiB' % x
+    elif k.endswith('_faults'):
+        f = lambda x: '%.2f /MiB' % x
+    elif k == 'machine.pagefault_ns':
+        f = lambda x: '%.0f ns' % x
+    elif k.startswith('machine.'):
+        f = lambda x: '%.1f µs' % x
     out.append('| %s | %d | %s | %s | %s |' % (k, len(v), f(min(v)), f(statistics.median(v)), f(max(v))))
 if errors:
     out.append('')
@@ -1033,7 +1200,12 @@ print('\n'.join(out))
 PYEOF
 {
 	echo "Machine: $(nproc) CPUs, $cpu, Linux $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "Kind: hypervisor $hyper; cpuidle $idle; $(awk '
+		$1 == "machine.pagefault_ns" {f = $2} $1 == "machine.spawn_us" {s = $2} $1 == "machine.fuse_req_us" {q = $2}
+		END { printf "one page fault %s, one posix_spawn of true + wait %s, one FUSE request the daemon answers itself %s",
+		      f != "" ? f " ns" : "not measured", s != "" ? s " µs" : "not measured", q != "" ? q " µs" : "not measured" }' "$SAMPLES")"
 	echo "Load average (1/5/15 min) at start: $load0; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "What else ran, over one second at the start: $busy"
 	echo "Command: BENCH_N=$N BENCH_LOOP=$LOOP${BENCH_ROWS:+ BENCH_ROWS=$BENCH_ROWS} BENCH_FS_N=${BENCH_FS_N:-5} make bench"
 	echo "Daemon: $MITOFS_SRC (copied at the start), commit $rev; Mitogen $mver under $PY"
 	echo

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -160,4 +161,33 @@ Test(frame, a_spare_keeps_the_larger_buffer_up_to_its_max)
 	msg_spare_drop(sp);
 	msg_spare_drop(sp);
 	msg_free(d);
+}
+
+/* A spare keeps freed message blocks: the next message made from it is
+ * the same block, zeroed, with its payload room; without a spare it is
+ * a plain message. */
+Test(frame, a_spare_gives_a_freed_message_block_to_the_next_message)
+{
+	struct msg_spare *sp = msg_spare_new(1 << 20);
+	struct msg *a = msg_spare_msg(sp);
+	cr_assert_not_null(a);
+	uint8_t *room = msg_room(a);
+	cr_assert_not_null(room);
+	a->data = room;
+	a->len = MSG_ROOM;
+	memset(room, 0xab, MSG_ROOM);
+	a->handle = 7;
+	msg_free(a);
+	struct msg *b = msg_spare_msg(sp);
+	cr_assert_eq(b, a, "the freed block was not reused");
+	cr_assert_eq(b->handle, 0);
+	cr_assert_null(b->data);
+	/* A payload of its own (not the room) is freed with it. */
+	b->data = malloc(10);
+	b->len = 10;
+	struct msg *plain = msg_spare_msg(NULL);
+	cr_assert_null(msg_room(plain));
+	msg_free(plain);
+	msg_spare_drop(sp); /* b still holds sp */
+	msg_free(b);
 }

@@ -890,3 +890,172 @@ Test(stream, two_streams_sharing_a_spare_use_one_buffer)
 	stream_free(r2);
 	loop_free(l);
 }
+
+/* The stub's write queue keeps no memory of its own between bursts: once
+ * a burst is sent its buffer goes to the spare, and the next burst takes
+ * it from there (for musl, a new buffer was a mapping whose every page
+ * faulted, 90 per MiB read). */
+Test(stream, a_sent_burst_leaves_its_queue_buffer_in_the_spare_for_the_next)
+{
+	int sv[2];
+	pair(sv);
+	struct loop *l = loop_new();
+	struct rx a = { 0 };
+	struct stream *sa = stream_new(l, sv[0], sv[0], &rx_ops, &a);
+	struct msg_spare *sp = msg_spare_new(8u << 20);
+	stream_share_spare(sa, sp);
+	struct msg *m = pattern_msg(1 << 20, 9);
+	static uint8_t sink[1 << 16];
+	for (int burst = 0; burst < 2; burst++) {
+		/* The socket takes a few hundred KiB: most of 2 MiB queues. */
+		cr_assert_eq(stream_send(sa, m), 0);
+		cr_assert_eq(stream_send(sa, m), 0);
+		cr_assert_gt(stream_queued(sa), 1u << 20);
+		size_t cap = 0;
+		cr_assert_null(msg_spare_take(sp, 1, &cap), "burst %d: the queue's buffer is not in use", burst);
+		size_t total = 2 * (FRAME_HDR_LEN + (1u << 20)), got = 0;
+		while (got < total) {
+			ssize_t r = read(sv[1], sink, sizeof(sink));
+			cr_assert_gt(r, 0);
+			got += (size_t)r;
+			loop_once(l, 0);
+		}
+		while (stream_queued(sa))
+			loop_once(l, 0);
+		uint8_t *b = msg_spare_take(sp, 1u << 20, &cap);
+		cr_assert_not_null(b, "burst %d: the sent queue's buffer is not in the spare", burst);
+		cr_assert_geq(cap, 1u << 20);
+		msg_spare_put(sp, b, cap);
+	}
+	msg_free(m);
+	stream_free(sa);
+	msg_spare_drop(sp);
+	close(sv[1]);
+	loop_free(l);
+}
+
+/* --- spliced payloads (stream_splice_in, stream_send_spliced) --- */
+
+/* A temporary regular file of n pattern bytes (the bytes of
+ * pattern_msg(n, seed)); its fd, unlinked. */
+static int pattern_file(uint32_t n, uint32_t seed, struct msg **copy)
+{
+	char path[] = "/tmp/test_stream.XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	*copy = pattern_msg(n, seed);
+	cr_assert_eq(write(fd, (*copy)->data, n), (ssize_t)n);
+	return fd;
+}
+
+/* The message that a spliced send of head then file[off..off+k) is. */
+static struct msg *spliced_as_msg(const struct msg *head, const struct msg *file, size_t off, size_t k)
+{
+	struct msg *m = msg_new(head->dst_id, head->handle, head->reply_to, NULL, head->len + k);
+	m->src_id = head->src_id;
+	m->auth_id = head->auth_id;
+	memcpy(m->data, head->data, head->len);
+	memcpy(m->data + head->len, file->data + off, k);
+	return m;
+}
+
+/* Spliced payloads and plain messages, queued behind a peer that does
+ * not read yet, arrive whole and in the order sent: file bytes at the
+ * offsets asked, the last one short at the end of the file. */
+static void spliced_in_order(int rfd_a, int wfd_a, int rfd_b, int wfd_b)
+{
+	struct loop *l = loop_new();
+	struct rx a = { 0 }, b = { 0 };
+	struct stream *sa = stream_new(l, rfd_a, wfd_a, &rx_ops, &a);
+	struct stream *sb = stream_new(l, rfd_b, wfd_b, &rx_ops, &b);
+	cr_assert(sa && sb);
+	struct msg *file;
+	int fd = pattern_file((3u << 20) + 100, 21, &file);
+	struct msg *want[8];
+	int n = 0;
+	size_t offs[] = { 0, 1u << 20, 3u << 20 };
+	for (int i = 0; i < 3; i++) {
+		struct msg *plain = pattern_msg(1000 + (uint32_t)i * 70000, 30 + (uint32_t)i);
+		cr_assert_eq(stream_send(sa, plain), 0);
+		want[n++] = plain;
+		struct msg *head = pattern_msg(12, 40 + (uint32_t)i);
+		ssize_t k = stream_splice_in(sa, fd, offs[i], 1u << 20);
+		cr_assert_eq(k, i < 2 ? (ssize_t)(1u << 20) : 100, "splice_in %d: %zd", i, k);
+		cr_assert_eq(stream_send_spliced(sa, head, (size_t)k), 0);
+		want[n++] = spliced_as_msg(head, file, offs[i], (size_t)k);
+		msg_free(head);
+	}
+	cr_assert_gt(stream_queued(sa), 0, "nothing queued: the test does not test the queue");
+	struct msg *last = pattern_msg(5, 50);
+	cr_assert_eq(stream_send(sa, last), 0);
+	want[n++] = last;
+	run_until(l, &b.ngot, n);
+	cr_assert_eq(b.ngot, n);
+	for (int i = 0; i < n; i++) {
+		assert_same(want[i], b.got[i]);
+		msg_free(want[i]);
+	}
+	cr_assert_eq(stream_queued(sa), 0);
+	cr_assert_eq(a.closed + b.closed, 0);
+	msg_free(file);
+	close(fd);
+	rx_free(&b);
+	stream_free(sa);
+	stream_free(sb);
+	loop_free(l);
+}
+
+Test(stream, spliced_payloads_cross_a_socketpair_whole_and_in_order)
+{
+	int sv[2];
+	pair(sv);
+	spliced_in_order(sv[0], sv[0], sv[1], sv[1]);
+}
+
+Test(stream, spliced_payloads_cross_two_pipes_whole_and_in_order)
+{
+	int p1[2], p2[2];
+	cr_assert_eq(pipe(p1), 0);
+	cr_assert_eq(pipe(p2), 0);
+	spliced_in_order(p2[0], p1[1], p1[0], p2[1]);
+}
+
+/* Where splicing does not apply the caller is told so, and the stream
+ * goes on as before: more pages than a pipe holds, a file splice does
+ * not take, a payload spliced in that is dropped rather than sent. */
+Test(stream, splice_refusals_leave_the_stream_usable)
+{
+	struct duo d;
+	duo_open(&d, false);
+	struct stream *sa = d.sa;
+	struct msg *file;
+	int fd = pattern_file(3u << 20, 22, &file);
+	/* 1 MiB from an odd offset spans 257 pages. */
+	cr_assert_eq(stream_splice_in(sa, fd, 1, 1u << 20), -ENOTSUP);
+	char path[] = "/tmp/test_stream.XXXXXX";
+	int wo = mkstemp(path);
+	cr_assert_geq(wo, 0);
+	cr_assert_eq(write(wo, "x", 1), 1);
+	int wronly = open(path, O_WRONLY);
+	unlink(path);
+	close(wo);
+	cr_assert_lt(stream_splice_in(sa, wronly, 0, 1u << 16), 0, "spliced from a write-only fd");
+	struct msg *head = pattern_msg(3, 60);
+	cr_assert_eq(stream_send_spliced(sa, head, 1), -EINVAL, "sent with nothing spliced in");
+	cr_assert_eq(stream_splice_in(sa, fd, 4096, 8192), 8192);
+	stream_splice_drop(sa);
+	cr_assert_eq(stream_send_spliced(sa, head, 8192), -EINVAL, "sent a dropped payload");
+	cr_assert_eq(stream_splice_in(sa, fd, 8192, 4096), 4096);
+	cr_assert_eq(stream_send_spliced(sa, head, 4096), 0);
+	run_until(d.l, &d.b.ngot, 1);
+	cr_assert_eq(d.b.ngot, 1);
+	struct msg *want = spliced_as_msg(head, file, 8192, 4096);
+	assert_same(want, d.b.got[0]);
+	msg_free(want);
+	msg_free(head);
+	msg_free(file);
+	close(fd);
+	close(wronly);
+	duo_close(&d);
+}

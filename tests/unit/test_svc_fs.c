@@ -715,6 +715,44 @@ Test(svc_fs, one_mebibyte_written_reads_back_the_same)
 	buf_free(&out);
 }
 
+/* Reads of 64 KiB and more of a regular file go from the page cache to
+ * the stream through a pipe the stub keeps (two more fds once the first
+ * is done), with the same bytes as a copy: whole, short at the end, and
+ * at an offset that is not a page's (those are read, not spliced). */
+Test(svc_fs, large_reads_are_spliced_and_return_the_files_bytes)
+{
+	uint32_t fh, w;
+	struct buf out;
+	buf_init(&out);
+	size_t n = (3u << 20) + 777;
+	uint8_t *data = malloc(n);
+	cr_assert_not_null(data);
+	srand(7);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)rand();
+	cr_assert_eq(fs_open(P(0, "sp"), O_CREAT | O_EXCL | O_RDWR, 0644, &fh, NULL), 0, "%s", M.text);
+	for (size_t at = 0; at < n; at += w)
+		cr_assert_eq(fs_write(fh, at, data + at, n - at > FS_MAX_IO ? FS_MAX_IO : n - at, &w), 0);
+	cr_assert_eq(fs_read(fh, 0, 4096, &out), 0, "%s", M.text); /* small: copied */
+	int fds = count_fds(M.pid);
+	struct { uint64_t off; uint32_t size; size_t want; } reads[] = {
+		{ 0, FS_MAX_IO, FS_MAX_IO },
+		{ 2u << 20, FS_MAX_IO, FS_MAX_IO },
+		{ 3u << 20, FS_MAX_IO, 777 },
+		{ 12345, 200000, 200000 },
+		{ 1u << 20, 65536, 65536 },
+	};
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		cr_assert_eq(fs_read(fh, reads[i].off, reads[i].size, &out), 0, "%s", M.text);
+		cr_assert_eq(out.len, reads[i].want, "read %zu: %zu bytes", i, out.len);
+		cr_assert_eq(memcmp(out.data, data + reads[i].off, out.len), 0, "read %zu differs", i);
+	}
+	cr_expect_eq(count_fds(M.pid), fds + 2, "the stub keeps no pipe: not spliced");
+	cr_expect_eq(fs_close(fh), 0, "%s", M.text);
+	free(data);
+	buf_free(&out);
+}
+
 Test(svc_fs, open_honours_creat_excl_trunc_append_and_the_mode)
 {
 	uint32_t fh, w;

@@ -311,3 +311,43 @@ Test(zio, members_back_to_back_inflate_to_their_concatenation)
 	buf_free(&cat);
 	buf_free(&out);
 }
+
+/* A kept inflater (the streams' zio_inf) gives each payload what a fresh
+ * one would, however many came before it and whatever they were: after a
+ * corrupt one, after one over the bound, and with payloads of several
+ * members. */
+Test(zio, a_kept_inflater_inflates_each_payload_as_a_fresh_one_would)
+{
+	struct zio_inf *f = zio_inf_new();
+	cr_assert_not_null(f);
+	size_t sizes[] = { 3, 70000, 200000, 1 };
+	struct buf z, out;
+	buf_init(&z);
+	buf_init(&out);
+	for (int round = 0; round < 2; round++) {
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			size_t n = sizes[k];
+			uint8_t *in = sample(n, (int)k & 1);
+			z.len = out.len = 0;
+			cr_assert_eq(zio_deflate(&z, in, n, 1), 0);
+			cr_assert_eq(zio_inf_run(f, &out, z.data, z.len, n), 0);
+			cr_assert_eq(out.len, n);
+			cr_assert_eq(memcmp(out.data, in, n), 0);
+			/* Over the bound, then corrupt: each fails alone. */
+			out.len = 0;
+			if (n > 1)
+				cr_assert_eq(zio_inf_run(f, &out, z.data, z.len, n - 1), -EMSGSIZE);
+			z.data[z.len / 2] ^= 0xff;
+			z.data[0] ^= 0xff;
+			out.len = 0;
+			int rc = zio_inf_run(f, &out, z.data, z.len, n);
+			cr_assert(rc == -EBADMSG || (rc == 0 && (out.len != n || memcmp(out.data, in, n))),
+				  "corrupt payload inflated to the original");
+			free(in);
+		}
+	}
+	buf_free(&z);
+	buf_free(&out);
+	zio_inf_free(f);
+	zio_inf_free(NULL);
+}
