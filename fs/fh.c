@@ -76,14 +76,30 @@ void fh_attach_ctx(struct fh *f, struct ctx *c)
 
 /* --- helpers of every read --- */
 
+/* Bytes of r from real (the reader's offset off): straight from the
+ * ring's memory when they are there, else copied out of the spool. */
 static void reply_ring(struct fh *f, fuse_req_t req, struct ring *r, uint64_t real,
 		       off_t off, size_t size)
 {
 	struct iovec iov[MAX_IOV];
 	size_t got;
 	int n = ring_iov(r, real, size, iov, MAX_IOV, &got);
-	f->next_off = (uint64_t)off + got;
-	fuse_reply_iov(req, iov, n);
+	if (got) {
+		f->next_off = (uint64_t)off + got;
+		fuse_reply_iov(req, iov, n);
+		return;
+	}
+	uint64_t left = ring_end(r) - real;
+	size_t want = left < size ? (size_t)left : size;
+	void *buf = malloc(want ? want : 1);
+	ssize_t k = buf ? ring_read(r, real, buf, want) : -ENOMEM;
+	if (k < 0) {
+		fuse_reply_err(req, (int)-k);
+	} else {
+		f->next_off = (uint64_t)off + (uint64_t)k;
+		fuse_reply_buf(req, buf, (size_t)k);
+	}
+	free(buf);
 }
 
 void fh_reply_text(fuse_req_t req, const char *text, size_t len, off_t off, size_t size)

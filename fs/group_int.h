@@ -66,6 +66,7 @@ struct gjob {
 	uint32_t timeout_s;
 	int kill_sig;         /* killed: members that start later get it too */
 	struct ring *out, *err; /* gathered lines */
+	struct ring *folded;  /* the folded view, made at its first read once done */
 	struct fh *fhs;       /* open handles on its files */
 	struct buf in;        /* what stdin received, for members that start later */
 	bool in_eof;          /* stdin is closed (exec's jobs: at once) */
