@@ -72,6 +72,24 @@ static int make_base(const char *base)
 	return rc;
 }
 
+/* Whether pid is a process that has not ended: a zombie has (its parent
+ * may be slow to reap it, as an init that is not one). */
+static bool pid_runs(pid_t pid)
+{
+	if (kill(pid, 0) && errno == ESRCH)
+		return false;
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return true; /* no /proc: take kill's word */
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *st = strrchr(buf, ')');
+	return !st || (st[1] != ' ' || (st[2] != 'Z' && st[2] != 'X'));
+}
+
 /* Removes the per-mount directories of daemons that no longer run (one
  * killed cannot remove its own); their files went with them. Only ours
  * (same uid), only empty ones but for the fallback name. Best effort. */
@@ -92,8 +110,8 @@ static void remove_stale(const char *base)
 		    fstatat(bfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode) ||
 		    st.st_uid != geteuid())
 			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue; /* it runs (or is not ours to ask) */
+		if (pid_runs((pid_t)pid))
+			continue;
 		char sub[512];
 		if (snprintf(sub, sizeof(sub), "%s/" FALLBACK_NAME, e->d_name) < (int)sizeof(sub))
 			unlinkat(bfd, sub, 0);
