@@ -169,9 +169,10 @@ static struct ring *job_ring(const struct fh *f)
 	return f->kind == N_STDERR ? f->job->err : f->job->out;
 }
 
+/* No job (none was started here): EOF at once. */
 static int job_end(const struct fh *f)
 {
-	return !f->job || f->job->state == JOB_DONE;
+	return f->job ? job_output_end(f->job) : 1;
 }
 
 void fh_job_out_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
@@ -203,7 +204,7 @@ void fh_job_status_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 
 bool fh_job_status_ready(struct fh *f)
 {
-	return job_end(f);
+	return !f->job || f->job->state == JOB_DONE;
 }
 
 /* --- logs --- */

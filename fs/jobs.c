@@ -277,9 +277,13 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 		/* An exec job has no stdin file: reading stdin is EOF at once. */
 		if (j->num == 0)
 			job_stdin_close(j);
-		if (j->forget_on_start)
-			send_simple(r, j->cid, EXEC_FORGET, rjob, 0, false);
 		start_done(j, 0);
+		if (j->forget_on_start) {
+			/* Removed while it started: it is forgotten there and
+			 * ends here, cut (no event follows a forget). */
+			send_simple(r, j->cid, EXEC_FORGET, rjob, 0, false);
+			job_finish(j, r);
+		}
 	}
 	job_maybe_free(j);
 }
@@ -623,6 +627,13 @@ int job_remove(struct job *j)
 	}
 	job_unlist(j);
 	return 0;
+}
+
+int job_output_end(const struct job *j)
+{
+	if (j->state == JOB_DONE)
+		return j->how == -1 ? -EIO : 1;
+	return j->forget_on_start ? -EIO : 0;
 }
 
 int job_status_text(const struct job *j, char *buf, size_t cap)
