@@ -1,8 +1,9 @@
 /*
  * fh — open control-tree files: serving reads, parking the ones that must
  * wait, waking them, poll and interrupt (fh.h). Every parked read ends:
- * with data, with EOF when its job ends or its context goes, with EIO for
- * the status of a lost job, or with EINTR when the reader is interrupted.
+ * with data, with EOF when its job exited or its context's log ends, with
+ * EIO when a job's output was cut or its status is lost, or with EINTR
+ * when the reader is interrupted.
  * Which read a file gets is its kind's row (kinds.c); the reads of a
  * context's files are here, a group's in group_job.c, on the same helpers.
  */
