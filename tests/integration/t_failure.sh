@@ -194,7 +194,9 @@ test_disconnect_ends_pending_reads_at_once()
 		(( el <= 1000 )) || fail "pending $r read ended $el ms after the disconnect"
 	done
 	expect_contains "$(cat "$T/status.err")" "Input/output error" "status read"
-	expect_eq "$(cat "$T/stdout.rc")/$(cat "$T/stdout.out")" 0/out "stdout read"
+	# What arrived, then EIO: the job did not end by itself.
+	expect_eq "$(cat "$T/stdout.rc")/$(cat "$T/stdout.out")" 1/out "stdout read"
+	expect_contains "$(cat "$T/stdout.err")" "Input/output error" "stdout read's error"
 	expect_contains "$(cat "$T/log.out")" "disconnect" "log read"
 	expect_eq "$(field "$(get "$M/stats")" contexts)" 0 "contexts in stats"
 }
