@@ -2,9 +2,10 @@
  * group_job — a group's jobs: one script started on every member (a job
  * of that member's context, jobs.c), at most `width` at once; their
  * output gathered line by line as "PATH: line" (pdsh's format, never two
- * members inside one line), their ends as one status line each, a folded
- * view of identical outputs (dshbak -c), stdin sent to every member, kill
- * and timeout (group.h). Not for: the group itself (group.c).
+ * members inside one line), their ends as one status line each, the
+ * reads of the folded view (made in group_fold.c), stdin sent to every
+ * member, kill and timeout (group.h). Not for: the group itself
+ * (group.c).
  */
 #include "group.h"
 #include "group_int.h"
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "ctx.h"
 #include "fh.h"
@@ -130,7 +130,7 @@ void gjob_unlist(struct gjob *gj)
 
 /* A gathered stream (or the folded view) was cut by the spool: the root
  * log says so, once per stream (its marker line says it too). */
-static void output_cut(struct gjob *gj, const struct ring *r, const char *what)
+void gjob_output_cut(struct gjob *gj, const struct ring *r, const char *what)
 {
 	char why[160], name[32] = "exec";
 	ring_cut_reason(r, why, sizeof(why));
@@ -167,7 +167,7 @@ static void gather(struct gmember *m, bool err, bool flush)
 	if (out.len) {
 		struct ring *r = err ? gj->err : gj->out;
 		if (ring_append(r, out.data, out.len))
-			output_cut(gj, r, err ? "stderr" : "stdout");
+			gjob_output_cut(gj, r, err ? "stderr" : "stdout");
 		fh_wake(gj->fhs);
 	}
 	buf_free(&out);
@@ -528,119 +528,6 @@ static char *status_text(const struct gjob *gj, size_t *len)
 	return s;
 }
 
-#define SCAN_BUF (64u << 10) /* member outputs are read this much at a time */
-
-/* Whether the stdout of jobs a and b holds the same bytes: 1, 0, or
- * -errno (a spool read failed). ba and bb: SCAN_BUF bytes each. */
-static int same_output(const struct job *a, const struct job *b, uint8_t *ba, uint8_t *bb)
-{
-	uint64_t end = ring_end(a->out);
-	if (end != ring_end(b->out))
-		return 0;
-	for (uint64_t off = 0; off < end;) {
-		ssize_t ka = ring_read(a->out, off, ba, SCAN_BUF);
-		ssize_t kb = ring_read(b->out, off, bb, SCAN_BUF);
-		if (ka < 0 || kb < 0)
-			return (int)(ka < 0 ? ka : kb);
-		if (ka == 0 || ka != kb || memcmp(ba, bb, (size_t)ka))
-			return 0;
-		off += (uint64_t)ka;
-	}
-	return 1;
-}
-
-/* The crc32 of j's stdout into *crc: 0 or -errno. */
-static int output_crc(const struct job *j, uint8_t *buf, uint32_t *crc)
-{
-	uLong c = crc32(0L, Z_NULL, 0);
-	uint64_t end = ring_end(j->out);
-	for (uint64_t off = 0; off < end;) {
-		ssize_t k = ring_read(j->out, off, buf, SCAN_BUF);
-		if (k <= 0)
-			return k < 0 ? (int)k : -EIO;
-		c = crc32(c, buf, (uInt)k);
-		off += (uint64_t)k;
-	}
-	*crc = (uint32_t)c;
-	return 0;
-}
-
-/* Appends to the folded view; a cut (the spool's budget) is logged. */
-static void fold_put(struct gjob *gj, struct ring *r, const void *p, size_t n)
-{
-	if (ring_append(r, p, n))
-		output_cut(gj, r, "folded");
-}
-
-/* Appends j's stdout to r, and a newline if it did not end with one:
- * 0 or -errno. */
-static int fold_output(struct gjob *gj, struct ring *r, const struct job *j, uint8_t *buf)
-{
-	uint64_t end = ring_end(j->out);
-	char last = '\n';
-	for (uint64_t off = 0; off < end;) {
-		ssize_t k = ring_read(j->out, off, buf, SCAN_BUF);
-		if (k <= 0)
-			return k < 0 ? (int)k : -EIO;
-		fold_put(gj, r, buf, (size_t)k);
-		last = (char)buf[k - 1];
-		off += (uint64_t)k;
-	}
-	if (last != '\n')
-		fold_put(gj, r, "\n", 1);
-	return 0;
-}
-
-/* dshbak -c into gj->folded, once the job is done: for each distinct
- * stdout, the members that printed it (in member order, comma-separated,
- * between two rules), then it. Kept in a spooled ring like the outputs
- * it is made of (bounded by the budget only). 0 or -errno. */
-static int fold(struct gjob *gj)
-{
-	static const char RULE[] = "----------------\n";
-	size_t nm = gj->nm ? gj->nm : 1;
-	uint32_t *crc = calloc(nm, sizeof(*crc));
-	bool *shown = calloc(nm, sizeof(*shown));
-	uint8_t *ba = malloc(SCAN_BUF), *bb = malloc(SCAN_BUF);
-	struct ring *r = ring_new_spooled(SIZE_MAX, gj->d->spool);
-	int rc = crc && shown && ba && bb && r ? 0 : -ENOMEM;
-	for (size_t i = 0; i < gj->nm && !rc; i++)
-		if (gj->m[i].j)
-			rc = output_crc(gj->m[i].j, ba, &crc[i]);
-	for (size_t i = 0; i < gj->nm && !rc; i++) {
-		const struct job *a = gj->m[i].j;
-		if (shown[i] || !a || ring_end(a->out) == 0)
-			continue;
-		fold_put(gj, r, RULE, strlen(RULE));
-		fold_put(gj, r, gj->m[i].path, strlen(gj->m[i].path));
-		for (size_t k = i + 1; k < gj->nm && !rc; k++) {
-			const struct job *b = gj->m[k].j;
-			if (shown[k] || !b || crc[k] != crc[i])
-				continue;
-			int same = same_output(a, b, ba, bb);
-			if (same < 0) {
-				rc = same;
-			} else if (same) {
-				shown[k] = true;
-				fold_put(gj, r, ",", 1);
-				fold_put(gj, r, gj->m[k].path, strlen(gj->m[k].path));
-			}
-		}
-		fold_put(gj, r, "\n", 1);
-		fold_put(gj, r, RULE, strlen(RULE));
-		rc = rc ? rc : fold_output(gj, r, a, ba);
-	}
-	if (rc)
-		ring_free(r);
-	else
-		gj->folded = r;
-	free(crc);
-	free(shown);
-	free(ba);
-	free(bb);
-	return rc;
-}
-
 /* status and folded wait for the job's end: true once it ended; else
  * the read was answered (ENODATA: no job yet, not a wait for ever; EIO:
  * cut) or parked. */
@@ -674,7 +561,7 @@ void gjob_folded_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
 	if (!wait_done(f, req, size, off))
 		return;
-	int rc = f->gj->folded ? 0 : fold(f->gj);
+	int rc = f->gj->folded ? 0 : gjob_fold(f->gj);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
