@@ -117,6 +117,8 @@ $(B)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) $(wildcard tests/unit/*.h)
 # Unit tests of the daemon's pure modules link their fs/ object too.
 UNIT_FS_test_pattern = $(B)/fs/pattern.o
 $(B)/tests/test_pattern: $(B)/fs/pattern.o
+UNIT_FS_test_ring = $(B)/fs/ring.o $(B)/fs/spool.o
+$(B)/tests/test_ring: $(B)/fs/ring.o $(B)/fs/spool.o
 
 # Test tool: stub_mangle, a proxy that corrupts the payloads of a real
 # stub's messages (tests/integration/t_hostile.sh plants it). Core objects

@@ -9,6 +9,7 @@
 
 #include "ctx.h"
 #include "router.h"
+#include "spool.h"
 #include "stream.h"
 
 char *ctx_info_text(struct ctx *c, size_t *len)
@@ -65,10 +66,13 @@ char *ctx_stats_text(struct daemon *d, size_t *len)
 			 "contexts: %zu\ncontexts_connected: %zu\nroutes: %u\nstreams: %u\n"
 			 "handles: %u\nmsgs_routed: %" PRIu64 "\nmsgs_local: %" PRIu64
 			 "\nmsgs_dropped: %" PRIu64 "\nbytes_routed: %" PRIu64
-			 "\ndead_sent: %" PRIu64 "\nauth_rejected: %" PRIu64 "\n",
+			 "\ndead_sent: %" PRIu64 "\nauth_rejected: %" PRIu64
+			 "\noutput_memory: %" PRIu64 "\noutput_spool: %" PRIu64
+			 "\noutput_budget: %" PRIu64 "\n",
 			 total, connected, st.routes, st.streams, st.handles, st.msgs_routed,
 			 st.msgs_local, st.msgs_dropped, st.bytes_routed, st.dead_sent,
-			 st.auth_rejected);
+			 st.auth_rejected, d->spool ? spool_mem(d->spool) : 0,
+			 d->spool ? spool_used(d->spool) : 0, d->output_budget);
 	if (n < 0)
 		return NULL;
 	/* Then what crossed each link of ours: the contexts directly below. */

@@ -39,6 +39,7 @@ struct job;
 struct fh;
 struct group;
 struct gjob;
+struct spool;
 
 /* What a node of the mount tree is; decides every operation on it
  * through its row in the table of kinds (kinds.h). */
@@ -208,6 +209,9 @@ struct daemon {
 	struct ids_master ids;
 	struct boot_images images; /* the gzip'd stubs, one per arch (boot.h) */
 	size_t output_cap;     /* per job stream */
+	uint64_t output_budget; /* the spool's bytes in all */
+	const char *spool_base; /* -o spool=DIR, or NULL: spool_default_base */
+	struct spool *spool;   /* job output past its memory window (spool.h) */
 	size_t log_cap;        /* per log ring */
 	int connect_timeout_ms;
 	uid_t uid;

@@ -1,8 +1,9 @@
 /*
  * fh — open control-tree files: serving reads, parking the ones that must
  * wait, waking them, poll and interrupt (fh.h). Every parked read ends:
- * with data, with EOF when its job ends or its context goes, with EIO for
- * the status of a lost job, or with EINTR when the reader is interrupted.
+ * with data, with EOF when its job exited or its context's log ends, with
+ * EIO when a job's output was cut or its status is lost, or with EINTR
+ * when the reader is interrupted.
  * Which read a file gets is its kind's row (kinds.c); the reads of a
  * context's files are here, a group's in group_job.c, on the same helpers.
  */
@@ -76,14 +77,30 @@ void fh_attach_ctx(struct fh *f, struct ctx *c)
 
 /* --- helpers of every read --- */
 
+/* Bytes of r from real (the reader's offset off): straight from the
+ * ring's memory when they are there, else copied out of the spool. */
 static void reply_ring(struct fh *f, fuse_req_t req, struct ring *r, uint64_t real,
 		       off_t off, size_t size)
 {
 	struct iovec iov[MAX_IOV];
 	size_t got;
 	int n = ring_iov(r, real, size, iov, MAX_IOV, &got);
-	f->next_off = (uint64_t)off + got;
-	fuse_reply_iov(req, iov, n);
+	if (got) {
+		f->next_off = (uint64_t)off + got;
+		fuse_reply_iov(req, iov, n);
+		return;
+	}
+	uint64_t left = ring_end(r) - real;
+	size_t want = left < size ? (size_t)left : size;
+	void *buf = malloc(want ? want : 1);
+	ssize_t k = buf ? ring_read(r, real, buf, want) : -ENOMEM;
+	if (k < 0) {
+		fuse_reply_err(req, (int)-k);
+	} else {
+		f->next_off = (uint64_t)off + (uint64_t)k;
+		fuse_reply_buf(req, buf, (size_t)k);
+	}
+	free(buf);
 }
 
 void fh_reply_text(fuse_req_t req, const char *text, size_t len, off_t off, size_t size)
@@ -153,9 +170,10 @@ static struct ring *job_ring(const struct fh *f)
 	return f->kind == N_STDERR ? f->job->err : f->job->out;
 }
 
+/* No job (none was started here): EOF at once. */
 static int job_end(const struct fh *f)
 {
-	return !f->job || f->job->state == JOB_DONE;
+	return f->job ? job_output_end(f->job) : 1;
 }
 
 void fh_job_out_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
@@ -187,7 +205,7 @@ void fh_job_status_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 
 bool fh_job_status_ready(struct fh *f)
 {
-	return job_end(f);
+	return !f->job || f->job->state == JOB_DONE;
 }
 
 /* --- logs --- */

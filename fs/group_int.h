@@ -66,6 +66,7 @@ struct gjob {
 	uint32_t timeout_s;
 	int kill_sig;         /* killed: members that start later get it too */
 	struct ring *out, *err; /* gathered lines */
+	struct ring *folded;  /* the folded view, made at its first read once done */
 	struct fh *fhs;       /* open handles on its files */
 	struct buf in;        /* what stdin received, for members that start later */
 	bool in_eof;          /* stdin is closed (exec's jobs: at once) */
@@ -87,6 +88,16 @@ void group_unbusy(struct group *g);
  * unlisting of one (the group forgot it: a new exec, rmdir); the group
  * ctl verbs that act on a job; the ctl target of jobs/N/ctl. */
 struct gjob *gjob_new(struct group *g, uint32_t num);
+/* A gathered stream or the folded view of gj (what: "stdout", "folded")
+ * was cut by the spool: the root log says so (its marker line too). */
+void gjob_output_cut(struct gjob *gj, const struct ring *r, const char *what);
+
+/* group_fold.c: dshbak -c into gj->folded, once gj is done: for each
+ * distinct stdout, the members that printed it (in member order,
+ * comma-separated, between two rules), then it (a newline added if it
+ * lacks one). Kept in a spooled ring like the outputs it is made of,
+ * bounded by the budget only. 0, or -ENOMEM, or a spool read's -errno. */
+int gjob_fold(struct gjob *gj);
 void gjob_unlist(struct gjob *gj);
 int gjob_kill(struct gjob *gj, int sig, char *err, size_t errlen);
 int gjob_set_timeout(struct gjob *gj, uint32_t secs, char *err, size_t errlen);

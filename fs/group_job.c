@@ -2,9 +2,10 @@
  * group_job — a group's jobs: one script started on every member (a job
  * of that member's context, jobs.c), at most `width` at once; their
  * output gathered line by line as "PATH: line" (pdsh's format, never two
- * members inside one line), their ends as one status line each, a folded
- * view of identical outputs (dshbak -c), stdin sent to every member, kill
- * and timeout (group.h). Not for: the group itself (group.c).
+ * members inside one line), their ends as one status line each, the
+ * reads of the folded view (made in group_fold.c), stdin sent to every
+ * member, kill and timeout (group.h). Not for: the group itself
+ * (group.c).
  */
 #include "group.h"
 #include "group_int.h"
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "ctx.h"
 #include "fh.h"
@@ -73,8 +73,8 @@ struct gjob *gjob_new(struct group *g, uint32_t num)
 	gj->num = num;
 	gj->listed = true;
 	buf_init(&gj->in);
-	gj->out = ring_new(d->output_cap, RING_KEEP_HEAD);
-	gj->err = ring_new(d->output_cap, RING_KEEP_HEAD);
+	gj->out = ring_new_spooled(d->output_cap, d->spool);
+	gj->err = ring_new_spooled(d->output_cap, d->spool);
 	if (gj->out && gj->err && (!num || add_dir(gj) == 0))
 		return gj;
 	ring_free(gj->out);
@@ -103,6 +103,7 @@ void gjob_maybe_free(struct gjob *gj)
 	buf_free(&gj->in);
 	ring_free(gj->out);
 	ring_free(gj->err);
+	ring_free(gj->folded);
 	free(gj);
 }
 
@@ -126,6 +127,18 @@ void gjob_unlist(struct gjob *gj)
 }
 
 /* --- gathering --- */
+
+/* A gathered stream (or the folded view) was cut by the spool: the root
+ * log says so, once per stream (its marker line says it too). */
+void gjob_output_cut(struct gjob *gj, const struct ring *r, const char *what)
+{
+	char why[160], name[32] = "exec";
+	ring_cut_reason(r, why, sizeof(why));
+	if (gj->num)
+		snprintf(name, sizeof(name), "job %u", gj->num);
+	ctx_log(&gj->d->root, LOG_ERROR, "groups/%s: %s %s: %s; the rest is dropped",
+		gj->g ? gj->g->name : "(removed)", name, what, why);
+}
 
 /* Appends "PATH: " line "\n" for every whole line of m's stream, and the
  * rest too when flush (the member ended). */
@@ -152,7 +165,9 @@ static void gather(struct gmember *m, bool err, bool flush)
 		p->len -= from;
 	}
 	if (out.len) {
-		ring_append(err ? gj->err : gj->out, out.data, out.len);
+		struct ring *r = err ? gj->err : gj->out;
+		if (ring_append(r, out.data, out.len))
+			gjob_output_cut(gj, r, err ? "stderr" : "stdout");
 		fh_wake(gj->fhs);
 	}
 	buf_free(&out);
@@ -513,133 +528,44 @@ static char *status_text(const struct gjob *gj, size_t *len)
 	return s;
 }
 
-/* Whether the stdout of jobs a and b holds the same bytes. */
-static bool same_output(const struct job *a, const struct job *b)
-{
-	uint64_t end = ring_end(a->out);
-	if (end != ring_end(b->out))
-		return false;
-	for (uint64_t off = 0; off < end;) {
-		struct iovec va[1], vb[1];
-		size_t ga, gb;
-		ring_iov(a->out, off, (size_t)(end - off), va, 1, &ga);
-		ring_iov(b->out, off, (size_t)(end - off), vb, 1, &gb);
-		size_t n = ga < gb ? ga : gb;
-		if (!n || memcmp(va[0].iov_base, vb[0].iov_base, n))
-			return false;
-		off += n;
-	}
-	return true;
-}
-
-static uint32_t output_crc(const struct job *j)
-{
-	uLong crc = crc32(0L, Z_NULL, 0);
-	uint64_t end = ring_end(j->out);
-	for (uint64_t off = 0; off < end;) {
-		struct iovec v[16];
-		size_t got;
-		int n = ring_iov(j->out, off, (size_t)(end - off), v, 16, &got);
-		for (int i = 0; i < n; i++)
-			crc = crc32(crc, v[i].iov_base, (uInt)v[i].iov_len);
-		if (!got)
-			break;
-		off += got;
-	}
-	return (uint32_t)crc;
-}
-
-/* dshbak -c: for each distinct stdout, the members that printed it
- * (in member order, comma-separated, between two rules), then it. */
-static char *folded_text(const struct gjob *gj, size_t *len)
-{
-	static const char RULE[] = "----------------\n";
-	uint32_t *crc = calloc(gj->nm ? gj->nm : 1, sizeof(*crc));
-	bool *shown = calloc(gj->nm ? gj->nm : 1, sizeof(*shown));
-	char *s = NULL;
-	FILE *o = crc && shown ? open_memstream(&s, len) : NULL;
-	if (!o) {
-		free(crc);
-		free(shown);
-		return NULL;
-	}
-	for (size_t i = 0; i < gj->nm; i++)
-		if (gj->m[i].j)
-			crc[i] = output_crc(gj->m[i].j);
-	for (size_t i = 0; i < gj->nm; i++) {
-		const struct job *a = gj->m[i].j;
-		if (shown[i] || !a || ring_end(a->out) == 0)
-			continue;
-		fputs(RULE, o);
-		fputs(gj->m[i].path, o);
-		for (size_t k = i + 1; k < gj->nm; k++) {
-			const struct job *b = gj->m[k].j;
-			if (!shown[k] && b && crc[k] == crc[i] && same_output(a, b)) {
-				shown[k] = true;
-				fprintf(o, ",%s", gj->m[k].path);
-			}
-		}
-		fputs("\n", o);
-		fputs(RULE, o);
-		uint64_t end = ring_end(a->out);
-		char last = '\n';
-		for (uint64_t off = 0; off < end;) {
-			struct iovec v[16];
-			size_t got;
-			int n = ring_iov(a->out, off, (size_t)(end - off), v, 16, &got);
-			for (int k = 0; k < n; k++) {
-				fwrite(v[k].iov_base, 1, v[k].iov_len, o);
-				if (v[k].iov_len)
-					last = ((const char *)v[k].iov_base)[v[k].iov_len - 1];
-			}
-			if (!got)
-				break;
-			off += got;
-		}
-		if (last != '\n')
-			fputs("\n", o);
-	}
-	free(crc);
-	free(shown);
-	if (fclose(o)) {
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
-/* status and folded: wait for the end, then the text (made once per
- * open file). */
-static void done_text_read(struct fh *f, fuse_req_t req, size_t size, off_t off,
-			   char *(*make)(const struct gjob *, size_t *))
+/* status and folded wait for the job's end: true once it ended; else
+ * the read was answered (ENODATA: no job yet, not a wait for ever; EIO:
+ * cut) or parked. */
+static bool wait_done(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
 	struct gjob *gj = f->gj;
-	if (!gj) {
-		fuse_reply_err(req, ENODATA); /* no job yet: not a wait for ever */
+	if (!gj)
+		fuse_reply_err(req, ENODATA);
+	else if (gj->state == JOB_DONE)
+		return true;
+	else if (gj->cut)
+		fuse_reply_err(req, EIO);
+	else
+		fh_park(f, req, size, off);
+	return false;
+}
+
+void gjob_status_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
+{
+	if (!wait_done(f, req, size, off))
 		return;
-	}
-	if (gj->state != JOB_DONE) {
-		if (gj->cut)
-			fuse_reply_err(req, EIO);
-		else
-			fh_park(f, req, size, off);
-		return;
-	}
-	if (!f->snap && !(f->snap = make(gj, &f->snaplen))) {
+	/* Made once per open file. */
+	if (!f->snap && !(f->snap = status_text(f->gj, &f->snaplen))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fh_reply_text(req, f->snap, f->snaplen, off, size);
 }
 
-void gjob_status_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
-{
-	done_text_read(f, req, size, off, status_text);
-}
-
 void gjob_folded_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
-	done_text_read(f, req, size, off, folded_text);
+	if (!wait_done(f, req, size, off))
+		return;
+	int rc = f->gj->folded ? 0 : gjob_fold(f->gj);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fh_stream_read(f, req, f->gj->folded, 1, size, off);
 }
 
 bool gjob_done_ready(struct fh *f)

@@ -30,8 +30,8 @@ struct job *job_new(struct ctx *c, uint32_t num)
 	j->num = num;
 	j->how = -1;
 	j->listed = true;
-	j->out = ring_new(d->output_cap, RING_KEEP_HEAD);
-	j->err = ring_new(d->output_cap, RING_KEEP_HEAD);
+	j->out = ring_new_spooled(d->output_cap, d->spool);
+	j->err = ring_new_spooled(d->output_cap, d->spool);
 	if (!j->out || !j->err || (num && tree_add_job_dir(&d->tree, j))) {
 		ring_free(j->out);
 		ring_free(j->err);
@@ -154,6 +154,22 @@ static void job_bad_msg(struct job *j, const char *what)
 		log_warn("%s (job %u of context %u)", what, j->rjob, j->cid);
 }
 
+/* Output of j that could not be kept (the spool's budget, a full disk):
+ * the stream got its marker line; the job's log says it once. */
+static void output_cut(struct job *j, struct ring *ring, bool err)
+{
+	char why[160];
+	ring_cut_reason(ring, why, sizeof(why));
+	if (!j->c)
+		return;
+	if (j->num)
+		ctx_log(j->c, LOG_ERROR, "job %u %s: %s; the rest is dropped", j->num,
+			err ? "stderr" : "stdout", why);
+	else
+		ctx_log(j->c, LOG_ERROR, "exec %s: %s; the rest is dropped", err ? "stderr" : "stdout",
+			why);
+}
+
 static void on_event(struct router *r, const struct msg *m, void *arg)
 {
 	struct job *j = arg;
@@ -176,12 +192,14 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 	}
 	switch (kind) {
 	case EXEC_EV_STDOUT:
-	case EXEC_EV_STDERR:
+	case EXEC_EV_STDERR: {
 		if (j->c) {
 			j->c->d->last_output_us = loop_now_us();
 			j->c->d->output_since_trim = true;
 		}
-		ring_append(kind == EXEC_EV_STDOUT ? j->out : j->err, m->data + rd.off, rd_left(&rd));
+		struct ring *ring = kind == EXEC_EV_STDOUT ? j->out : j->err;
+		if (ring_append(ring, m->data + rd.off, rd_left(&rd)))
+			output_cut(j, ring, kind == EXEC_EV_STDERR);
 		if (kind == EXEC_EV_STDERR && j->c)
 			log_stderr(j, (const char *)m->data + rd.off, rd_left(&rd));
 		fh_wake(j->fhs);
@@ -189,6 +207,7 @@ static void on_event(struct router *r, const struct msg *m, void *arg)
 			j->watch->output(j->watch_arg, j, kind == EXEC_EV_STDERR,
 					 m->data + rd.off, rd_left(&rd));
 		break;
+	}
 	case EXEC_EV_EXIT:
 		if (rd_u8(&rd, &how) || rd_u32(&rd, &val) || rd_end(&rd) || how > EXIT_SIGNAL) {
 			job_bad_msg(j, "job event: malformed exit");
@@ -258,9 +277,13 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 		/* An exec job has no stdin file: reading stdin is EOF at once. */
 		if (j->num == 0)
 			job_stdin_close(j);
-		if (j->forget_on_start)
-			send_simple(r, j->cid, EXEC_FORGET, rjob, 0, false);
 		start_done(j, 0);
+		if (j->forget_on_start) {
+			/* Removed while it started: it is forgotten there and
+			 * ends here, cut (no event follows a forget). */
+			send_simple(r, j->cid, EXEC_FORGET, rjob, 0, false);
+			job_finish(j, r);
+		}
 	}
 	job_maybe_free(j);
 }
@@ -604,6 +627,13 @@ int job_remove(struct job *j)
 	}
 	job_unlist(j);
 	return 0;
+}
+
+int job_output_end(const struct job *j)
+{
+	if (j->state == JOB_DONE)
+		return j->how == -1 ? -EIO : 1;
+	return j->forget_on_start ? -EIO : 0;
 }
 
 int job_status_text(const struct job *j, char *buf, size_t cap)

@@ -47,6 +47,11 @@ void job_lost(struct job *j, const char *why);
 void job_unlist(struct job *j);
 /* Frees j if nothing refers to it any more. */
 void job_maybe_free(struct job *j);
+/* How a reader of j's stdout/stderr ends once it has every byte: 1 (EOF)
+ * when the job exited by itself (a code or a signal), -EIO when its
+ * output was cut (context lost, daemon stopping, job removed, start
+ * failed), 0 while more may come. */
+int job_output_end(const struct job *j);
 /* "exit N\n" / "signal NAME\n" for a finished job into buf. */
 int job_status_text(const struct job *j, char *buf, size_t cap);
 /* The words of `kill [SIGNAL]` and `timeout SECONDS` lines (any job's

@@ -6,6 +6,10 @@
  *   mitofs [-f] [-d] [-o opt[,opt...]] MOUNTPOINT
  *     -f  stay in the foreground     -d  debug log on stderr (implies -f)
  *     -o output_cap=SIZE   bytes kept per job stream (default 256M)
+ *     -o output_budget=SIZE bytes of job output the spool may hold in all
+ *                          (default 4G)
+ *     -o spool=DIR         where the spool's per-mount directory is made
+ *                          (default $XDG_RUNTIME_DIR/mitofs, else ~/.cache/mitofs)
  *     -o log_cap=SIZE      bytes kept per log (default 1M)
  *     -o connect_timeout=S seconds for a connect (default 30)
  *     -o attr_timeout=S    fs/ entries and attributes cached (default 1)
@@ -15,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -36,6 +41,7 @@
 #include "readahead.h"
 #include "remotefs.h"
 #include "router.h"
+#include "spool.h"
 
 /* The embedded stubs (fs/stub_image.S), ending with a NULL arch. */
 struct stub_embedded {
@@ -47,22 +53,34 @@ extern const struct stub_embedded mitofs_stubs[];
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,log_cap=SIZE,connect_timeout=SECONDS,"
-		   "attr_timeout=SECONDS,readahead=SIZE,noxattr] MOUNTPOINT\n");
+	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,output_budget=SIZE,spool=DIR,"
+		   "log_cap=SIZE,connect_timeout=SECONDS,attr_timeout=SECONDS,readahead=SIZE,"
+		   "noxattr] MOUNTPOINT\n");
+}
+
+static int parse_size64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s || *s == '-')
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end || v > (UINT64_MAX >> shift) || (v << shift) < 4096)
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
 }
 
 static int parse_size(const char *s, size_t *out)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end || v < 4096)
+	uint64_t v;
+	if (parse_size64(s, &v) || v > SIZE_MAX)
 		return -EINVAL;
 	*out = (size_t)v;
 	return 0;
@@ -79,6 +97,12 @@ static int parse_opts(struct daemon *d, char *opts)
 			continue;
 		if (v && !strcmp(o, "log_cap") && !parse_size(v, &d->log_cap))
 			continue;
+		if (v && !strcmp(o, "output_budget") && !parse_size64(v, &d->output_budget))
+			continue;
+		if (v && !strcmp(o, "spool") && v[0] == '/') {
+			d->spool_base = v; /* points into argv, which lives as long */
+			continue;
+		}
 		if (!v && !strcmp(o, "noxattr")) {
 			d->noxattr = true;
 			continue;
@@ -108,6 +132,30 @@ static int parse_opts(struct daemon *d, char *opts)
 		}
 		fprintf(stderr, "mitofs: bad option '%s%s%s'\n", o, v ? "=" : "", v ? v : "");
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Memory the job output rings of the mount may hold before they spill
+ * into the spool (each at most RING_WINDOW of it). */
+#define OUTPUT_MEMORY (16u << 20)
+
+/* The spool (spool.h), in the daemon's own process (its pid names the
+ * directory). 0, or -errno with the reason on stderr. */
+static int open_spool(struct daemon *d)
+{
+	char base[PATH_MAX], err[PATH_MAX + 128];
+	int rc = d->spool_base ? 0 : spool_default_base(base, sizeof(base));
+	if (rc) {
+		fprintf(stderr, "mitofs: no directory for the output spool (XDG_RUNTIME_DIR, "
+				"XDG_CACHE_HOME and HOME are unset): give one with -o spool=DIR\n");
+		return rc;
+	}
+	d->spool = spool_open(d->spool_base ? d->spool_base : base, d->output_budget,
+			      OUTPUT_MEMORY, err, sizeof(err));
+	if (!d->spool) {
+		fprintf(stderr, "mitofs: %s (another place: -o spool=DIR)\n", err);
+		return -errno;
 	}
 	return 0;
 }
@@ -152,12 +200,14 @@ static void on_fuse(struct loop *l, int fd, uint32_t events, void *arg)
 #define IDLE_TRIM_MS 3000
 
 /* Gives freed heap back to the system when no output arrived for a while
- * (see the mallopt in main). */
+ * (see the mallopt in main), and the space of the spool's blocks kept
+ * for reuse (spool.h). */
 static void idle_trim(struct loop *l, void *arg)
 {
 	struct daemon *d = arg;
 	if (d->output_since_trim && loop_now_us() - d->last_output_us > IDLE_TRIM_MS * 1000ull) {
 		malloc_trim(0);
+		spool_trim(d->spool);
 		d->output_since_trim = false;
 	}
 	loop_timer_add(l, IDLE_TRIM_MS, idle_trim, d);
@@ -242,6 +292,7 @@ int main(int argc, char **argv)
 	struct daemon d;
 	memset(&d, 0, sizeof(d));
 	d.output_cap = 256u << 20;
+	d.output_budget = 4ull << 30;
 	d.log_cap = 1u << 20;
 	d.connect_timeout_ms = 30000;
 	d.attr_timeout = 1.0;
@@ -325,6 +376,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mitofs: out of memory\n");
 		goto out;
 	}
+	if (open_spool(&d))
+		goto out;
 	log_setup(log_sink, &d, d.debug ? LOG_DEBUG : LOG_INFO);
 	/* No default_permissions, as sshfs: the kernel would check a
 	 * target's uids and modes against the local caller, refusing what
@@ -364,6 +417,8 @@ int main(int argc, char **argv)
 	}
 	loop_timer_add(d.loop, IDLE_TRIM_MS, idle_trim, &d);
 	log_info("mounted on %s (pid %d)", mnt, (int)getpid());
+	log_info("job output past memory goes to %s (unnamed; budget %" PRIu64 " bytes)",
+		 spool_dir(d.spool), d.output_budget);
 	if (!foreground) {
 		char ok = 0;
 		if (write(ready[1], &ok, 1) != 1)
@@ -421,6 +476,7 @@ out:
 	tree_free(&d.tree);
 	free(d.fbuf.mem);
 	loop_free(d.loop);
+	spool_close(d.spool); /* last: rings were freed above */
 	if (ready[1] >= 0) {
 		char bad = 1;
 		if (write(ready[1], &bad, 1) != 1)

@@ -74,7 +74,9 @@ test_stub_killed_mid_job_ends_readers_and_spares_others()
 	expect_contains "$(cat "$T/status.err")" "Input/output error" "error of cat status"
 	el=$(reader_end_ms stdout "$t0")
 	(( el <= 1000 )) || fail "following stdout read ended $el ms after the kill"
-	expect_eq "$(cat "$T/stdout.rc")" 0 "exit code of cat stdout (EOF)"
+	# Every byte that arrived, then EIO: the output was cut, not ended.
+	expect_eq "$(cat "$T/stdout.rc")" 1 "exit code of cat stdout (EIO)"
+	expect_contains "$(cat "$T/stdout.err")" "Input/output error" "error of cat stdout"
 	expect_eq "$(cat "$T/stdout.out")" partial "what cat stdout got"
 	el=$(reader_end_ms xstatus "$t0")
 	(( el <= 1000 )) || fail "pending exec status read ended $el ms after the kill"
@@ -82,13 +84,14 @@ test_stub_killed_mid_job_ends_readers_and_spares_others()
 	el=$(reader_end_ms xstdout "$t0")
 	(( el <= 1000 )) || fail "following exec stdout read ended $el ms after the kill"
 	expect_eq "$(cat "$T/xstdout.out")" last "what cat NAME/stdout got"
+	expect_contains "$(cat "$T/xstdout.err")" "Input/output error" "error of cat NAME/stdout"
 	el=$(reader_end_ms log "$t0")
 	(( el <= 1000 )) || fail "following log read ended $el ms after the kill"
-	# Fresh reads: status EIO at once, stdout what was there then EOF.
+	# Fresh reads: status EIO at once, stdout what was there then EIO.
 	rd "$M/$a/jobs/$j/status" 2
 	expect_eq "$ERRNO" EIO "status of the lost job"
 	rd "$M/$a/jobs/$j/stdout" 2
-	expect_eq "$ERRNO/$OUT" OK/partial "stdout of the lost job"
+	expect_eq "$ERRNO/$OUT" EIO/partial "stdout of the lost job"
 	local info
 	info=$(get "$M/$a/info")
 	expect_eq "$(field "$info" state)" disconnected "state of $a"
@@ -191,7 +194,9 @@ test_disconnect_ends_pending_reads_at_once()
 		(( el <= 1000 )) || fail "pending $r read ended $el ms after the disconnect"
 	done
 	expect_contains "$(cat "$T/status.err")" "Input/output error" "status read"
-	expect_eq "$(cat "$T/stdout.rc")/$(cat "$T/stdout.out")" 0/out "stdout read"
+	# What arrived, then EIO: the job did not end by itself.
+	expect_eq "$(cat "$T/stdout.rc")/$(cat "$T/stdout.out")" 1/out "stdout read"
+	expect_contains "$(cat "$T/stdout.err")" "Input/output error" "stdout read's error"
 	expect_contains "$(cat "$T/log.out")" "disconnect" "log read"
 	expect_eq "$(field "$(get "$M/stats")" contexts)" 0 "contexts in stats"
 }

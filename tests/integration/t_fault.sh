@@ -165,21 +165,24 @@ idle_case()   # drop|cut
 test_packets_dropped_while_idle_loss_seen_within_3s_host_clean_within_4s() { idle_case drop; }
 test_link_cut_while_idle_loss_seen_within_3s_host_clean_within_4s() { idle_case cut; }
 
-# While a job's stdout streams: the reader ends, status says EIO, and the
-# host is clean once the stub's window and grace have passed. Bound: 3 s
-# for the reader and status, 4 s for the host.
+# While a job's stdout streams: the reader gets what arrived, then EIO
+# (not EOF: the output was cut), status says EIO, and the host is clean
+# once the stub's window and grace have passed. Bound: 3 s for the reader
+# and status, 4 s for the host.
 stream_case()   # drop|cut
 {
 	fault_pair "$1"
 	host_with_jobs
 	local j t0
 	j=$(start_job "$A" 'while :; do echo tick; sleep 0.05; done')
-	bg cat "$M/$A/jobs/$j/stdout"
+	bg sh -c 'cat "$1" >"$2.out" 2>"$2.err"' _ "$M/$A/jobs/$j/stdout" "$T/reader"
 	local reader=$BG_LAST
 	wait_until 3 "output to stream" bash -c "[ -n \"\$(timeout 1 head -c 5 '$M/$A/jobs/$j/stdout')\" ]"
 	t0=$(now_ms)
 	$FAULT
 	wait_until 3 "the stdout reader to end" bash -c "! kill -0 $reader 2>/dev/null"
+	expect_contains "$(cat "$T/reader.err")" "Input/output error" "the stdout reader's error"
+	expect_match "$(head -n1 "$T/reader.out")" '^tick$' "what the reader got"
 	rd "$M/$A/jobs/$j/status" 3
 	expect_eq "$ERRNO" EIO "status after the fault"
 	echo "# reader and status ended after $(( $(now_ms) - t0 )) ms"

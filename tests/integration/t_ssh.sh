@@ -316,15 +316,17 @@ test_killing_the_ssh_session_wakes_readers_within_1s()
 	sess=$(ps -o ppid= -p "$pid" | tr -d ' ')
 	[[ $(ps -o args= -p "$sess") == sshd* ]] || fail "the stub's parent is not sshd: $(ps -o args= -p "$sess")"
 	expect_write_ok "$M/$a/exec" 'echo started; sleep 60'
-	bg cat "$M/$a/stdout"
+	bg sh -c 'cat "$1" >"$2.out" 2>"$2.err"' _ "$M/$a/stdout" "$T/reader"
 	local reader=$BG_LAST t0
 	sleep 0.2
 	t0=$(now_ms)
 	kill -9 "$sess"
 	rd "$M/$a/status" 5
 	expect_eq "$ERRNO" EIO "status"
-	wait_until 1 "the stdout reader to get EOF" bash -c "! kill -0 $reader 2>/dev/null"
+	wait_until 1 "the stdout reader to end" bash -c "! kill -0 $reader 2>/dev/null"
 	(( $(now_ms) - t0 <= 1000 )) || fail "readers woke after $(( $(now_ms) - t0 )) ms"
+	expect_eq "$(cat "$T/reader.out")" started "what the stdout reader got"
+	expect_contains "$(cat "$T/reader.err")" "Input/output error" "then its error"
 	expect_eq "$(field "$(get "$M/$a/info")" state)" disconnected "state"
 	wait_until 5 "the remote stub to exit" bash -c "! kill -0 $pid 2>/dev/null"
 }
