@@ -4,12 +4,16 @@
     /usr/bin/python3 peer_fleet.py PARENTS CHILDREN N
 
 Builds a tree of PARENTS local contexts with CHILDREN local contexts each
-(router.local(via=parent)), untimed; then N samples of: call_async(
-socket.gethostname) on every child and every answer gathered through one
-mitogen.select.Select — Mitogen's own way to run one thing on a fleet.
-Prints "g1.peer US" per sample, then "g1.peer_setup US" for the tree.
+(router.local(via=parent)), untimed; then N samples of each of: call_async(
+subprocess.check_output, ['hostname']) on every child — the `hostname`
+program run on each, as mitofs runs it — and call_async(
+socket.gethostname), the same answer without a program; every answer is
+gathered through one mitogen.select.Select, Mitogen's own way to run one
+thing on a fleet. Prints "g1.peer US" (the program) and "g1.peer_inproc
+US" per sample, and "g1.peer_setup US" for the tree.
 """
 import socket
+import subprocess
 import sys
 import time
 
@@ -30,14 +34,20 @@ def main():
         tops = [router.local() for _ in range(parents)]
         leaves = [router.local(via=p) for p in tops for _ in range(children)]
         print('g1.peer_setup %d' % (now_us() - t0), flush=True)
+        rows = (('g1.peer', subprocess.check_output, (['hostname'],)),
+                ('g1.peer_inproc', socket.gethostname, ()))
+        for name, fn, args in rows:  # untimed: each function's first call
+            for m in mitogen.select.Select([c.call_async(fn, *args) for c in leaves]):
+                m.unpickle()
         for _ in range(n):
-            t0 = now_us()
-            recvs = [c.call_async(socket.gethostname) for c in leaves]
-            names = [m.unpickle() for m in mitogen.select.Select(recvs)]
-            dt = now_us() - t0
-            if len(names) != len(leaves):
-                raise RuntimeError('got %d answers of %d' % (len(names), len(leaves)))
-            print('g1.peer %d' % dt, flush=True)
+            for name, fn, args in rows:
+                t0 = now_us()
+                recvs = [c.call_async(fn, *args) for c in leaves]
+                names = [m.unpickle() for m in mitogen.select.Select(recvs)]
+                dt = now_us() - t0
+                if len(names) != len(leaves):
+                    raise RuntimeError('got %d answers of %d' % (len(names), len(leaves)))
+                print('%s %d' % (name, dt), flush=True)
     finally:
         broker.shutdown()
         broker.join()
