@@ -114,6 +114,14 @@ struct fh {
 	 * rest of the command (see ops.c fs_write) */
 	char *wbuf;
 	size_t wlen;
+	/* stdin: a write answered early because its writer was interrupted,
+	 * whose acknowledgement is still to come, and the next write, held
+	 * unsent until it comes (ops_write.c). */
+	struct wreply *owed;
+	fuse_req_t held;
+	fuse_ino_t held_ino;
+	char *held_data;
+	size_t held_size;
 };
 
 enum job_state { JOB_NEW, JOB_STARTING, JOB_RUNNING, JOB_DONE };

@@ -419,6 +419,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)ino;
 	struct fh *f = (struct fh *)(uintptr_t)fi->fh;
 	const struct kind *k = kind_of(f->kind);
+	ops_write_release(f);
 	if (k->close)
 		k->close(f);
 	fh_free(f);

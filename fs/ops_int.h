@@ -31,5 +31,7 @@ static inline struct node *live_node(fuse_req_t req, fuse_ino_t ino)
 void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	       struct fuse_file_info *fi);
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* At release: an owed stdin acknowledgement and a held write are let go. */
+void ops_write_release(struct fh *f);
 
 #endif

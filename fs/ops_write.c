@@ -18,18 +18,74 @@
 /* The answer a write (size: bytes to acknowledge) or a flush (size ==
  * WREPLY_FLUSH) gets when what it started reports (job_done_fn). */
 struct wreply {
-	fuse_req_t req;
+	fuse_req_t req;  /* NULL once answered (an interrupted stdin write) */
 	size_t size;
+	struct fh *f;    /* stdin writes: the file, NULL once it is closed */
 };
+
+/*
+ * A write to a job's stdin is answered when the stub says the job's pipe
+ * took the bytes, so a job that does not read holds its writer. The
+ * kernel cannot give up a request the daemon holds, not even for kill
+ * -9: an interrupted writer is therefore answered at once, with the
+ * whole size — its bytes already went to the stub and reach the job in
+ * order, as bytes a pipe buffered do. The acknowledgement is then owed;
+ * the file's next write waits here, unsent, until it comes (so signals
+ * cannot pile data up in the stub), and fails with EINTR, nothing of it
+ * sent, if interrupted in turn.
+ */
+static void send_stdin(struct fh *f, struct node *n, fuse_req_t req, const char *buf,
+		       size_t size);
+
+static void held_interrupted(fuse_req_t req, void *arg)
+{
+	struct fh *f = arg;
+	if (f->held != req)
+		return;
+	f->held = NULL;
+	free(f->held_data);
+	f->held_data = NULL;
+	fuse_reply_err(req, EINTR);
+}
 
 static void wreply_done(void *arg, int rc)
 {
 	struct wreply *w = arg;
-	if (rc)
+	struct fh *f = w->f;
+	if (!w->req)
+		; /* answered when its writer was interrupted */
+	else if (rc)
 		fuse_reply_err(w->req, -rc);
 	else
 		wreply_ok(w->req, w->size);
+	if (f && f->owed == w) {
+		f->owed = NULL;
+		if (f->held) { /* the next write may go now */
+			fuse_req_t req = f->held;
+			char *data = f->held_data;
+			struct node *n = tree_get(&f->d->tree, f->held_ino);
+			f->held = NULL;
+			f->held_data = NULL;
+			fuse_req_interrupt_func(req, NULL, NULL);
+			if (n && !n->removed)
+				send_stdin(f, n, req, data, f->held_size);
+			else
+				fuse_reply_err(req, EPIPE);
+			free(data);
+		}
+	}
 	free(w);
+}
+
+static void stdin_interrupted(fuse_req_t req, void *arg)
+{
+	struct wreply *w = arg;
+	if (w->req != req)
+		return;
+	w->req = NULL;
+	wreply_ok(req, w->size);
+	if (w->f)
+		w->f->owed = w;
 }
 
 static struct wreply *wreply_new(fuse_req_t req, size_t size)
@@ -38,8 +94,36 @@ static struct wreply *wreply_new(fuse_req_t req, size_t size)
 	if (!w)
 		fuse_reply_err(req, ENOMEM);
 	else
-		*w = (struct wreply){ req, size };
+		*w = (struct wreply){ req, size, NULL };
 	return w;
+}
+
+static void send_stdin(struct fh *f, struct node *n, fuse_req_t req, const char *buf,
+		       size_t size)
+{
+	struct wreply *w = wreply_new(req, size);
+	if (!w)
+		return;
+	w->f = f;
+	f->wrote_stdin = true;
+	/* Before the command: an answer frees req and clears this, and an
+	 * interrupt that came already is answered here, the bytes sent next. */
+	fuse_req_interrupt_func(req, stdin_interrupted, w);
+	kind_of(n->kind)->command(f, n, buf, size, wreply_done, w);
+}
+
+/* A closed file's owed acknowledgement and held write: nobody waits. */
+void ops_write_release(struct fh *f)
+{
+	if (f->owed)
+		f->owed->f = NULL;
+	f->owed = NULL;
+	if (f->held) {
+		fuse_reply_err(f->held, EINTR);
+		f->held = NULL;
+	}
+	free(f->held_data);
+	f->held_data = NULL;
 }
 
 /* Runs a whole command written to a file that takes commands. */
@@ -110,11 +194,21 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	note_writer(f, req);
 	const struct kind *k = kind_of(n->kind);
 	if (k->write == KW_STREAM) {
-		struct wreply *w = wreply_new(req, size);
-		if (w) {
-			f->wrote_stdin = true;
-			k->command(f, n, buf, size, wreply_done, w);
+		if (!f->owed) {
+			send_stdin(f, n, req, buf, size);
+			return;
 		}
+		char *copy = malloc(size ? size : 1);
+		if (!copy) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(copy, buf, size);
+		f->held = req;
+		f->held_ino = ino;
+		f->held_data = copy;
+		f->held_size = size;
+		fuse_req_interrupt_func(req, held_interrupted, f);
 		return;
 	}
 	if (k->write == KW_NONE) {
