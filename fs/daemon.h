@@ -98,6 +98,7 @@ struct fh {
 	struct job *job;       /* NULL once the job went away */
 	struct gjob *gj;       /* a group job's files: NULL once it went away */
 	struct fh *onext, **oprev; /* in the job's, group job's or context's list */
+	struct fh *anext, **aprev; /* in the daemon's list of every open file */
 	/* A read that waits for data or for the job's end. */
 	fuse_req_t pending;
 	size_t pend_size;
@@ -245,6 +246,9 @@ struct daemon {
 	struct group *groups;  /* groups/NAME, in the order made (group.c) */
 	uint64_t push_bytes;   /* content bytes pushes sent on our links */
 	bool output_since_trim;
+	/* Every open file: the kernel sends no RELEASE for those still open
+	 * when the mount goes, so the exit frees them (fh_free_all). */
+	struct fh *open_files;
 };
 
 /* Seconds the kernel keeps a context directory's entry. Removal drops it
@@ -255,6 +259,13 @@ struct daemon {
 /* The answer a write (size: bytes to acknowledge) or a flush (size ==
  * WREPLY_FLUSH: a command buffered until close) gets when it succeeds. */
 #define WREPLY_FLUSH ((size_t)-1)
+/* The answer a write or a flush waits for, given when what it started
+ * reports (job_done_fn; ops_write.c). */
+struct wreply {
+	fuse_req_t req;  /* NULL once answered (an interrupted stdin write) */
+	size_t size;
+	struct fh *f;    /* stdin writes: the file, NULL once it is closed */
+};
 static inline void wreply_ok(fuse_req_t req, size_t size)
 {
 	if (size == WREPLY_FLUSH)

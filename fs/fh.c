@@ -30,8 +30,19 @@ struct fh *fh_new(struct daemon *d, enum node_kind kind)
 	if (f) {
 		f->d = d;
 		f->kind = kind;
+		f->anext = d->open_files;
+		if (f->anext)
+			f->anext->aprev = &f->anext;
+		f->aprev = &d->open_files;
+		d->open_files = f;
 	}
 	return f;
+}
+
+void fh_free_all(struct daemon *d)
+{
+	while (d->open_files)
+		fh_free(d->open_files);
 }
 
 static void link_into(struct fh *f, struct fh **list)
@@ -343,10 +354,16 @@ void fh_free(struct fh *f)
 		return;
 	end_waits(f);
 	unlink_fh(f);
+	*f->aprev = f->anext;
+	if (f->anext)
+		f->anext->aprev = f->aprev;
 	struct job *j = f->job;
 	struct gjob *gj = f->gj;
 	free(f->snap);
 	free(f->wbuf);
+	free(f->held_data);
+	if (f->owed)
+		f->owed->f = NULL; /* its answer may come later: not to us */
 	free(f);
 	if (j)
 		job_maybe_free(j);

@@ -17,6 +17,8 @@ struct ring;
 struct fh *fh_new(struct daemon *d, enum node_kind kind);
 /* Answers a parked read with EOF/EIO, detaches, frees. */
 void fh_free(struct fh *f);
+/* At exit, once the FUSE session is gone: the files still open. */
+void fh_free_all(struct daemon *d);
 /* Links f to the job / context whose data it reads (or NULL). */
 void fh_attach_job(struct fh *f, struct job *j);
 void fh_attach_ctx(struct fh *f, struct ctx *c);

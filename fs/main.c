@@ -34,6 +34,7 @@
 #include "ctx.h"
 #include "group.h"
 #include "daemon.h"
+#include "fh.h"
 #include "log.h"
 #include "loop.h"
 #include "method.h"
@@ -468,6 +469,7 @@ out_unmount:
 	fuse_session_unmount(d.se);
 out_session:
 	fuse_session_destroy(d.se);
+	fh_free_all(&d);
 out:
 	fuse_opt_free_args(&args);
 	if (d.router)

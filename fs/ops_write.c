@@ -15,14 +15,6 @@
 #include "kinds.h"
 #include "ops_int.h"
 
-/* The answer a write (size: bytes to acknowledge) or a flush (size ==
- * WREPLY_FLUSH) gets when what it started reports (job_done_fn). */
-struct wreply {
-	fuse_req_t req;  /* NULL once answered (an interrupted stdin write) */
-	size_t size;
-	struct fh *f;    /* stdin writes: the file, NULL once it is closed */
-};
-
 /*
  * A write to a job's stdin is answered when the stub says the job's pipe
  * took the bytes, so a job that does not read holds its writer. The
