@@ -226,16 +226,18 @@ demo: deps
 	$(MAKE) all
 	examples/demo.sh
 
-# BENCH_ROWS picks groups of rows: local, ssh, fs (run.sh), fleet (fleet.sh).
+# BENCH_ROWS picks groups of rows: local, ssh, fs (run.sh), fleet (fleet.sh),
+# arch (arch.sh).
 bench: deps
 	$(MAKE) all
 	@rc=0; rows=",$${BENCH_ROWS:-all},"; \
 	case $$rows in *,all,*|*,local,*|*,ssh,*|*,fs,*) tests/bench/run.sh || rc=$$?;; esac; \
 	case $$rows in *,all,*|*,fleet,*) tests/bench/fleet.sh || rc=$$?;; esac; \
+	case $$rows in *,all,*|*,arch,*) tests/bench/arch.sh || rc=$$?;; esac; \
 	exit $$rc
 
 install: $(B)/mitofs
-	install -D -m 0755 $(B)/mitofs $(DESTDIR)$(PREFIX)/bin/mitofs
+	install -D -s -m 0755 $(B)/mitofs $(DESTDIR)$(PREFIX)/bin/mitofs
 
 clean:
 	rm -rf build build-asan
