@@ -159,6 +159,12 @@ run_one()   # FILE TEST
 	fi
 	if [ -n "$left" ]; then
 		problems+=("processes left after unmount: $(echo "$left" | cut -c1-80 | paste -sd';')")
+		# Where each one waits, thread by thread, for the next reader.
+		echo "$left" | while read -r pid rest; do
+			for t in /proc/"$pid"/task/*; do
+				echo "# left: $pid thread ${t##*/} $(cat "$t/comm" 2>/dev/null) waits in $(cat "$t/wchan" 2>/dev/null)"
+			done
+		done >>"$out"
 		echo "$left" | while read -r pid rest; do kill -9 "$pid" 2>/dev/null; done
 	fi
 	# A sanitizer opens its log file to report: an empty one (seen once,
