@@ -128,6 +128,14 @@ int router_set_identity(struct router *r, uint32_t my_id,
 }
 
 uint32_t router_id(const struct router *r) { return r->my_id; }
+
+size_t router_trim(struct router *r)
+{
+	size_t n = 0;
+	for (struct rstream *rs = r->streams; rs; rs = rs->next)
+		n += stream_trim(rs->s);
+	return n;
+}
 struct loop *router_loop(const struct router *r) { return r->l; }
 
 static struct route *route_get(const struct router *r, uint32_t id)

@@ -115,5 +115,7 @@ int router_reply_dead(struct router *r, const struct msg *req, const char *why);
 bool router_msg_is_dead(const struct msg *m);
 
 void router_get_stats(const struct router *r, struct router_stats *st);
+/* Frees the idle read buffers of every stream (stream_trim): bytes. */
+size_t router_trim(struct router *r);
 
 #endif

@@ -498,6 +498,18 @@ static void on_eof(struct stream *s)
 		stream_close(s, 0, "EOF");
 }
 
+size_t stream_trim(struct stream *s)
+{
+	/* Not with a frame half read, frames held back by a pause, or from
+	 * inside one of the stream's callbacks. */
+	if (s->closed || s->depth || s->pending || s->roff != s->rbuf.len)
+		return 0;
+	size_t n = s->rbuf.cap;
+	buf_free(&s->rbuf);
+	s->roff = 0;
+	return n;
+}
+
 /* Reads what the transport has into rbuf (and the pending frame): bytes
  * read, 0 at EOF, -1 with errno. Delivers nothing. */
 static ssize_t fill(struct stream *s)

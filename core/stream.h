@@ -156,5 +156,8 @@ struct stream_stats {
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 };
 void stream_get_stats(const struct stream *s, struct stream_stats *st);
+/* Frees the read buffer when nothing waits in it (an idle stream takes
+ * a fresh one at its next read): the bytes given back. */
+size_t stream_trim(struct stream *s);
 
 #endif

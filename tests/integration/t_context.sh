@@ -227,3 +227,24 @@ test_idle_stubs_exit_promptly_on_disconnect_and_unmount()
 	alive "$pb" && fail "stub of $b still running after the daemon exited"
 	(( el < 700 )) || fail "daemon took $el ms to exit after unmount with one idle context"
 }
+
+# A parent stub keeps a read buffer per child; its first pages (what the
+# child said at start) stayed resident, ~10 KiB a child. Once the stub
+# has been idle for its trim period they go back: a parent of 100 local
+# children went from ~1.2 MB to ~350 KiB of anonymous memory.
+test_an_idle_parent_of_100_children_gives_its_read_buffers_back()
+{
+	local p=${U}p pid i lines=
+	connect "$p"
+	pid=$(stub_pid "$p")
+	for i in $(seq 1 100); do lines+="connect c$i local"$'\n'; done
+	printf '%s' "$lines" >"$T/l"
+	cat "$T/l" >"$M/$p/ctl" || fail "100 connects: $(cat "$M/$p/ctl")"
+	expect_eq "$(ls "$M/$p" | grep -c '^c[0-9]')" 100 "children of $p"
+	wait_until 10 "$p's RssAnon under 600 KiB (now $(awk '/^RssAnon/{print $2}' "/proc/$pid/status") KiB)" \
+		eval '(( $(awk "/^RssAnon/{print \$2}" /proc/'"$pid"'/status) < 600 ))'
+	# And every child still answers through it.
+	mkdir "$M/groups/g" && echo "$p/*" >"$M/groups/g/members"
+	expect_write_ok "$M/groups/g/exec" 'echo ok'
+	expect_eq "$(get "$M/groups/g/status" 20 | grep -c ' exit 0$')" 100 "exits of the 100"
+}
