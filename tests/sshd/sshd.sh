@@ -14,6 +14,14 @@ cmd=$1 dir=$2 addr=${3:-127.0.0.1}
 
 case $cmd in
 start)
+	# Started by `ip netns exec`, this runs in a mount namespace of its
+	# own, made for it, holding copies of every mount that existed then:
+	# a FUSE mount copied here stays alive (and its daemon with it) after
+	# its owner unmounts it, for as long as this sshd runs. Such copies
+	# are dropped here; never in the namespace of whoever called us.
+	if [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/$PPID/ns/mnt)" ]; then
+		umount -a -l -t fuse,fuse.mitofs,fuse.sshfs,fuseblk 2>/dev/null || true
+	fi
 	mkdir -p "$dir" /run/sshd
 	chmod 700 "$dir"
 	[ -f "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
