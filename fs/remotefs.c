@@ -170,6 +170,7 @@ int node_path(const struct rnode *n, char *out, size_t cap)
 
 void call_free(struct rcall *k)
 {
+	fs_cred_free(&k->cred);
 	free(k->name);
 	free(k);
 }
@@ -202,7 +203,10 @@ int call_send(struct rcall *k, struct buf *b, int rc)
 		k->h = h;
 		if (!h)
 			err = ENOMEM;
-		else if (router_send_to(r, n->c->id, HANDLE_CALL_SERVICE, h, b->data, b->len)) {
+		else if (k->has_cred && remotefs_cred_send(k->rf, n->c, &k->cred)) {
+			router_del_handler(r, h);
+			err = EIO; /* never run as the stub's user instead */
+		} else if (router_send_to(r, n->c->id, HANDLE_CALL_SERVICE, h, b->data, b->len)) {
 			router_del_handler(r, h);
 			err = EIO;
 		}
@@ -239,7 +243,11 @@ struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rno
 	k->op = op;
 	k->node = n;
 	buf_init(b);
-	int rc = proto_call_begin(b, SVC_FS, (uint16_t)op);
+	/* Taken now: a later step (setattr's) acts for the same caller even
+	 * when its request was interrupted meanwhile. */
+	int rc = remotefs_cred_take(rf, req, n->c, &k->cred);
+	k->has_cred = rc > 0;
+	rc = rc < 0 ? rc : proto_call_begin(b, SVC_FS, (uint16_t)op);
 	if (!rc && path) {
 		char p[FS_MAX_PATH + 1];
 		rc = node_path(n, p, sizeof(p));
@@ -255,13 +263,13 @@ struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rno
 	if (rc) {
 		buf_free(b);
 		fuse_reply_err(req, -rc);
-		free(k);
+		call_free(k);
 		return NULL;
 	}
 	if (name && !(k->name = strdup(name))) {
 		buf_free(b);
 		fuse_reply_err(req, ENOMEM);
-		free(k);
+		call_free(k);
 		return NULL;
 	}
 	return k;

@@ -30,6 +30,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fscred.h"
 #include "fsproto.h"
 #include "log.h"
 #include "map.h"
@@ -588,6 +589,26 @@ static int op_removexattr(struct call *c)
 	return lremovexattr(c->p1, c->p2) < 0 ? -errno : 0;
 }
 
+/* --- ops: credentials --- */
+
+/* The caller's later calls act with these credentials (fscred.h). Sent
+ * without a reply handle: a failure is logged, and the caller's calls
+ * are refused until a good one comes, never run as the stub's user. */
+static int op_setcred(struct call *c)
+{
+	struct fs_cred cr;
+	int rc = fs_cred_get(c->a, &cr);
+	if (!rc && (rc = args_end(c)))
+		fs_cred_free(&cr);
+	if (rc) {
+		fscred_set(c->f->cred, c->caller, NULL);
+		log_warn("fs setcred from %u: %s; its fs calls are refused", c->caller,
+			 strerror(-rc));
+		return rc;
+	}
+	return fscred_set(c->f->cred, c->caller, &cr);
+}
+
 /* --- the op table (open files: svc_fs_io.c) --- */
 
 typedef int fs_op_fn(struct call *c);
@@ -628,6 +649,7 @@ static const struct {
 	[FS_SETLK] = { "setlk", op_setlk },
 	[FS_LKCANCEL] = { "lkcancel", op_lkcancel },
 	[FS_FSYNCDIR] = { "fsyncdir", op_fsyncdir },
+	[FS_SETCRED] = { "setcred", op_setcred },
 };
 
 /* "fs OP(ARGS): reason", ARGS being the paths or the handle. */
@@ -663,6 +685,9 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 	c.out.len = 0;
 	buf_init(&f->out);
 	int rc = proto_reply_ok(&c.out);
+	/* Every op but SETCRED itself acts with its caller's credentials. */
+	if (!rc && op != FS_SETCRED && (rc = fscred_enter(f->cred, c.caller)))
+		rc = bad(&c, -EPERM, "cannot act with the caller's credentials");
 	if (!rc)
 		rc = fs_ops[op].fn(&c);
 	if (!rc && c.out.len > FRAME_MAX_LEN)
@@ -695,6 +720,10 @@ struct svc_fs *svc_fs_new(struct router *r)
 	f->r = r;
 	f->next_fh = 1;
 	map_init(&f->fhs);
+	if (!(f->cred = fscred_new())) {
+		free(f);
+		return NULL;
+	}
 	return f;
 }
 
@@ -710,6 +739,12 @@ void svc_fs_route_lost(struct svc_fs *f, uint32_t id)
 		}
 	if (n)
 		log_info("fs: caller %u lost, closed its %zu open files", id, n);
+	fscred_forget(f->cred, id);
+}
+
+int svc_fs_own_creds(struct svc_fs *f)
+{
+	return fscred_leave(f->cred);
 }
 
 size_t svc_fs_trim(struct svc_fs *f)
@@ -732,5 +767,6 @@ void svc_fs_free(struct svc_fs *f)
 		fh_close(f, (uint32_t)key);
 	map_free(&f->fhs);
 	buf_free(&f->out);
+	fscred_free(f->cred);
 	free(f);
 }

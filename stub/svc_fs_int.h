@@ -17,6 +17,7 @@
 struct router;
 struct rd;
 struct lkwait;
+struct fscred;
 
 #define FS_XATTR_NAME_MAX 255      /* XATTR_NAME_MAX */
 #define FS_XATTR_SIZE_MAX (1u << 16) /* XATTR_SIZE_MAX and XATTR_LIST_MAX */
@@ -37,6 +38,7 @@ struct svc_fs {
 	uint32_t next_fh; /* monotonic; 0 once exhausted (never reused) */
 	struct buf out;   /* reply buffer kept between calls (see svc_fs_call) */
 	struct lkwait *waits; /* SETLKs waiting for their lock (svc_fs_lock.c) */
+	struct fscred *cred;  /* the callers' credentials (fscred.h) */
 };
 
 /* The reply buffer is kept while at most this big: what a 1 MiB read
