@@ -1088,7 +1088,7 @@ Test(svc_fs, errors_carry_the_errno_and_name_the_path)
 	/* unknown ops */
 	begin(0);
 	cr_expect_eq(call_empty(), EINVAL);
-	begin(FS_FSYNCDIR + 1);
+	begin(FS_SETCRED + 1);
 	cr_expect_eq(call_empty(), EINVAL);
 	begin(0xffff);
 	cr_expect_eq(call_empty(), EINVAL);
@@ -1150,6 +1150,63 @@ Test(svc_fs, malformed_payloads_get_ebadmsg_and_the_stub_keeps_answering)
 	cr_expect_eq(fs_lstat(M.dir, &a), 0, "%s", M.text);
 	expect_lstat(&a, M.dir);
 	cr_expect_eq(kill(M.pid, 0), 0);
+}
+
+/* --- credentials --- */
+
+static int fs_setcred(uint32_t uid, uint32_t gid, uint32_t n, const uint32_t *groups)
+{
+	struct fs_cred c = { uid, gid, n, (uint32_t *)groups };
+	begin(FS_SETCRED);
+	fs_cred_put(&M.req, &c);
+	return call_empty();
+}
+
+static int fs_mkdir(const char *p, uint32_t mode, struct fs_attr *a)
+{
+	begin(FS_MKDIR);
+	buf_put_str(&M.req, p);
+	buf_put_u32(&M.req, mode);
+	return call_attr(a);
+}
+
+Test(svc_fs, setcred_makes_later_calls_act_as_that_user_and_a_bad_one_refuses)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs a stub running as root");
+	/* The user must reach the directory: the private HOME is 0700. */
+	cr_assert_eq(chmod(private_home, 0711), 0);
+	cr_assert_eq(chmod(M.dir, 01777), 0);
+	cr_assert_eq(mkdir(P(0, "root_only"), 0700), 0);
+	uint32_t g[] = { 60103 };
+	struct fs_attr a;
+	cr_assert_eq(fs_setcred(60101, 60101, 1, g), 0, "%s", M.text);
+	cr_assert_eq(fs_mkdir(P(0, "u"), 0755, &a), 0, "%s", M.text);
+	cr_expect_eq(a.uid, 60101u);
+	cr_expect_eq(a.gid, 60101u);
+	cr_expect_eq(fs_lstat(P(0, "root_only/x"), &a), EACCES, "%s", M.text);
+	/* chgrp to a group of the list, and not to another */
+	begin(FS_CHOWN);
+	buf_put_str(&M.req, P(0, "u"));
+	buf_put_u32(&M.req, 0xffffffffu);
+	buf_put_u32(&M.req, 60103);
+	cr_expect_eq(call_attr(&a), 0, "%s", M.text);
+	cr_expect_eq(a.gid, 60103u);
+	begin(FS_CHOWN);
+	buf_put_str(&M.req, P(0, "u"));
+	buf_put_u32(&M.req, 0xffffffffu);
+	buf_put_u32(&M.req, 60104);
+	cr_expect_eq(call_attr(NULL), EPERM, "%s", M.text);
+	/* A SETCRED that does not parse: the caller is refused, not root. */
+	begin(FS_SETCRED);
+	buf_put_u32(&M.req, 0);
+	cr_expect_eq(call_empty(), EBADMSG);
+	cr_expect_eq(fs_lstat(P(0, "root_only"), &a), EPERM, "%s", M.text);
+	cr_expect(strstr(M.text, "credentials") != NULL, "%s", M.text);
+	/* Back to root: root's rights again. */
+	cr_assert_eq(fs_setcred(0, 0, 0, NULL), 0, "%s", M.text);
+	cr_expect_eq(fs_mkdir(P(0, "root_only/r"), 0755, &a), 0, "%s", M.text);
+	cr_expect_eq(a.uid, 0u);
 }
 
 /* --- handles and the caller's life --- */
