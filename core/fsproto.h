@@ -70,7 +70,11 @@ enum proto_fs_op {
 
 #define FS_ATTR_LEN 100
 #define FS_MAX_IO   (1u << 20)   /* largest read or write in one call */
-#define FS_MAX_PATH 4096
+/* Longest path on the wire. Longer than PATH_MAX: a path that long is
+ * reached on the target from its directory, opened step by step
+ * (stub/svc_fs.c, path_at), as a program in a deep directory reaches it
+ * by relative lookups. */
+#define FS_MAX_PATH 32768
 
 struct fs_attr {
 	uint64_t ino;

@@ -132,36 +132,32 @@ struct rnode *child_get(struct remotefs *rf, struct rnode *dir, const char *name
 	return n ? n : node_new(rf, dir->c, dir, name, 0);
 }
 
-/* "/a/b" for a node; -ENOENT when it lost its place (removed above it). */
+/* "/a/b" for a node; -ENOENT when it lost its place (removed above it),
+ * -ENAMETOOLONG past cap. Filled from the end: no bound on the depth. */
 int node_path(const struct rnode *n, char *out, size_t cap)
 {
-	const struct rnode *chain[256];
-	int depth = 0;
+	size_t len = 0;
 	for (const struct rnode *p = n; p->parent; p = p->parent) {
-		if (depth == 256)
-			return -ENAMETOOLONG;
-		chain[depth++] = p;
+		len += 1 + strlen(p->name);
 		if (!p->parent->parent && p->parent->name[0])
 			return -ENOENT;
 	}
 	if (n->parent == NULL && n->name[0])
 		return -ENOENT; /* detached */
-	size_t off = 0;
-	out[0] = 0;
-	if (depth == 0) {
+	if (len == 0) {
 		if (cap < 2)
 			return -ENAMETOOLONG;
 		strcpy(out, "/");
 		return 0;
 	}
-	for (int i = depth - 1; i >= 0; i--) {
-		size_t l = strlen(chain[i]->name);
-		if (off + 1 + l + 1 > cap)
-			return -ENAMETOOLONG;
-		out[off++] = '/';
-		memcpy(out + off, chain[i]->name, l);
-		off += l;
-		out[off] = 0;
+	if (len + 1 > cap)
+		return -ENAMETOOLONG;
+	out[len] = 0;
+	for (const struct rnode *p = n; p->parent; p = p->parent) {
+		size_t l = strlen(p->name);
+		len -= l;
+		memcpy(out + len, p->name, l);
+		out[--len] = '/';
 	}
 	return 0;
 }

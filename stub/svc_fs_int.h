@@ -53,6 +53,11 @@ struct call {
 	struct rd *a;
 	const char *op;  /* name for error texts */
 	char *p1, *p2;   /* owned: path (or name) arguments, shown in error texts */
+	/* Where the syscalls find p1 and p2: (AT_FDCWD, the path) or, for a
+	 * path of PATH_MAX or more, (its directory opened step by step, the
+	 * last name); d1 and d2 are closed after the call (arg_path). */
+	int d1, d2;
+	const char *n1, *n2;
 	uint32_t fh;     /* handle argument, shown when has_fh */
 	bool has_fh;
 	bool parsed;     /* every argument read: errors now come from syscalls */
@@ -78,7 +83,11 @@ int fh_find(const struct call *c, struct fh **h);
 /* st as an attr; its xattr flags from fd when >= 0, else from path (not
  * following a symlink), else none. */
 int put_stat(struct buf *b, const struct stat *st, int fd, const char *path);
-int put_lstat(struct call *c, const char *path);
+/* The attributes of (dir, name) itself, not a symlink's target. */
+int put_lstat(struct call *c, int dir, const char *name);
+/* A name for the l*xattr calls, which have no *at form: the path, or
+ * /proc/self/fd/DIR/NAME in buf for one reached from a directory. */
+const char *xattr_path(int dir, const char *name, char *buf, size_t cap);
 
 /* svc_fs_io.c */
 int op_readfile(struct call *c);
