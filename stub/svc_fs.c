@@ -281,7 +281,7 @@ int put_stat(struct buf *b, const struct stat *st, int fd, const char *path)
 int put_lstat(struct call *c, int dir, const char *name)
 {
 	struct stat st;
-	char px[64 + NAME_MAX];
+	char px[FS_PROC_PATH];
 	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return put_stat(&c->out, &st, -1, xattr_path(dir, name, px, sizeof(px)));
@@ -531,7 +531,7 @@ static int op_statfs(struct call *c)
 	if ((rc = args_path(c)))
 		return rc;
 	struct statfs s;
-	char px[64 + NAME_MAX];
+	char px[FS_PROC_PATH];
 	if (statfs(xattr_path(c->d1, c->n1, px, sizeof(px)), &s) < 0)
 		return -errno;
 	uint64_t fsid = (uint32_t)s.f_fsid.__val[0] | (uint64_t)(uint32_t)s.f_fsid.__val[1] << 32;
@@ -591,82 +591,6 @@ static int op_mknod(struct call *c)
 	return rc < 0 ? -errno : put_lstat(c, c->d1, c->n1);
 }
 
-/* --- ops: extended attributes --- */
-
-/* GETXATTR and LISTXATTR reply u32 length, blob: with size 0 the length
- * the value would need and an empty blob; else the value (ERANGE when
- * it does not fit in size). */
-static int put_xattr(struct call *c, uint32_t size, bool list)
-{
-	if (size > FS_XATTR_SIZE_MAX)
-		size = FS_XATTR_SIZE_MAX; /* no value is larger */
-	char *v = size ? malloc(size) : NULL;
-	if (size && !v)
-		return -ENOMEM;
-	char px[64 + NAME_MAX];
-	const char *p = xattr_path(c->d1, c->n1, px, sizeof(px));
-	ssize_t n = list ? llistxattr(p, v, size) : lgetxattr(p, c->p2, v, size);
-	int rc = n < 0 ? -errno : buf_put_u32(&c->out, (uint32_t)n);
-	if (!rc)
-		rc = buf_put_blob(&c->out, v, size ? (size_t)n : 0);
-	free(v);
-	return rc;
-}
-
-static int op_getxattr(struct call *c)
-{
-	uint32_t size;
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) ||
-	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)))
-		return rc;
-	if (rd_u32(c->a, &size))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	return put_xattr(c, size, false);
-}
-
-static int op_listxattr(struct call *c)
-{
-	uint32_t size;
-	int rc = args_path_u32(c, &size);
-	return rc ? rc : put_xattr(c, size, true);
-}
-
-static int op_setxattr(struct call *c)
-{
-	const uint8_t *v;
-	size_t n;
-	uint32_t flags;
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) ||
-	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)))
-		return rc;
-	if (rd_blob(c->a, &v, &n) || rd_u32(c->a, &flags))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	if (flags & ~(uint32_t)(XATTR_CREATE | XATTR_REPLACE))
-		return bad(c, -EINVAL, "unknown xattr flags");
-	if (n > FS_XATTR_SIZE_MAX)
-		return -E2BIG;
-	char px[64 + NAME_MAX];
-	const char *p = xattr_path(c->d1, c->n1, px, sizeof(px));
-	return lsetxattr(p, c->p2, v, n, (int)flags) < 0 ? -errno : 0;
-}
-
-static int op_removexattr(struct call *c)
-{
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) ||
-	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)) || (rc = args_end(c)))
-		return rc;
-	char px[64 + NAME_MAX];
-	const char *p = xattr_path(c->d1, c->n1, px, sizeof(px));
-	return lremovexattr(p, c->p2) < 0 ? -errno : 0;
-}
-
 /* --- ops: credentials --- */
 
 /* The caller's later calls act with these credentials (fscred.h). Sent
@@ -687,7 +611,7 @@ static int op_setcred(struct call *c)
 	return fscred_set(c->f->cred, c->caller, &cr);
 }
 
-/* --- the op table (open files: svc_fs_io.c) --- */
+/* --- the op table (open files: svc_fs_io.c; xattrs: svc_fs_xattr.c) --- */
 
 typedef int fs_op_fn(struct call *c);
 

@@ -1,10 +1,12 @@
 /*
- * svc_fs_int — what svc_fs.c (paths, the op table) and svc_fs_io.c (open
- * files: open, read, write, close...) share. Not a public API.
+ * svc_fs_int — what svc_fs.c (paths, the op table), svc_fs_io.c (open
+ * files: open, read, write, close...), svc_fs_xattr.c and svc_fs_lock.c
+ * share. Not a public API.
  */
 #ifndef MITOFS_SVC_FS_INT_H
 #define MITOFS_SVC_FS_INT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -86,7 +88,9 @@ int put_stat(struct buf *b, const struct stat *st, int fd, const char *path);
 /* The attributes of (dir, name) itself, not a symlink's target. */
 int put_lstat(struct call *c, int dir, const char *name);
 /* A name for the l*xattr calls, which have no *at form: the path, or
- * /proc/self/fd/DIR/NAME in buf for one reached from a directory. */
+ * /proc/self/fd/DIR/NAME in buf (FS_PROC_PATH bytes) for one reached
+ * from a directory. */
+#define FS_PROC_PATH (64 + NAME_MAX)
 const char *xattr_path(int dir, const char *name, char *buf, size_t cap);
 
 /* svc_fs_io.c */
@@ -100,6 +104,12 @@ int op_ftruncate(struct call *c);
 int op_fstat(struct call *c);
 ssize_t read_at(int fd, uint8_t *p, size_t n, uint64_t off);
 ssize_t write_at(int fd, const uint8_t *p, size_t n, uint64_t off);
+
+/* svc_fs_xattr.c */
+int op_getxattr(struct call *c);
+int op_listxattr(struct call *c);
+int op_setxattr(struct call *c);
+int op_removexattr(struct call *c);
 
 /* svc_fs_lock.c */
 int op_getlk(struct call *c);
