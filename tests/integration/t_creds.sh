@@ -187,3 +187,24 @@ test_creds_context_keeps_the_stubs_rights()
 	as A sh -c ": > '$M/${U}l/fs$T/c/a'"
 	expect_eq "$(stat -c %u "$T/c/a")" 0 "owner of A's file under creds=context"
 }
+
+# A context whose stub is not root keeps its user's rights for every
+# caller: it cannot act as anyone else (here nobody, through sudo).
+opts_test_a_non_root_context_keeps_its_users_rights="-o allow_other"
+test_a_non_root_context_keeps_its_users_rights()
+{
+	open_paths
+	connect "${U}l"
+	connect "${U}l/${U}n" sudo user=nobody
+	mkdir "$T/n"
+	chmod 1777 "$T/n"
+	as A sh -c ": > '$M/${U}l/${U}n/fs$T/n/a'"
+	expect_eq "$(stat -c %U "$T/n/a")" nobody "owner of A's file through nobody's context"
+	# Root's own call there is nobody's too.
+	local out
+	out=$(: 2>&1 >"$M/${U}l/${U}n/fs/root/.mitofs-probe") && {
+		rm -f /root/.mitofs-probe
+		fail "nobody's context wrote into /root"
+	}
+	expect_eq "$(errno_name "$out")" EACCES "root's write into /root through nobody's context"
+}
