@@ -106,3 +106,62 @@ char *fs_path_get(struct rd *r, int *err)
 	return p;
 }
 
+
+/* --- credentials --- */
+
+int fs_cred_put(struct buf *b, const struct fs_cred *c)
+{
+	int rc = buf_put_u32(b, c->uid);
+	rc = rc ? rc : buf_put_u32(b, c->gid);
+	rc = rc ? rc : buf_put_u32(b, c->n);
+	for (uint32_t i = 0; !rc && i < c->n; i++)
+		rc = buf_put_u32(b, c->groups[i]);
+	return rc;
+}
+
+int fs_cred_get(struct rd *r, struct fs_cred *c)
+{
+	memset(c, 0, sizeof(*c));
+	uint32_t n;
+	if (rd_u32(r, &c->uid) || rd_u32(r, &c->gid) || rd_u32(r, &n))
+		return -EBADMSG;
+	/* Bounded before the allocation, by the limit and by what is left. */
+	if (n > FS_CRED_MAX_GROUPS || n > rd_left(r) / 4)
+		return -EBADMSG;
+	if (n && !(c->groups = malloc(n * sizeof(*c->groups))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		if (rd_u32(r, &c->groups[i])) {
+			fs_cred_free(c);
+			return -EBADMSG;
+		}
+	c->n = n;
+	return 0;
+}
+
+void fs_cred_free(struct fs_cred *c)
+{
+	if (!c)
+		return;
+	free(c->groups);
+	memset(c, 0, sizeof(*c));
+}
+
+int fs_cred_copy(struct fs_cred *dst, const struct fs_cred *src)
+{
+	*dst = *src;
+	dst->groups = NULL;
+	if (src->n && !(dst->groups = malloc(src->n * sizeof(*dst->groups)))) {
+		dst->n = 0;
+		return -ENOMEM;
+	}
+	if (src->n)
+		memcpy(dst->groups, src->groups, src->n * sizeof(*dst->groups));
+	return 0;
+}
+
+int fs_cred_eq(const struct fs_cred *a, const struct fs_cred *b)
+{
+	return a->uid == b->uid && a->gid == b->gid && a->n == b->n &&
+	       (!a->n || !memcmp(a->groups, b->groups, a->n * sizeof(*a->groups)));
+}

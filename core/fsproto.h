@@ -55,6 +55,8 @@ enum proto_fs_op {
 	FS_LKCANCEL,    /* u32 fh, u32 call (the reply handle of a waiting SETLK) -> ;
 			 * that SETLK is answered EINTR; ENOENT when it is not waiting */
 	FS_FSYNCDIR,    /* str path, u32 datasync (0 or 1) -> : fsync of a directory */
+	FS_SETCRED,     /* cred (struct fs_cred) -> : this caller's later calls act with
+			 * these fsuid, fsgid and groups (sent with reply_to 0) */
 };
 
 /* Lock types on the wire (not the local F_RDLCK numbers). A len of 0
@@ -68,7 +70,11 @@ enum proto_fs_op {
 
 #define FS_ATTR_LEN 100
 #define FS_MAX_IO   (1u << 20)   /* largest read or write in one call */
-#define FS_MAX_PATH 4096
+/* Longest path on the wire. Longer than PATH_MAX: a path that long is
+ * reached on the target from its directory, opened step by step
+ * (stub/svc_fs.c, path_at), as a program in a deep directory reaches it
+ * by relative lookups. */
+#define FS_MAX_PATH 32768
 
 struct fs_attr {
 	uint64_t ino;
@@ -90,6 +96,27 @@ enum {
 	FS_ATTR_NO_XATTR = 2,    /* listxattr was empty */
 	FS_ATTR_XATTR_UNSUP = 4, /* the file system has no xattrs (ENOTSUP) */
 };
+
+/* The credentials a caller's fs calls act with on a stub running as
+ * root (docs/security.md, "Credentials"): on the wire u32 uid, u32 gid,
+ * u32 n, n x u32 group. */
+#define FS_CRED_MAX_GROUPS 65536 /* NGROUPS_MAX of Linux */
+struct fs_cred {
+	uint32_t uid, gid;
+	uint32_t n;
+	uint32_t *groups;       /* n entries, owned (NULL when n is 0) */
+};
+
+int fs_cred_put(struct buf *b, const struct fs_cred *c);
+/* Fills c (its groups newly allocated: fs_cred_free). 0, -EBADMSG (short,
+ * or more than FS_CRED_MAX_GROUPS), -ENOMEM. */
+int fs_cred_get(struct rd *r, struct fs_cred *c);
+/* Frees c's groups and zeroes it; NULL does nothing. */
+void fs_cred_free(struct fs_cred *c);
+/* A deep copy into dst (dst's old groups are not freed). 0 or -ENOMEM. */
+int fs_cred_copy(struct fs_cred *dst, const struct fs_cred *src);
+/* Same uid, gid and groups in the same order. */
+int fs_cred_eq(const struct fs_cred *a, const struct fs_cred *b);
 
 /* flags are 0 (nothing known of xattrs). */
 void fs_attr_from_stat(struct fs_attr *a, const struct stat *st);

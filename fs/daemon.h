@@ -243,6 +243,9 @@ struct daemon {
 	size_t readahead;      /* the mount's read-ahead window, bytes (0: the kernel's) */
 	struct workers workers; /* invalidations on threads (worker.h) */
 	bool noxattr;          /* -o noxattr: fs/ has no xattrs (ENOSYS, as sshfs) */
+	bool allow_other;      /* -o allow_other: other users (and default_permissions) */
+	int creds;             /* -o creds=: 1 caller, 0 context, -1 not given */
+	bool creds_forward;    /* root contexts act with the caller's credentials */
 	struct group *groups;  /* groups/NAME, in the order made (group.c) */
 	uint64_t push_bytes;   /* content bytes pushes sent on our links */
 	bool output_since_trim;

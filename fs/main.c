@@ -56,7 +56,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,output_budget=SIZE,spool=DIR,"
 		   "log_cap=SIZE,connect_timeout=SECONDS,attr_timeout=SECONDS,readahead=SIZE,"
-		   "noxattr] MOUNTPOINT\n");
+		   "noxattr,allow_other,creds=caller|context] MOUNTPOINT\n");
 }
 
 static int parse_size64(const char *s, uint64_t *out)
@@ -106,6 +106,14 @@ static int parse_opts(struct daemon *d, char *opts)
 		}
 		if (!v && !strcmp(o, "noxattr")) {
 			d->noxattr = true;
+			continue;
+		}
+		if (!v && !strcmp(o, "allow_other")) {
+			d->allow_other = true;
+			continue;
+		}
+		if (v && !strcmp(o, "creds") && (!strcmp(v, "caller") || !strcmp(v, "context"))) {
+			d->creds = !strcmp(v, "caller");
 			continue;
 		}
 		if (v && !strcmp(o, "readahead")) {
@@ -298,6 +306,7 @@ int main(int argc, char **argv)
 	d.connect_timeout_ms = 30000;
 	d.attr_timeout = 1.0;
 	d.readahead = 1u << 20;
+	d.creds = -1;
 	pthread_mutex_init(&d.ssh_mu, NULL);
 	pthread_cond_init(&d.ssh_cv, NULL);
 	bool foreground = false;
@@ -326,6 +335,10 @@ int main(int argc, char **argv)
 	d.mountpoint = mnt;
 	d.uid = getuid();
 	d.gid = getgid();
+	/* Where other users can come in (allow_other; root's mount lets
+	 * root's own sudo'd callers in with allow_sys_admin_access), a root
+	 * context acts for each as itself (remotefs_cred.c). */
+	d.creds_forward = d.creds >= 0 ? d.creds == 1 : d.allow_other || d.uid == 0;
 	for (const struct stub_embedded *e = mitofs_stubs; e->arch; e++)
 		if (boot_images_add(&d.images, e->arch, e->data, e->len, 1)) {
 			fprintf(stderr, "mitofs: the embedded %s stub is damaged\n", e->arch);
@@ -390,6 +403,8 @@ int main(int argc, char **argv)
 	if (fuse_opt_add_arg(&args, "mitofs") ||
 	    fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, "fsname=mitofs,subtype=mitofs") ||
+	    (d.allow_other && (fuse_opt_add_arg(&args, "-o") ||
+			       fuse_opt_add_arg(&args, "allow_other,default_permissions"))) ||
 	    (d.debug && fuse_opt_add_arg(&args, "-d")))
 		goto out;
 	d.se = fuse_session_new(&args, &mitofs_ops, sizeof(mitofs_ops), &d);

@@ -38,6 +38,10 @@ static void fill_attr(struct daemon *d, struct node *n, struct stat *st)
 	st->st_ino = n->ino;
 	st->st_mode = k->mode;
 	st->st_nlink = kind_is_dir(n->kind) ? 2 : 1;
+	/* allow_other: others may walk to NAME/fs/ (the kernel checks these
+	 * modes then: default_permissions), never open a control file. */
+	if (d->allow_other && kind_is_dir(n->kind))
+		st->st_mode |= 0055;
 	st->st_uid = d->uid;
 	st->st_gid = d->gid;
 	st->st_blksize = 4096;

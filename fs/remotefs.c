@@ -132,36 +132,32 @@ struct rnode *child_get(struct remotefs *rf, struct rnode *dir, const char *name
 	return n ? n : node_new(rf, dir->c, dir, name, 0);
 }
 
-/* "/a/b" for a node; -ENOENT when it lost its place (removed above it). */
+/* "/a/b" for a node; -ENOENT when it lost its place (removed above it),
+ * -ENAMETOOLONG past cap. Filled from the end: no bound on the depth. */
 int node_path(const struct rnode *n, char *out, size_t cap)
 {
-	const struct rnode *chain[256];
-	int depth = 0;
+	size_t len = 0;
 	for (const struct rnode *p = n; p->parent; p = p->parent) {
-		if (depth == 256)
-			return -ENAMETOOLONG;
-		chain[depth++] = p;
+		len += 1 + strlen(p->name);
 		if (!p->parent->parent && p->parent->name[0])
 			return -ENOENT;
 	}
 	if (n->parent == NULL && n->name[0])
 		return -ENOENT; /* detached */
-	size_t off = 0;
-	out[0] = 0;
-	if (depth == 0) {
+	if (len == 0) {
 		if (cap < 2)
 			return -ENAMETOOLONG;
 		strcpy(out, "/");
 		return 0;
 	}
-	for (int i = depth - 1; i >= 0; i--) {
-		size_t l = strlen(chain[i]->name);
-		if (off + 1 + l + 1 > cap)
-			return -ENAMETOOLONG;
-		out[off++] = '/';
-		memcpy(out + off, chain[i]->name, l);
-		off += l;
-		out[off] = 0;
+	if (len + 1 > cap)
+		return -ENAMETOOLONG;
+	out[len] = 0;
+	for (const struct rnode *p = n; p->parent; p = p->parent) {
+		size_t l = strlen(p->name);
+		len -= l;
+		memcpy(out + len, p->name, l);
+		out[--len] = '/';
 	}
 	return 0;
 }
@@ -170,6 +166,7 @@ int node_path(const struct rnode *n, char *out, size_t cap)
 
 void call_free(struct rcall *k)
 {
+	fs_cred_free(&k->cred);
 	free(k->name);
 	free(k);
 }
@@ -202,7 +199,10 @@ int call_send(struct rcall *k, struct buf *b, int rc)
 		k->h = h;
 		if (!h)
 			err = ENOMEM;
-		else if (router_send_to(r, n->c->id, HANDLE_CALL_SERVICE, h, b->data, b->len)) {
+		else if (k->has_cred && remotefs_cred_send(k->rf, n->c, &k->cred)) {
+			router_del_handler(r, h);
+			err = EIO; /* never run as the stub's user instead */
+		} else if (router_send_to(r, n->c->id, HANDLE_CALL_SERVICE, h, b->data, b->len)) {
 			router_del_handler(r, h);
 			err = EIO;
 		}
@@ -239,7 +239,11 @@ struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rno
 	k->op = op;
 	k->node = n;
 	buf_init(b);
-	int rc = proto_call_begin(b, SVC_FS, (uint16_t)op);
+	/* Taken now: a later step (setattr's) acts for the same caller even
+	 * when its request was interrupted meanwhile. */
+	int rc = remotefs_cred_take(rf, req, n->c, &k->cred);
+	k->has_cred = rc > 0;
+	rc = rc < 0 ? rc : proto_call_begin(b, SVC_FS, (uint16_t)op);
 	if (!rc && path) {
 		char p[FS_MAX_PATH + 1];
 		rc = node_path(n, p, sizeof(p));
@@ -255,13 +259,13 @@ struct rcall *call_begin(struct remotefs *rf, fuse_req_t req, int op, struct rno
 	if (rc) {
 		buf_free(b);
 		fuse_reply_err(req, -rc);
-		free(k);
+		call_free(k);
 		return NULL;
 	}
 	if (name && !(k->name = strdup(name))) {
 		buf_free(b);
 		fuse_reply_err(req, ENOMEM);
-		free(k);
+		call_free(k);
 		return NULL;
 	}
 	return k;

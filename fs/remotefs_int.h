@@ -47,11 +47,21 @@ struct rnode {
 	uint64_t xattr_until;   /* ...true until then (loop_now_us); 0: ask */
 };
 
+/* A caller's groups as last read from /proc (remotefs_cred.c). */
+struct rgroups {
+	pid_t pid;              /* 0: empty */
+	uint64_t at_us;         /* when read (loop_now_us) */
+	struct fs_cred c;       /* uid, gid (the key, with pid) and groups */
+};
+#define RFS_GROUP_SLOTS 16
+
 struct remotefs {
 	struct daemon *d;
 	struct map nodes;       /* ino -> rnode */
 	struct map sids;        /* sid -> first node of a file with several names */
 	double timeout;         /* entry and attribute cache, seconds */
+	struct map ctxcred;     /* context id -> credentials last sent (remotefs_cred.c) */
+	struct rgroups groups[RFS_GROUP_SLOTS]; /* by pid */
 };
 
 /* An open remote file. */
@@ -105,6 +115,8 @@ struct rcall {
 	struct stat set;        /* setattr: the wanted values */
 	int to_set;
 	uint32_t h;             /* the reply handle it was sent with */
+	bool has_cred;          /* acts with cred (the caller's, on a root stub) */
+	struct fs_cred cred;
 	uint32_t src;           /* the context that answered (set on the reply) */
 	bool lock;              /* a lock call: remotefs_lock.c answers it */
 	struct rlkargs {        /* lock calls: what was asked */
@@ -115,6 +127,16 @@ struct rcall {
 		uint32_t seq;   /* f->lkseq when sent */
 	} lk;
 };
+
+/* Credentials (remotefs_cred.c). The caller of req into out when the
+ * mount forwards credentials to c (c runs as root): 1; 0 when it does
+ * not (out zeroed); -ENOMEM. */
+int remotefs_cred_take(struct remotefs *rf, fuse_req_t req, struct ctx *c, struct fs_cred *out);
+/* cr in force for the next calls to c: a FS_SETCRED unless it is what c
+ * was last sent. 0 or -errno (nothing sent). */
+int remotefs_cred_send(struct remotefs *rf, struct ctx *c, const struct fs_cred *cr);
+void remotefs_cred_ctx_gone(struct remotefs *rf, uint32_t id);
+void remotefs_cred_free(struct remotefs *rf);
 
 /* k's reply does not parse: its context is closed for it (rule of
  * docs/protocol.md; ctx_protocol_error). The caller answers EIO. */

@@ -174,6 +174,13 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	k->rf = rfs_of(req);
 	k->req = req;
 	k->node = n;
+	int rc = remotefs_cred_take(k->rf, req, n->c, &k->cred);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		free(k);
+		return;
+	}
+	k->has_cred = rc > 0;
 	k->set = *attr;
 	k->to_set = to_set;
 	k->file = fi && fi->fh ? (struct rfile *)(uintptr_t)fi->fh : NULL;
@@ -187,7 +194,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		      FUSE_SET_ATTR_MTIME_NOW))
 		k->pending_set |= SET_TIMES;
 	if (!k->pending_set) { /* ctime alone: nothing to change, say how it is */
-		free(k);
+		call_free(k);
 		rfs_getattr(req, ino, fi);
 		return;
 	}
@@ -486,6 +493,7 @@ struct remotefs *remotefs_new(struct daemon *d)
 	rf->timeout = d->attr_timeout;
 	map_init(&rf->nodes);
 	map_init(&rf->sids);
+	map_init(&rf->ctxcred);
 	return rf;
 }
 
@@ -502,6 +510,7 @@ void remotefs_free(struct remotefs *rf)
 	}
 	map_free(&rf->nodes);
 	map_free(&rf->sids);
+	remotefs_cred_free(rf);
 	free(rf);
 }
 
@@ -519,6 +528,7 @@ void remotefs_ctx_gone(struct remotefs *rf, struct ctx *c)
 		if (n->c == c)
 			n->c = NULL;
 	}
+	remotefs_cred_ctx_gone(rf, c->id);
 }
 
 const struct fuse_lowlevel_ops remotefs_ops = {

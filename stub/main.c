@@ -256,6 +256,12 @@ static void on_call(struct router *r, const struct msg *m, void *arg)
 		svc_reply_errf(r, q, ESHUTDOWN, "context is shutting down");
 		return;
 	}
+	/* fs calls may leave a caller's fsuid and groups in force (fscred.h);
+	 * what starts processes or writes files must run as ourselves. */
+	if (svc != SVC_FS && svc != SVC_SYS && svc_fs_own_creds(st->fs)) {
+		svc_reply_errf(r, q, EPERM, "cannot restore the context's own credentials");
+		return;
+	}
 	switch (svc) {
 	case SVC_EXEC:
 		svc_exec_call(st->exec, m, op, &rd);

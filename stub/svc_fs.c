@@ -30,6 +30,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fscred.h"
 #include "fsproto.h"
 #include "log.h"
 #include "map.h"
@@ -121,17 +122,78 @@ uint32_t fh_add(struct call *c, int fd, int *err)
 
 /* --- argument readers --- */
 
+/* For a path of PATH_MAX bytes or more, which no syscall takes whole:
+ * its directory opened (O_PATH) by steps shorter than PATH_MAX, each from
+ * the last, into *dir, and its last name into *name, so that the *at
+ * syscalls reach it as a program inside the deep directory would. The
+ * kernel makes the same checks (search permission on every directory)
+ * and follows the same symlinks as in one walk. Shorter paths: AT_FDCWD
+ * and the path itself, with no syscall. 0 or -errno. */
+static int path_at(const char *path, int *dir, const char **name)
+{
+	size_t len = strlen(path);
+	*dir = AT_FDCWD;
+	*name = path;
+	if (len < PATH_MAX)
+		return 0;
+	const char *last = strrchr(path, '/');
+	*name = last[1] ? last + 1 : ".";
+	char step[PATH_MAX];
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t pos = 1, end = (size_t)(last - path);
+	while (pos < end) {
+		size_t stop = end;
+		if (stop - pos >= sizeof(step)) {
+			/* the last '/' that keeps the step short enough */
+			stop = pos + sizeof(step) - 1;
+			while (stop > pos && path[stop] != '/')
+				stop--;
+			if (stop == pos) {
+				close(fd);
+				return -ENAMETOOLONG; /* a name of PATH_MAX bytes */
+			}
+		}
+		memcpy(step, path + pos, stop - pos);
+		step[stop - pos] = 0;
+		int next = openat(fd, step, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		int e = errno;
+		close(fd);
+		if (next < 0)
+			return -e;
+		fd = next;
+		pos = stop + 1;
+	}
+	*dir = fd;
+	return 0;
+}
+
+/* A path argument into *slot; p1 and p2 also get their (dir, name). */
 int arg_path(struct call *c, char **slot)
 {
 	int err = 0;
 	*slot = fs_path_get(c->a, &err);
-	if (*slot)
+	if (*slot) {
+		if (slot == &c->p1)
+			return path_at(*slot, &c->d1, &c->n1);
+		if (slot == &c->p2)
+			return path_at(*slot, &c->d2, &c->n2);
 		return 0;
+	}
 	if (err == -EINVAL)
 		c->why = "path is not absolute";
 	else if (err == -ENAMETOOLONG)
 		c->why = "path longer than FS_MAX_PATH";
 	return err;
+}
+
+const char *xattr_path(int dir, const char *name, char *buf, size_t cap)
+{
+	if (dir == AT_FDCWD)
+		return name;
+	snprintf(buf, cap, "/proc/self/fd/%d/%s", dir, name);
+	return buf;
 }
 
 /* A string that is not a path (symlink target, xattr name): up to max
@@ -216,13 +278,13 @@ int put_stat(struct buf *b, const struct stat *st, int fd, const char *path)
 	return fs_attr_put(b, &a);
 }
 
-/* The attributes of path itself (not a symlink's target). */
-int put_lstat(struct call *c, const char *path)
+int put_lstat(struct call *c, int dir, const char *name)
 {
 	struct stat st;
-	if (lstat(path, &st) < 0)
+	char px[FS_PROC_PATH];
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	return put_stat(&c->out, &st, -1, path);
+	return put_stat(&c->out, &st, -1, xattr_path(dir, name, px, sizeof(px)));
 }
 
 /* Reads up to n bytes at off, looping over short reads until EOF; on a
@@ -231,7 +293,7 @@ int put_lstat(struct call *c, const char *path)
 static int op_lstat(struct call *c)
 {
 	int rc = args_path(c);
-	return rc ? rc : put_lstat(c, c->p1);
+	return rc ? rc : put_lstat(c, c->d1, c->n1);
 }
 
 static int op_readdir(struct call *c)
@@ -239,7 +301,7 @@ static int op_readdir(struct call *c)
 	int rc;
 	if ((rc = args_path(c)))
 		return rc;
-	int fd = open(c->p1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(c->d1, c->n1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	DIR *d = fdopendir(fd);
@@ -314,7 +376,15 @@ static int op_truncate(struct call *c)
 		return rc;
 	if (size > INT64_MAX)
 		return bad(c, -EINVAL, "size out of range");
-	return truncate(c->p1, (off_t)size) < 0 ? -errno : 0;
+	if (c->d1 == AT_FDCWD)
+		return truncate(c->p1, (off_t)size) < 0 ? -errno : 0;
+	/* no truncateat: open for writing checks what truncate checks */
+	int fd = openat(c->d1, c->n1, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	rc = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
 }
 
 /* MKDIR, CHMOD: path, u32 mode -> attr. */
@@ -331,12 +401,12 @@ static int op_path_mode(struct call *c, bool is_mkdir)
 		/* The kernel already applied the caller's umask to mode; ours
 		 * (which jobs inherit) must not apply a second time. */
 		mode_t old = umask(0);
-		rc = mkdir(c->p1, (mode_t)mode);
+		rc = mkdirat(c->d1, c->n1, (mode_t)mode);
 		umask(old);
 	} else {
-		rc = fchmodat(AT_FDCWD, c->p1, (mode_t)mode, 0);
+		rc = fchmodat(c->d1, c->n1, (mode_t)mode, 0);
 	}
-	return rc < 0 ? -errno : put_lstat(c, c->p1);
+	return rc < 0 ? -errno : put_lstat(c, c->d1, c->n1);
 }
 
 static int op_mkdir(struct call *c) { return op_path_mode(c, true); }
@@ -345,13 +415,13 @@ static int op_chmod(struct call *c) { return op_path_mode(c, false); }
 static int op_rmdir(struct call *c)
 {
 	int rc = args_path(c);
-	return rc ? rc : rmdir(c->p1) < 0 ? -errno : 0;
+	return rc ? rc : unlinkat(c->d1, c->n1, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
 static int op_unlink(struct call *c)
 {
 	int rc = args_path(c);
-	return rc ? rc : unlink(c->p1) < 0 ? -errno : 0;
+	return rc ? rc : unlinkat(c->d1, c->n1, 0) < 0 ? -errno : 0;
 }
 
 static int op_rename(struct call *c)
@@ -367,9 +437,9 @@ static int op_rename(struct call *c)
 	if (flags & ~FS_RENAME_FLAGS)
 		return bad(c, -EINVAL, "unknown rename flags");
 	if (!flags)
-		rc = rename(c->p1, c->p2);
+		rc = renameat(c->d1, c->n1, c->d2, c->n2);
 	else
-		rc = (int)syscall(SYS_renameat2, AT_FDCWD, c->p1, AT_FDCWD, c->p2, flags);
+		rc = (int)syscall(SYS_renameat2, c->d1, c->n1, c->d2, c->n2, flags);
 	return rc < 0 ? -errno : 0;
 }
 
@@ -380,7 +450,7 @@ static int op_symlink(struct call *c)
 	if ((rc = arg_str(c, &c->p1, FS_MAX_PATH, -ENAMETOOLONG)) || (rc = arg_path(c, &c->p2)) ||
 	    (rc = args_end(c)))
 		return rc;
-	return symlink(c->p1, c->p2) < 0 ? -errno : put_lstat(c, c->p2);
+	return symlinkat(c->p1, c->d2, c->n2) < 0 ? -errno : put_lstat(c, c->d2, c->n2);
 }
 
 static int op_readlink(struct call *c)
@@ -391,7 +461,7 @@ static int op_readlink(struct call *c)
 	char *t = malloc(FS_MAX_PATH);
 	if (!t)
 		return -ENOMEM;
-	ssize_t n = readlink(c->p1, t, FS_MAX_PATH);
+	ssize_t n = readlinkat(c->d1, c->n1, t, FS_MAX_PATH);
 	if (n < 0)
 		rc = -errno;
 	else if (n == FS_MAX_PATH)
@@ -407,7 +477,7 @@ static int op_link(struct call *c)
 	int rc;
 	if ((rc = arg_path(c, &c->p1)) || (rc = arg_path(c, &c->p2)) || (rc = args_end(c)))
 		return rc;
-	return link(c->p1, c->p2) < 0 ? -errno : put_lstat(c, c->p2);
+	return linkat(c->d1, c->n1, c->d2, c->n2, 0) < 0 ? -errno : put_lstat(c, c->d2, c->n2);
 }
 
 static int op_chown(struct call *c)
@@ -421,7 +491,9 @@ static int op_chown(struct call *c)
 	if ((rc = args_end(c)))
 		return rc;
 	/* 0xffffffff is (uid_t)-1: unchanged, as lchown takes it. */
-	return lchown(c->p1, (uid_t)uid, (gid_t)gid) < 0 ? -errno : put_lstat(c, c->p1);
+	if (fchownat(c->d1, c->n1, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return put_lstat(c, c->d1, c->n1);
 }
 
 static bool nsec_ok(uint32_t ns)
@@ -446,9 +518,9 @@ static int op_utimens(struct call *c)
 		{ .tv_sec = (time_t)(int64_t)as, .tv_nsec = (long)an },
 		{ .tv_sec = (time_t)(int64_t)ms, .tv_nsec = (long)mn },
 	};
-	if (utimensat(AT_FDCWD, c->p1, ts, AT_SYMLINK_NOFOLLOW) < 0)
+	if (utimensat(c->d1, c->n1, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	return put_lstat(c, c->p1);
+	return put_lstat(c, c->d1, c->n1);
 }
 
 /* statfs(2) rather than statvfs(3): musl's statvfs keeps half of f_fsid
@@ -459,7 +531,8 @@ static int op_statfs(struct call *c)
 	if ((rc = args_path(c)))
 		return rc;
 	struct statfs s;
-	if (statfs(c->p1, &s) < 0)
+	char px[FS_PROC_PATH];
+	if (statfs(xattr_path(c->d1, c->n1, px, sizeof(px)), &s) < 0)
 		return -errno;
 	uint64_t fsid = (uint32_t)s.f_fsid.__val[0] | (uint64_t)(uint32_t)s.f_fsid.__val[1] << 32;
 	uint64_t flag = s.f_flags & FS_ST_VALID ? (uint64_t)s.f_flags & ~(uint64_t)FS_ST_VALID : 0;
@@ -478,7 +551,7 @@ static int op_access(struct call *c)
 		return rc;
 	if (mask & ~7u)
 		return bad(c, -EINVAL, "unknown access mask bits");
-	return faccessat(AT_FDCWD, c->p1, (int)mask, 0) < 0 ? -errno : 0;
+	return faccessat(c->d1, c->n1, (int)mask, 0) < 0 ? -errno : 0;
 }
 
 /* fsync(2) of a directory, which makes the names in it durable (after a
@@ -491,7 +564,7 @@ static int op_fsyncdir(struct call *c)
 		return rc;
 	if (datasync > 1)
 		return bad(c, -EINVAL, "datasync is not 0 or 1");
-	int fd = open(c->p1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(c->d1, c->n1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
@@ -513,82 +586,32 @@ static int op_mknod(struct call *c)
 	if (mode > FS_MODE_MAX)
 		return bad(c, -EINVAL, "mode out of range");
 	mode_t old = umask(0); /* the caller's umask is applied already */
-	rc = mknod(c->p1, (mode_t)mode, (dev_t)rdev);
+	rc = mknodat(c->d1, c->n1, (mode_t)mode, (dev_t)rdev);
 	umask(old);
-	return rc < 0 ? -errno : put_lstat(c, c->p1);
+	return rc < 0 ? -errno : put_lstat(c, c->d1, c->n1);
 }
 
-/* --- ops: extended attributes --- */
+/* --- ops: credentials --- */
 
-/* GETXATTR and LISTXATTR reply u32 length, blob: with size 0 the length
- * the value would need and an empty blob; else the value (ERANGE when
- * it does not fit in size). */
-static int put_xattr(struct call *c, uint32_t size, bool list)
+/* The caller's later calls act with these credentials (fscred.h). Sent
+ * without a reply handle: a failure is logged, and the caller's calls
+ * are refused until a good one comes, never run as the stub's user. */
+static int op_setcred(struct call *c)
 {
-	if (size > FS_XATTR_SIZE_MAX)
-		size = FS_XATTR_SIZE_MAX; /* no value is larger */
-	char *v = size ? malloc(size) : NULL;
-	if (size && !v)
-		return -ENOMEM;
-	ssize_t n = list ? llistxattr(c->p1, v, size) : lgetxattr(c->p1, c->p2, v, size);
-	int rc = n < 0 ? -errno : buf_put_u32(&c->out, (uint32_t)n);
-	if (!rc)
-		rc = buf_put_blob(&c->out, v, size ? (size_t)n : 0);
-	free(v);
-	return rc;
+	struct fs_cred cr;
+	int rc = fs_cred_get(c->a, &cr);
+	if (!rc && (rc = args_end(c)))
+		fs_cred_free(&cr);
+	if (rc) {
+		fscred_set(c->f->cred, c->caller, NULL);
+		log_warn("fs setcred from %u: %s; its fs calls are refused", c->caller,
+			 strerror(-rc));
+		return rc;
+	}
+	return fscred_set(c->f->cred, c->caller, &cr);
 }
 
-static int op_getxattr(struct call *c)
-{
-	uint32_t size;
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) ||
-	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)))
-		return rc;
-	if (rd_u32(c->a, &size))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	return put_xattr(c, size, false);
-}
-
-static int op_listxattr(struct call *c)
-{
-	uint32_t size;
-	int rc = args_path_u32(c, &size);
-	return rc ? rc : put_xattr(c, size, true);
-}
-
-static int op_setxattr(struct call *c)
-{
-	const uint8_t *v;
-	size_t n;
-	uint32_t flags;
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) ||
-	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)))
-		return rc;
-	if (rd_blob(c->a, &v, &n) || rd_u32(c->a, &flags))
-		return -EBADMSG;
-	if ((rc = args_end(c)))
-		return rc;
-	if (flags & ~(uint32_t)(XATTR_CREATE | XATTR_REPLACE))
-		return bad(c, -EINVAL, "unknown xattr flags");
-	if (n > FS_XATTR_SIZE_MAX)
-		return -E2BIG;
-	return lsetxattr(c->p1, c->p2, v, n, (int)flags) < 0 ? -errno : 0;
-}
-
-static int op_removexattr(struct call *c)
-{
-	int rc;
-	if ((rc = arg_path(c, &c->p1)) ||
-	    (rc = arg_str(c, &c->p2, FS_XATTR_NAME_MAX, -ERANGE)) || (rc = args_end(c)))
-		return rc;
-	return lremovexattr(c->p1, c->p2) < 0 ? -errno : 0;
-}
-
-/* --- the op table (open files: svc_fs_io.c) --- */
+/* --- the op table (open files: svc_fs_io.c; xattrs: svc_fs_xattr.c) --- */
 
 typedef int fs_op_fn(struct call *c);
 
@@ -628,7 +651,19 @@ static const struct {
 	[FS_SETLK] = { "setlk", op_setlk },
 	[FS_LKCANCEL] = { "lkcancel", op_lkcancel },
 	[FS_FSYNCDIR] = { "fsyncdir", op_fsyncdir },
+	[FS_SETCRED] = { "setcred", op_setcred },
 };
+
+/* A path for an error text: one past PATH_MAX would push the reason out
+ * of the text (PROTO_MAX_TEXT), so its middle goes. */
+static const char *path_shown(const char *p, char *buf, size_t cap)
+{
+	size_t n = strlen(p);
+	if (n <= 400)
+		return p;
+	snprintf(buf, cap, "%.150s[...%zu bytes...]%s", p, n - 300, p + n - 150);
+	return buf;
+}
 
 /* "fs OP(ARGS): reason", ARGS being the paths or the handle. */
 static void reply_err(struct call *c, const struct msg *m, int err)
@@ -639,10 +674,13 @@ static void reply_err(struct call *c, const struct msg *m, int err)
 									  : strerror(err);
 	if (!c->parsed && err == EBADMSG)
 		log_warn("fs %s: malformed call from %u: %s", c->op, m->src_id, why);
-	if (c->p1 && c->p2)
-		svc_reply_errf(r, q, err, "fs %s(%s, %s): %s", c->op, c->p1, c->p2, why);
-	else if (c->p1)
-		svc_reply_errf(r, q, err, "fs %s(%s): %s", c->op, c->p1, why);
+	char b1[400], b2[400];
+	const char *p1 = c->p1 ? path_shown(c->p1, b1, sizeof(b1)) : NULL;
+	const char *p2 = c->p2 ? path_shown(c->p2, b2, sizeof(b2)) : NULL;
+	if (p1 && p2)
+		svc_reply_errf(r, q, err, "fs %s(%s, %s): %s", c->op, p1, p2, why);
+	else if (p1)
+		svc_reply_errf(r, q, err, "fs %s(%s): %s", c->op, p1, why);
 	else if (c->has_fh)
 		svc_reply_errf(r, q, err, "fs %s(fh %u): %s", c->op, c->fh, why);
 	else
@@ -656,13 +694,16 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 		return;
 	}
 	struct call c = { .f = f, .caller = m->src_id, .reply_to = m->reply_to, .a = args,
-			  .op = fs_ops[op].name };
+			  .op = fs_ops[op].name, .d1 = AT_FDCWD, .d2 = AT_FDCWD };
 	/* The kept buffer: a fresh one per read was an mmap, page faults
 	 * over 128 KiB and an munmap each time (musl maps big blocks). */
 	c.out = f->out;
 	c.out.len = 0;
 	buf_init(&f->out);
 	int rc = proto_reply_ok(&c.out);
+	/* Every op but SETCRED itself acts with its caller's credentials. */
+	if (!rc && op != FS_SETCRED && (rc = fscred_enter(f->cred, c.caller)))
+		rc = bad(&c, -EPERM, "cannot act with the caller's credentials");
 	if (!rc)
 		rc = fs_ops[op].fn(&c);
 	if (!rc && c.out.len > FRAME_MAX_LEN)
@@ -681,6 +722,10 @@ void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *
 		f->out = c.out;
 	else
 		buf_free(&c.out);
+	if (c.d1 != AT_FDCWD)
+		close(c.d1);
+	if (c.d2 != AT_FDCWD)
+		close(c.d2);
 	free(c.p1);
 	free(c.p2);
 }
@@ -695,6 +740,10 @@ struct svc_fs *svc_fs_new(struct router *r)
 	f->r = r;
 	f->next_fh = 1;
 	map_init(&f->fhs);
+	if (!(f->cred = fscred_new())) {
+		free(f);
+		return NULL;
+	}
 	return f;
 }
 
@@ -710,6 +759,12 @@ void svc_fs_route_lost(struct svc_fs *f, uint32_t id)
 		}
 	if (n)
 		log_info("fs: caller %u lost, closed its %zu open files", id, n);
+	fscred_forget(f->cred, id);
+}
+
+int svc_fs_own_creds(struct svc_fs *f)
+{
+	return fscred_leave(f->cred);
 }
 
 size_t svc_fs_trim(struct svc_fs *f)
@@ -732,5 +787,6 @@ void svc_fs_free(struct svc_fs *f)
 		fh_close(f, (uint32_t)key);
 	map_free(&f->fhs);
 	buf_free(&f->out);
+	fscred_free(f->cred);
 	free(f);
 }

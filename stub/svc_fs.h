@@ -34,7 +34,12 @@ size_t svc_fs_trim(struct svc_fs *f);
  * an unknown op EINVAL. */
 void svc_fs_call(struct svc_fs *f, const struct msg *m, uint16_t op, struct rd *args);
 
-/* Context id is unreachable: the handles it opened are closed. */
+/* Context id is unreachable: the handles it opened are closed, its
+ * credentials forgotten. */
 void svc_fs_route_lost(struct svc_fs *f, uint32_t id);
+/* The stub's own credentials back in force, before anything that is not
+ * an fs call runs (a job, a spawn, a push: they must not inherit a
+ * caller's groups or fsuid). 0 or -errno (logged). */
+int svc_fs_own_creds(struct svc_fs *f);
 
 #endif

@@ -1,10 +1,12 @@
 /*
- * svc_fs_int — what svc_fs.c (paths, the op table) and svc_fs_io.c (open
- * files: open, read, write, close...) share. Not a public API.
+ * svc_fs_int — what svc_fs.c (paths, the op table), svc_fs_io.c (open
+ * files: open, read, write, close...), svc_fs_xattr.c and svc_fs_lock.c
+ * share. Not a public API.
  */
 #ifndef MITOFS_SVC_FS_INT_H
 #define MITOFS_SVC_FS_INT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@
 struct router;
 struct rd;
 struct lkwait;
+struct fscred;
 
 #define FS_XATTR_NAME_MAX 255      /* XATTR_NAME_MAX */
 #define FS_XATTR_SIZE_MAX (1u << 16) /* XATTR_SIZE_MAX and XATTR_LIST_MAX */
@@ -37,6 +40,7 @@ struct svc_fs {
 	uint32_t next_fh; /* monotonic; 0 once exhausted (never reused) */
 	struct buf out;   /* reply buffer kept between calls (see svc_fs_call) */
 	struct lkwait *waits; /* SETLKs waiting for their lock (svc_fs_lock.c) */
+	struct fscred *cred;  /* the callers' credentials (fscred.h) */
 };
 
 /* The reply buffer is kept while at most this big: what a 1 MiB read
@@ -51,6 +55,11 @@ struct call {
 	struct rd *a;
 	const char *op;  /* name for error texts */
 	char *p1, *p2;   /* owned: path (or name) arguments, shown in error texts */
+	/* Where the syscalls find p1 and p2: (AT_FDCWD, the path) or, for a
+	 * path of PATH_MAX or more, (its directory opened step by step, the
+	 * last name); d1 and d2 are closed after the call (arg_path). */
+	int d1, d2;
+	const char *n1, *n2;
 	uint32_t fh;     /* handle argument, shown when has_fh */
 	bool has_fh;
 	bool parsed;     /* every argument read: errors now come from syscalls */
@@ -76,7 +85,13 @@ int fh_find(const struct call *c, struct fh **h);
 /* st as an attr; its xattr flags from fd when >= 0, else from path (not
  * following a symlink), else none. */
 int put_stat(struct buf *b, const struct stat *st, int fd, const char *path);
-int put_lstat(struct call *c, const char *path);
+/* The attributes of (dir, name) itself, not a symlink's target. */
+int put_lstat(struct call *c, int dir, const char *name);
+/* A name for the l*xattr calls, which have no *at form: the path, or
+ * /proc/self/fd/DIR/NAME in buf (FS_PROC_PATH bytes) for one reached
+ * from a directory. */
+#define FS_PROC_PATH (64 + NAME_MAX)
+const char *xattr_path(int dir, const char *name, char *buf, size_t cap);
 
 /* svc_fs_io.c */
 int op_readfile(struct call *c);
@@ -89,6 +104,12 @@ int op_ftruncate(struct call *c);
 int op_fstat(struct call *c);
 ssize_t read_at(int fd, uint8_t *p, size_t n, uint64_t off);
 ssize_t write_at(int fd, const uint8_t *p, size_t n, uint64_t off);
+
+/* svc_fs_xattr.c */
+int op_getxattr(struct call *c);
+int op_listxattr(struct call *c);
+int op_setxattr(struct call *c);
+int op_removexattr(struct call *c);
 
 /* svc_fs_lock.c */
 int op_getlk(struct call *c);

@@ -77,7 +77,7 @@ int op_readfile(struct call *c)
 	if (max > FS_MAX_IO)
 		max = FS_MAX_IO;
 	/* Follows symlinks, as cat does; attr is the file read. */
-	int fd = open(c->p1, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int fd = openat(c->d1, c->n1, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -146,7 +146,8 @@ int op_open(struct call *c)
 	if (!c->f->next_fh)
 		return bad(c, -EMFILE, "handle numbers exhausted");
 	mode_t old = umask(0); /* the caller's umask is applied already */
-	int fd = open(c->p1, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, (mode_t)(mode & 07777));
+	int fd = openat(c->d1, c->n1, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+			(mode_t)(mode & 07777));
 	umask(old);
 	if (fd < 0)
 		return -errno;

@@ -10,7 +10,8 @@
  * against a reference decoding of the same bytes: value, return code,
  * and where the reader is left (unmoved on a failed read, as buf.h
  * promises). An attr that decodes encodes back to its 100 bytes; a path
- * is NUL-terminated, absolute and at most FS_MAX_PATH long.
+ * is NUL-terminated, absolute and at most FS_MAX_PATH long; a SETCRED's
+ * credentials that decode encode back to the bytes they came from.
  */
 #include <errno.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 
 enum {
 	OP_U8, OP_U16, OP_U32, OP_U64, OP_BYTES, OP_BLOB, OP_STR, OP_ATTR,
-	OP_PATH, OP_END, OP_ENVELOPE, OP_DIRENT,
+	OP_PATH, OP_END, OP_ENVELOPE, OP_DIRENT, OP_CRED,
 };
 
 /* Big-endian value of p[0..n), n <= 8. */
@@ -186,6 +187,36 @@ static void check_path(struct rd *r)
 	free(p);
 }
 
+/* FS_SETCRED's argument (stub/svc_fs.c): u32 uid, gid, n, n x u32. */
+static void check_cred(struct rd *r)
+{
+	size_t off = r->off, left = r->len - r->off;
+	uint64_t n = left >= 12 ? be_get(r->p + off + 8, 4) : 0;
+	int ok = left >= 12 && n <= FS_CRED_MAX_GROUPS && n * 4 <= left - 12;
+	struct fs_cred c;
+	int rc = fs_cred_get(r, &c);
+	if (rc == -ENOMEM)
+		return;
+	if (!ok) {
+		/* The reader may have moved: a caller drops it on error. */
+		FUZZ_CHECK(rc == -EBADMSG && c.groups == NULL && c.n == 0);
+		return;
+	}
+	FUZZ_CHECK(rc == 0 && c.n == n && r->off == off + 12 + 4 * n);
+	struct buf b;
+	buf_init(&b);
+	FUZZ_CHECK(fs_cred_put(&b, &c) == 0);
+	FUZZ_CHECK(b.len == 12 + 4 * n && memcmp(b.data, r->p + off, b.len) == 0);
+	struct fs_cred d;
+	FUZZ_CHECK(fs_cred_copy(&d, &c) == 0 || c.n);
+	if (d.n == c.n) {
+		FUZZ_CHECK(fs_cred_eq(&d, &c));
+		fs_cred_free(&d);
+	}
+	buf_free(&b);
+	fs_cred_free(&c);
+}
+
 /* The reply envelope: u32 err, str text (remotefs.c on_reply). */
 static void check_envelope(struct rd *r)
 {
@@ -242,6 +273,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_str(&r, 255);
 			check_attr(&r);
 			break;
+		case OP_CRED: check_cred(&r); break;
 		default: FUZZ_CHECK(rd_left(&r) == r.len - r.off); break;
 		}
 		FUZZ_CHECK(r.off <= r.len && r.p == in.p && r.len == in.n);

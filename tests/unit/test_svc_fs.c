@@ -1088,7 +1088,7 @@ Test(svc_fs, errors_carry_the_errno_and_name_the_path)
 	/* unknown ops */
 	begin(0);
 	cr_expect_eq(call_empty(), EINVAL);
-	begin(FS_FSYNCDIR + 1);
+	begin(FS_SETCRED + 1);
 	cr_expect_eq(call_empty(), EINVAL);
 	begin(0xffff);
 	cr_expect_eq(call_empty(), EINVAL);
@@ -1150,6 +1150,108 @@ Test(svc_fs, malformed_payloads_get_ebadmsg_and_the_stub_keeps_answering)
 	cr_expect_eq(fs_lstat(M.dir, &a), 0, "%s", M.text);
 	expect_lstat(&a, M.dir);
 	cr_expect_eq(kill(M.pid, 0), 0);
+}
+
+/* --- paths past PATH_MAX --- */
+
+static int fs_mkdir(const char *p, uint32_t mode, struct fs_attr *a)
+{
+	begin(FS_MKDIR);
+	buf_put_str(&M.req, p);
+	buf_put_u32(&M.req, mode);
+	return call_attr(a);
+}
+
+
+Test(svc_fs, a_path_past_path_max_is_reached_from_its_directory)
+{
+	/* 24 levels of 200-byte names: about 4.9 KB below the test's dir. */
+	char seg[201];
+	memset(seg, 'd', 200);
+	seg[200] = 0;
+	size_t cap = strlen(M.dir) + 24 * 201 + 64;
+	char *p = malloc(cap);
+	cr_assert_not_null(p);
+	strcpy(p, M.dir);
+	int fd = open(M.dir, O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i < 24; i++) {
+		cr_assert_eq(mkdirat(fd, seg, 0755), 0);
+		int next = openat(fd, seg, O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = next;
+		strcat(p, "/");
+		strcat(p, seg);
+	}
+	cr_assert_gt(strlen(p), PATH_MAX);
+	size_t dl = strlen(p);
+	strcat(p, "/f");
+	uint32_t fh;
+	struct fs_attr a;
+	cr_assert_eq(fs_open(p, O_CREAT | O_WRONLY, 0640, &fh, &a), 0, "%s", M.text);
+	cr_expect_eq(a.mode, S_IFREG | 0640);
+	cr_expect_eq(fs_close(fh), 0);
+	struct stat st;
+	cr_assert_eq(fstatat(fd, "f", &st, 0), 0, "made where the path says");
+	cr_expect_eq(fs_lstat(p, &a), 0, "%s", M.text);
+	cr_expect_eq(a.ino, (uint64_t)st.st_ino);
+	p[dl] = 0;
+	cr_expect_eq(fs_mkdir(strcat(p, "/sub"), 0700, &a), 0, "%s", M.text);
+	cr_expect_eq(fstatat(fd, "sub", &st, 0), 0);
+	cr_expect_eq(fs_path_op(FS_RMDIR, p), 0, "%s", M.text);
+	p[dl] = 0;
+	cr_expect_eq(fs_path_op(FS_UNLINK, strcat(p, "/nothere")), ENOENT);
+	cr_expect(strstr(M.text, "No such file") != NULL, "%s", M.text);
+	close(fd);
+	free(p);
+}
+
+/* --- credentials --- */
+
+static int fs_setcred(uint32_t uid, uint32_t gid, uint32_t n, const uint32_t *groups)
+{
+	struct fs_cred c = { uid, gid, n, (uint32_t *)groups };
+	begin(FS_SETCRED);
+	fs_cred_put(&M.req, &c);
+	return call_empty();
+}
+
+Test(svc_fs, setcred_makes_later_calls_act_as_that_user_and_a_bad_one_refuses)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs a stub running as root");
+	/* The user must reach the directory: the private HOME is 0700. */
+	cr_assert_eq(chmod(private_home, 0711), 0);
+	cr_assert_eq(chmod(M.dir, 01777), 0);
+	cr_assert_eq(mkdir(P(0, "root_only"), 0700), 0);
+	uint32_t g[] = { 60103 };
+	struct fs_attr a;
+	cr_assert_eq(fs_setcred(60101, 60101, 1, g), 0, "%s", M.text);
+	cr_assert_eq(fs_mkdir(P(0, "u"), 0755, &a), 0, "%s", M.text);
+	cr_expect_eq(a.uid, 60101u);
+	cr_expect_eq(a.gid, 60101u);
+	cr_expect_eq(fs_lstat(P(0, "root_only/x"), &a), EACCES, "%s", M.text);
+	/* chgrp to a group of the list, and not to another */
+	begin(FS_CHOWN);
+	buf_put_str(&M.req, P(0, "u"));
+	buf_put_u32(&M.req, 0xffffffffu);
+	buf_put_u32(&M.req, 60103);
+	cr_expect_eq(call_attr(&a), 0, "%s", M.text);
+	cr_expect_eq(a.gid, 60103u);
+	begin(FS_CHOWN);
+	buf_put_str(&M.req, P(0, "u"));
+	buf_put_u32(&M.req, 0xffffffffu);
+	buf_put_u32(&M.req, 60104);
+	cr_expect_eq(call_attr(NULL), EPERM, "%s", M.text);
+	/* A SETCRED that does not parse: the caller is refused, not root. */
+	begin(FS_SETCRED);
+	buf_put_u32(&M.req, 0);
+	cr_expect_eq(call_empty(), EBADMSG);
+	cr_expect_eq(fs_lstat(P(0, "root_only"), &a), EPERM, "%s", M.text);
+	cr_expect(strstr(M.text, "credentials") != NULL, "%s", M.text);
+	/* Back to root: root's rights again. */
+	cr_assert_eq(fs_setcred(0, 0, 0, NULL), 0, "%s", M.text);
+	cr_expect_eq(fs_mkdir(P(0, "root_only/r"), 0755, &a), 0, "%s", M.text);
+	cr_expect_eq(a.uid, 0u);
 }
 
 /* --- handles and the caller's life --- */
