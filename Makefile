@@ -6,9 +6,11 @@
 #   make fuzz       libFuzzer on the wire decoders, FUZZ_SECONDS each (optional)
 #   make demo       deps, build, mount ./mnt with a local context and show it
 #   make bench      side-by-side measurements against the peers (BENCH_ROWS=...)
-#   make install    /usr/local/bin/mitofs
+#   make install    /usr/local/bin/mitofs and its man page, mitofs(1)
 
+VERSION  = 0.1.0
 PREFIX  ?= /usr/local
+MANDIR  ?= $(PREFIX)/share/man
 B       ?= build
 CC      ?= cc
 MUSLCC  ?= musl-gcc
@@ -29,7 +31,7 @@ SSH_LIBS    := $(shell pkg-config --libs libssh 2>/dev/null)
 DEPS = build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libssh-dev \
        libcriterion-dev musl-tools openssh-server openssh-client procps psmisc \
        sudo opendoas iproute2 iptables busybox python3 attr git util-linux \
-       gcc-aarch64-linux-gnu musl-dev:arm64 zlib1g-dev:arm64 qemu-user-static
+       gcc-aarch64-linux-gnu musl-dev:arm64 zlib1g-dev:arm64 qemu-user-static tree man-db
 
 CORE_SRC = $(wildcard core/*.c)
 FS_SRC   = $(wildcard fs/*.c)
@@ -55,6 +57,16 @@ STUB_STRIP_aarch64 = aarch64-linux-gnu-strip
 .PHONY: all deps test unit integration test-asan fuzz fuzz-run demo bench install clean
 
 all: $(B)/mitofs
+
+# --version says this; the commit too when built from git.
+GITREV := $(shell git rev-parse --short HEAD 2>/dev/null)
+$(B)/fs/opts.o: CFLAGS_ALL += -DMITOFS_VERSION='"$(VERSION)$(if $(GITREV), ($(GITREV)))"'
+$(B)/fs/opts.o: $(B)/version
+# Rewritten only when the version or commit changed, so opts.o follows.
+$(B)/version: FORCE
+	@mkdir -p $(B); v='$(VERSION) $(GITREV)'; \
+	echo "$$v" | cmp -s - $@ || echo "$$v" > $@
+FORCE:
 
 $(B)/%.o: %.c $(wildcard core/*.h fs/*.h)
 	@mkdir -p $(dir $@)
@@ -238,6 +250,7 @@ bench: deps
 
 install: $(B)/mitofs
 	install -D -s -m 0755 $(B)/mitofs $(DESTDIR)$(PREFIX)/bin/mitofs
+	install -D -m 0644 docs/mitofs.1 $(DESTDIR)$(MANDIR)/man1/mitofs.1
 
 clean:
 	rm -rf build build-asan

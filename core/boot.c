@@ -443,7 +443,7 @@ struct boot_job {
 	boot_done_fn *done;
 	void *arg;
 	int err;                  /* positive errno once failing */
-	char why[128];            /* the failure, without the stage's stderr */
+	char why[384];            /* the failure, without the stage's stderr */
 	size_t errlen;
 	char errtxt[BOOT_ERR_MAX];
 };
@@ -669,6 +669,34 @@ static const struct stream_ops boot_ops = {
 	.on_hello = boot_on_hello,
 };
 
+/* What the target wrote on stdout where the token was due (the tokens'
+ * bytes, and what else is there to read now), as a quoted line: a login
+ * shell such as nologin says why there, not on stderr. */
+static void said_instead(struct boot_job *j, int fd, char *out, size_t cap)
+{
+	char raw[256];
+	size_t n = j->ntok;
+	memcpy(raw, j->tok, n);
+	if (fd >= 0) {
+		ssize_t r = read(fd, raw + n, sizeof(raw) - n);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	while (n && (raw[n - 1] == '\n' || raw[n - 1] == '\r' || raw[n - 1] == ' '))
+		n--;
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 3 < cap; i++) {
+		unsigned char c = (unsigned char)raw[i];
+		if (c == '\n') {
+			out[o++] = ';';
+			out[o++] = ' ';
+		} else {
+			out[o++] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+		}
+	}
+	out[o] = 0;
+}
+
 /* The stage's first 8 bytes: a hello (the cached stub runs) or PROTO_NEED
  * (send the image). Read raw, exactly 8 bytes, so nothing of what follows
  * is consumed before the stream takes over. */
@@ -680,8 +708,12 @@ static void tok_cb(struct loop *l, int fd, uint32_t events, void *arg)
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
+		char said[256];
+		said_instead(j, -1, said, sizeof(said));
 		if (r < 0 && errno != ECONNRESET)
 			job_fail(j, errno, "%s before hello", strerror(errno));
+		else if (said[0])
+			job_fail(j, EPROTO, "EOF before hello; the target wrote '%s'", said);
 		else
 			job_fail(j, EPROTO, "EOF before hello");
 		return;
@@ -694,8 +726,11 @@ static void tok_cb(struct loop *l, int fd, uint32_t events, void *arg)
 	bool need = memcmp(j->tok, PROTO_NEED, PROTO_NEED_LEN) == 0;
 	size_t want = need ? (size_t)(j->tok[PROTO_NEED_LEN] - '0') : 0;
 	if (need ? want >= j->imgs.n : memcmp(j->tok, PROTO_HELLO, PROTO_HELLO_LEN) != 0) {
+		char said[256];
+		said_instead(j, fd, said, sizeof(said));
 		close(fd);
-		job_fail(j, EPROTO, "bad hello");
+		job_fail(j, EPROTO, "bad hello: the target wrote '%s' where the stub's hello was due",
+			 said);
 		return;
 	}
 	j->s = stream_new(l, fd, fd, &boot_ops, j);

@@ -73,7 +73,7 @@ int ctl_check_name(const char *name, char *err, size_t errlen)
 {
 	static const char *reserved[] = {
 		"ctl", "info", "exec", "stdout", "stderr", "status", "log",
-		"jobs", "fs", "README", "stats", "groups", NULL,
+		"jobs", "fs", ".fs", "README", "stats", "groups", NULL,
 	};
 	size_t n = strlen(name);
 	if (n == 0 || n > 64 || !strcmp(name, ".") || !strcmp(name, "..")) {

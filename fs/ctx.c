@@ -27,6 +27,7 @@
 #include "worker.h"
 
 static void keepalive_stop(struct ctx *c);
+static void probes_fail(struct ctx *c, const char *why);
 
 struct ctx *ctx_by_id(struct daemon *d, uint32_t id)
 {
@@ -177,6 +178,7 @@ static void ctx_mark_lost(struct ctx *c, const char *why)
 	}
 	method_release(c);
 	keepalive_stop(c);
+	probes_fail(c, why);
 	if (was_connecting && c->connecting) {
 		struct ctl_batch *b = c->connecting;
 		c->connecting = NULL;
@@ -234,16 +236,31 @@ void ctx_remove(struct ctx *c, const char *why)
 	ctx_unbusy(c);
 }
 
-/* A removed context directory the kernel knows: its entry is dropped
- * from the kernel's cache (ops.c caches context directories' entries). */
+/* Removals whose names the kernel must forget before a ctl batch goes
+ * on (ops.c caches context directories' entries). */
+struct gone_wait {
+	struct ctl_batch *b; /* goes on when every name is gone, if not NULL... */
+	int rc;              /* ...with this result (b holds its own object) */
+	int left;            /* invalidations running, +1 while they start */
+	char why[PROTO_MAX_TEXT];
+};
+
+/* One directory's entry to drop. */
 struct entry_gone {
 	struct fuse_session *se;
 	uint64_t parent;
 	char *name;
-	struct ctl_batch *b; /* goes on when it is done, if not NULL... */
-	int rc;              /* ...with this result (b holds its own object) */
-	char why[PROTO_MAX_TEXT];
+	struct gone_wait *w;
 };
+
+static void wait_put(struct gone_wait *w)
+{
+	if (--w->left)
+		return;
+	if (w->b)
+		ctl_batch_done(w->b, w->rc, w->rc ? w->why : NULL);
+	free(w);
+}
 
 static void gone_work(void *arg)
 {
@@ -260,17 +277,16 @@ static void gone_free(struct entry_gone *g)
 static void gone_done(void *arg)
 {
 	struct entry_gone *g = arg;
-	if (g->b)
-		ctl_batch_done(g->b, g->rc, g->rc ? g->why : NULL);
+	struct gone_wait *w = g->w;
 	gone_free(g);
+	wait_put(w);
 }
 
 /* ctx_remove, then the kernel forgets the directory's entry, on a worker
  * (worker.h: the kernel may hold that directory's lock for a lookup only
- * we can answer). Returns 1 when b waits for that and then goes on with
- * rc and why (so that the write returns once the name is gone for every
- * path walk); 0 when it did not wait, and b is the caller's. */
-int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b, int rc)
+ * we can answer), counted in w. Out of memory, the entry lives out its
+ * timeout (CTXDIR_ENTRY_TIMEOUT) instead. */
+static void remove_forget(struct ctx *c, const char *why, struct gone_wait *w)
 {
 	struct daemon *d = c->d;
 	struct entry_gone *g = NULL;
@@ -282,19 +298,43 @@ int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b, int r
 	if (g) {
 		g->se = d->se;
 		g->parent = c->dir->parent->ino;
-		g->b = b;
-		g->rc = rc;
-		snprintf(g->why, sizeof(g->why), "%s", why ? why : "");
+		g->w = w;
 	}
 	ctx_remove(c, why);
 	if (!g)
-		return 0; /* unknown to the kernel, or out of memory: the entry
-			   * then lives out its timeout (CTXDIR_ENTRY_TIMEOUT) */
+		return;
+	w->left++;
 	if (worker_run(&d->workers, gone_work, gone_done, g)) {
+		w->left--;
 		gone_free(g);
+	}
+}
+
+int ctx_remove_forget_all(struct ctx **v, size_t n, const char *why, struct ctl_batch *b, int rc)
+{
+	struct gone_wait *w = calloc(1, sizeof(*w));
+	if (!w) {
+		for (size_t i = 0; i < n; i++)
+			ctx_remove(v[i], why);
 		return 0;
 	}
+	w->b = b;
+	w->rc = rc;
+	w->left = 1;
+	snprintf(w->why, sizeof(w->why), "%s", why ? why : "");
+	for (size_t i = 0; i < n; i++)
+		remove_forget(v[i], why, w);
+	if (w->left == 1) { /* nothing to wait for: b stays the caller's */
+		free(w);
+		return 0;
+	}
+	wait_put(w);
 	return b ? 1 : 0;
+}
+
+int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b, int rc)
+{
+	return ctx_remove_forget_all(&c, 1, why, b, rc);
 }
 
 void ctx_route_lost(struct daemon *d, uint32_t id, const char *why)
@@ -437,92 +477,96 @@ void ctx_keepalive_tick(struct loop *l, void *arg)
 	c->ka_timer = loop_timer_add(l, ms, ctx_keepalive_tick, c);
 }
 
-static struct ctx *child_named(struct ctx *parent, const char *name)
-{
-	for (struct ctx *c = parent->children; c; c = c->next)
-		if (!strcmp(c->name, name))
-			return c;
-	return NULL;
-}
+/* --- probes: does the context answer before a script is taken? --- */
 
-static int ctx_ctl(void *obj, const struct ctl_line *l, struct ctl_batch *b,
-		   char *err, size_t errlen)
-{
-	struct ctx *c = obj;
-	struct daemon *d = c->d;
-	if (c->doomed) {
-		snprintf(err, errlen, "context %s is gone", c->path);
-		return -ENOENT;
-	}
-	if (!strcmp(l->verb, "connect"))
-		return ctx_connect_child(c, l, b, err, errlen);
-	if (!strcmp(l->verb, "flush")) {
-		if (c == &d->root || l->nwords || l->nopts) {
-			snprintf(err, errlen, c == &d->root ? "flush is a context's verb: NAME/ctl"
-							    : "usage: flush");
-			return -EINVAL;
-		}
-		return remotefs_flush(d->rfs, c, b);
-	}
-	if (!strcmp(l->verb, "push"))
-		return push_ctx(c, l, b, err, errlen);
-	if (!strcmp(l->verb, "reconnect")) {
-		struct ctx *victim = c;
-		if (l->nwords == 1)
-			victim = child_named(c, l->words[0]);
-		if (!victim || l->nwords > 1 || victim == &d->root) {
-			snprintf(err, errlen, !victim ? "no context '%s' here"
-				 : "usage: reconnect (in a context's ctl) or reconnect NAME",
-				 l->nwords ? l->words[0] : "");
-			return victim ? -EINVAL : -ENOENT;
-		}
-		return ctx_reconnect(victim, b, err, errlen);
-	}
-	if (!strcmp(l->verb, "disconnect")) {
-		struct ctx *victim = c;
-		if (l->nwords == 1) {
-			victim = child_named(c, l->words[0]);
-			if (!victim) {
-				snprintf(err, errlen, "no context '%s' under %s", l->words[0],
-					 c == &d->root ? "the root" : c->path);
-				return -ENOENT;
-			}
-		} else if (l->nwords > 1 || c == &d->root) {
-			snprintf(err, errlen, c == &d->root ? "usage: disconnect NAME"
-							    : "usage: disconnect [CHILD]");
-			return -EINVAL;
-		}
-		if (victim->state == CTX_CONNECTING) {
-			snprintf(err, errlen, "context %s is still connecting", victim->path);
-			return -EBUSY;
-		}
-		ctx_log(victim, LOG_INFO, "disconnect requested");
-		/* Later lines of this write find c doomed ("is gone"). */
-		return ctx_remove_forget(victim, "disconnected by request", b, 0);
-	}
-	snprintf(err, errlen, c == &d->root ? "unknown verb '%s' (connect, disconnect, reconnect)"
-		 : "unknown verb '%s' (connect, disconnect, reconnect, flush, push)", l->verb);
-	return -EINVAL;
-}
+/* A context that answered within this long is taken to be there. */
+#define PROBE_FRESH_US 1000000
 
-static void ctx_ctl_fail(void *obj, const char *line, int rc, const char *why)
-{
-	ctl_set_error(obj, line, rc, why);
-}
-
-static void ctx_hold(void *obj)
-{
-	((struct ctx *)obj)->busy++;
-}
-
-static void ctx_release(void *obj)
-{
-	ctx_unbusy(obj);
-}
-
-const struct ctl_target ctx_ctl_target = {
-	.run = ctx_ctl, .fail = ctx_ctl_fail, .hold = ctx_hold, .release = ctx_release,
+struct ctx_probe {
+	struct ctx *c;         /* held (busy) */
+	uint32_t h;            /* the ping's reply handle */
+	const char *what;      /* "exec", "cmd": for the reason in ctl */
+	job_done_fn *done;
+	void *arg;
+	struct ctx_probe *next;
 };
+
+static void probe_end(struct ctx_probe *p, int rc, const char *why)
+{
+	struct ctx *c = p->c;
+	for (struct ctx_probe **pp = &c->probes; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	if (rc)
+		ctl_set_error(c, p->what, rc, why);
+	p->done(p->arg, rc);
+	free(p);
+	ctx_unbusy(c);
+}
+
+static void on_probe(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct ctx_probe *p = arg;
+	char why[PROTO_MAX_TEXT];
+	if (router_msg_is_dead(m)) {
+		snprintf(why, sizeof(why), "context lost: %.*s", (int)m->len,
+			 m->data ? (const char *)m->data : "");
+		probe_end(p, -EIO, why);
+		return;
+	}
+	p->c->ka_heard_us = loop_now_us(); /* an answer, as a pong is */
+	probe_end(p, 0, NULL);
+}
+
+/* Pending probes of a context that is lost end with EIO. */
+static void probes_fail(struct ctx *c, const char *why)
+{
+	char text[PROTO_MAX_TEXT];
+	snprintf(text, sizeof(text), "context lost: %s", why);
+	while (c->probes) {
+		struct ctx_probe *p = c->probes;
+		router_del_handler(c->d->router, p->h);
+		probe_end(p, -EIO, text);
+	}
+}
+
+void ctx_probe(struct ctx *c, const char *what, job_done_fn *done, void *arg)
+{
+	struct daemon *d = c->d;
+	if (c->state != CTX_CONNECTED) {
+		ctl_set_error(c, what, -EIO, "context is not connected");
+		done(arg, -EIO);
+		return;
+	}
+	/* Only links that can drop silently (those with a keepalive: a
+	 * network hop, or behind one) are asked, and only when they have
+	 * been quiet: a loop of execs pings once a second at most. */
+	if (!c->keepalive_ms || loop_now_us() - c->ka_heard_us < PROBE_FRESH_US) {
+		done(arg, 0);
+		return;
+	}
+	struct ctx_probe *p = calloc(1, sizeof(*p));
+	uint8_t call[4];
+	be16_put(call, SVC_SYS);
+	be16_put(call + 2, SYS_PING);
+	uint32_t h = p ? router_add_reply(d->router, c->id, on_probe, p, 0) : 0;
+	if (!h) {
+		free(p);
+		done(arg, -ENOMEM);
+		return;
+	}
+	*p = (struct ctx_probe){ .c = c, .h = h, .what = what, .done = done, .arg = arg,
+				 .next = c->probes };
+	c->probes = p;
+	c->busy++;
+	if (router_send_to(d->router, c->id, HANDLE_CALL_SERVICE, h, call, 4)) {
+		router_del_handler(d->router, h);
+		probe_end(p, -EIO, "cannot send to the context");
+	}
+}
 
 /* --- handlers of the master --- */
 

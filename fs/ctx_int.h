@@ -17,6 +17,10 @@ struct ctx *ctx_new(struct ctx *parent, const char *name, const char *method);
 void ctx_disconnect(struct ctx *c, const char *why);
 void ctx_remove(struct ctx *c, const char *why);
 int ctx_remove_forget(struct ctx *c, const char *why, struct ctl_batch *b, int rc);
+/* The same for the n contexts v[] (siblings): b goes on once every name
+ * is gone. */
+int ctx_remove_forget_all(struct ctx **v, size_t n, const char *why, struct ctl_batch *b,
+			  int rc);
 void ctx_keepalive_tick(struct loop *l, void *arg);
 /* Starts c's keepalive (if it has one) once it is connected. */
 void ctx_keepalive_start(struct ctx *c);

@@ -40,6 +40,7 @@ struct fh;
 struct group;
 struct gjob;
 struct spool;
+struct ctx_probe;
 
 /* What a node of the mount tree is; decides every operation on it
  * through its row in the table of kinds (kinds.h). */
@@ -50,7 +51,8 @@ enum node_kind {
 	N_INFO, N_EXEC, N_STDOUT, N_STDERR, N_STATUS, /* last job's files */
 	N_JOBSDIR, N_JOBS_NEW,
 	N_JOBDIR, N_JOB_CMD, N_JOB_STDIN, N_JOB_CTL, /* N_STDOUT etc. reused */
-	N_FSDIR,                   /* NAME/fs: its inode belongs to remotefs */
+	N_FSLINK,                  /* NAME/fs: a symlink to NAME/.fs */
+	N_FSDIR,                   /* NAME/.fs: its inode belongs to remotefs */
 	N_GROUPS,                  /* groups/: mkdir makes a group */
 	N_GROUPDIR, N_G_MEMBERS, N_G_CTL, /* groups/NAME and its own files */
 	N_G_EXEC, N_G_STDOUT, N_G_STDERR, N_G_STATUS, N_G_FOLDED, /* gathered */
@@ -166,6 +168,8 @@ struct job {
 	char lasterr[256];     /* last ctl error, read back from jobs/N/ctl */
 	struct job *next;      /* in the context's list */
 	uint64_t t_start_us, t_end_us;
+	bool ran;              /* its start succeeded */
+	struct loop_timer *grace; /* jobs/N never started: removed when it fires */
 };
 
 struct ctx {
@@ -206,6 +210,7 @@ struct ctx {
 	struct loop_timer *perr_timer; /* closes it for a protocol error */
 	char perr[256];        /* that error */
 	uint32_t perr_id;      /* the connection (id) that sent it */
+	struct ctx_probe *probes; /* first writes of scripts waiting for a ping */
 };
 
 struct daemon {
@@ -252,6 +257,7 @@ struct daemon {
 	/* Every open file: the kernel sends no RELEASE for those still open
 	 * when the mount goes, so the exit frees them (fh_free_all). */
 	struct fh *open_files;
+	int clone_grace_ms;    /* a jobs/N never started lives this long unused */
 };
 
 /* Seconds the kernel keeps a context directory's entry. Removal drops it

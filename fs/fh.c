@@ -134,7 +134,10 @@ static void on_interrupt(fuse_req_t req, void *arg)
 void fh_park(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
 	if (f->oflags & O_NONBLOCK) {
-		fuse_reply_err(req, EAGAIN);
+		/* What a regular file that still grows answers: EOF for now
+		 * (poll says when there is more). grep -r opens what it finds
+		 * so, and must not print EAGAIN for every log. */
+		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
 	if (f->pending) {
@@ -147,6 +150,14 @@ void fh_park(struct fh *f, fuse_req_t req, size_t size, off_t off)
 	f->pend_size = size;
 	f->pend_off = off;
 	fuse_req_interrupt_func(req, on_interrupt, f);
+}
+
+void fh_reply_not_yet(struct fh *f, fuse_req_t req, int err)
+{
+	if (f->oflags & O_NONBLOCK)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_err(req, err);
 }
 
 void fh_read_snap(struct fh *f, fuse_req_t req, size_t size, off_t off)
@@ -181,7 +192,9 @@ static struct ring *job_ring(const struct fh *f)
 	return f->kind == N_STDERR ? f->job->err : f->job->out;
 }
 
-/* No job (none was started here): EOF at once. */
+/* No job (none was started here): EOF at once. A job whose start
+ * failed ends with EIO (job_output_end), so that no reader takes its
+ * empty output for a result. */
 static int job_end(const struct fh *f)
 {
 	return f->job ? job_output_end(f->job) : 1;
@@ -201,8 +214,9 @@ void fh_job_status_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
 	struct job *j = f->job;
 	char text[64];
-	if (!j) {
-		fuse_reply_err(req, ENODATA);
+	if (!j || j->state == JOB_NEW) {
+		/* No job, or one never started: nothing to wait for. */
+		fh_reply_not_yet(f, req, ENODATA);
 	} else if (j->state == JOB_DONE) {
 		int n = job_status_text(j, text, sizeof(text));
 		if (n < 0)
@@ -216,7 +230,7 @@ void fh_job_status_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 
 bool fh_job_status_ready(struct fh *f)
 {
-	return !f->job || f->job->state == JOB_DONE;
+	return !f->job || f->job->state == JOB_DONE || f->job->state == JOB_NEW;
 }
 
 /* --- logs --- */

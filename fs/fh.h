@@ -40,8 +40,12 @@ void fh_poll(struct fh *f, fuse_req_t req, struct fuse_pollhandle *ph);
 
 /* Replies with text[off..) (at most size bytes; EOF past its end). */
 void fh_reply_text(fuse_req_t req, const char *text, size_t len, off_t off, size_t size);
-/* Parks req until fh_wake (EAGAIN under O_NONBLOCK). */
+/* Parks req until fh_wake (EOF under O_NONBLOCK: a read that never
+ * waits sees what there is now, as of a growing regular file). */
 void fh_park(struct fh *f, fuse_req_t req, size_t size, off_t off);
+/* Nothing to read yet (no job, a job not started): err, or EOF for a
+ * reader that never waits (O_NONBLOCK, as grep -r opens files). */
+void fh_reply_not_yet(struct fh *f, fuse_req_t req, int err);
 /* The snapshot taken at open. */
 void fh_read_snap(struct fh *f, fuse_req_t req, size_t size, off_t off);
 /* A stream kept in ring r: the bytes at off, else, at its end, EOF (end

@@ -75,6 +75,7 @@ struct gjob {
 	bool listed;
 	int busy;
 	char lasterr[256];
+	struct loop_timer *grace; /* jobs/N never started: removed when it fires */
 	struct gjob *next;
 };
 

@@ -83,8 +83,26 @@ struct gjob *gjob_new(struct group *g, uint32_t num)
 	return NULL;
 }
 
+static void gjob_forget(struct gjob *gj);
+
+/* A jobs/N never started that nobody has open goes after a grace, as a
+ * context's (jobs.c): a clone that `grep -r` opened leaves nothing. */
+static void grace_end(struct loop *l, void *arg)
+{
+	(void)l;
+	struct gjob *gj = arg;
+	gj->grace = NULL;
+	if (gj->state != JOB_NEW || !gj->listed || gj->fhs || gj->busy || !gj->g)
+		return;
+	ctx_log(&gj->d->root, LOG_INFO, "groups/%s: jobs/%u: never started, removed %d s after "
+		"its last close", gj->g->name, gj->num, gj->d->clone_grace_ms / 1000);
+	gjob_forget(gj);
+}
+
 void gjob_maybe_free(struct gjob *gj)
 {
+	if (gj->listed && gj->num && gj->state == JOB_NEW && !gj->fhs && !gj->busy && !gj->grace)
+		gj->grace = loop_timer_add(gj->d->loop, (uint64_t)gj->d->clone_grace_ms, grace_end, gj);
 	if (gj->listed || gj->busy || gj->fhs)
 		return;
 	for (size_t i = 0; i < gj->nm; i++) {
@@ -111,6 +129,9 @@ void gjob_maybe_free(struct gjob *gj)
  * cut (EIO after what arrived). */
 void gjob_unlist(struct gjob *gj)
 {
+	if (gj->grace)
+		loop_timer_cancel(gj->d->loop, gj->grace);
+	gj->grace = NULL;
 	if (gj->state != JOB_DONE)
 		gj->cut = true;
 	if (gj->state == JOB_RUNNING) {
@@ -424,6 +445,8 @@ int gjob_new_open(struct fh *f, struct node *n)
 	if (!gj)
 		return -ENOMEM;
 	g->next_job++;
+	/* The clone follows it: its close starts the grace (gjob_maybe_free). */
+	fh_attach_gjob(f, gj, &gj->fhs);
 	int len = asprintf(&f->snap, "%u\n", gj->num);
 	if (len < 0) {
 		f->snap = NULL;
@@ -433,12 +456,9 @@ int gjob_new_open(struct fh *f, struct node *n)
 	return 0;
 }
 
-int gjob_rmdir(struct node *dir, struct node *child)
+/* Takes gj out of its group's jobs/ and forgets it. */
+static void gjob_forget(struct gjob *gj)
 {
-	(void)dir;
-	struct gjob *gj = child->gj;
-	if (child->kind != N_G_JOBDIR || !gj || !gj->g)
-		return -ENOENT;
 	struct group *g = gj->g;
 	for (struct gjob **pp = &g->jobs; *pp; pp = &(*pp)->next)
 		if (*pp == gj) {
@@ -446,6 +466,15 @@ int gjob_rmdir(struct node *dir, struct node *child)
 			break;
 		}
 	gjob_unlist(gj);
+}
+
+int gjob_rmdir(struct node *dir, struct node *child)
+{
+	(void)dir;
+	struct gjob *gj = child->gj;
+	if (child->kind != N_G_JOBDIR || !gj || !gj->g)
+		return -ENOENT;
+	gjob_forget(gj);
 	return 0;
 }
 
@@ -529,13 +558,14 @@ static char *status_text(const struct gjob *gj, size_t *len)
 }
 
 /* status and folded wait for the job's end: true once it ended; else
- * the read was answered (ENODATA: no job yet, not a wait for ever; EIO:
- * cut) or parked. */
+ * the read was answered (ENODATA: no job yet or one never started, not
+ * a wait for ever; EIO: cut) or parked. */
 static bool wait_done(struct fh *f, fuse_req_t req, size_t size, off_t off)
 {
 	struct gjob *gj = f->gj;
-	if (!gj)
-		fuse_reply_err(req, ENODATA);
+	if (!gj || (gj->state == JOB_NEW && !gj->cut))
+		/* no job yet, or one not started: not a wait for ever */
+		fh_reply_not_yet(f, req, ENODATA);
 	else if (gj->state == JOB_DONE)
 		return true;
 	else if (gj->cut)
@@ -570,7 +600,7 @@ void gjob_folded_read(struct fh *f, fuse_req_t req, size_t size, off_t off)
 
 bool gjob_done_ready(struct fh *f)
 {
-	return gjob_end(f->gj) != 0;
+	return gjob_end(f->gj) != 0 || f->gj->state == JOB_NEW;
 }
 
 /* --- stdin --- */

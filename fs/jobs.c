@@ -50,8 +50,31 @@ static struct daemon *job_daemon(struct job *j)
 	return j->c ? j->c->d : NULL;
 }
 
+/* A jobs/N that was never started and that nobody has open (a clone
+ * that `grep -r` opened, a script that gave up) goes after a grace. */
+static void grace_end(struct loop *l, void *arg)
+{
+	(void)l;
+	struct job *j = arg;
+	j->grace = NULL;
+	if (j->state != JOB_NEW || !j->listed || j->fhs || j->busy || !j->c)
+		return; /* started, removed or in use since: a later close looks again */
+	ctx_log(j->c, LOG_INFO, "jobs/%u: never started, removed %d s after its last close",
+		j->num, j->c->d->clone_grace_ms / 1000);
+	job_remove(j);
+}
+
+static void grace_cancel(struct job *j)
+{
+	if (j->grace && j->c)
+		loop_timer_cancel(j->c->d->loop, j->grace);
+	j->grace = NULL;
+}
+
 void job_maybe_free(struct job *j)
 {
+	if (j->listed && j->num && j->state == JOB_NEW && !j->fhs && !j->busy && !j->grace && j->c)
+		j->grace = loop_timer_add(j->c->d->loop, (uint64_t)j->c->d->clone_grace_ms, grace_end, j);
 	if (j->listed || j->busy || j->fhs || j->state == JOB_RUNNING || j->state == JOB_STARTING)
 		return;
 	ring_free(j->out);
@@ -108,6 +131,7 @@ void job_lost(struct job *j, const char *why)
 void job_unlist(struct job *j)
 {
 	struct daemon *d = job_daemon(j);
+	grace_cancel(j);
 	if (j->dir && d)
 		tree_remove(&d->tree, j->dir);
 	j->dir = NULL;
@@ -272,6 +296,7 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 	} else {
 		j->rjob = rjob;
 		j->pid = pid;
+		j->ran = true;
 		if (j->state == JOB_STARTING)
 			j->state = JOB_RUNNING;
 		/* An exec job has no stdin file: reading stdin is EOF at once. */
@@ -292,6 +317,7 @@ static void on_started(struct router *r, const struct msg *m, void *arg)
 void job_start(struct job *j, const char *data, size_t size, job_done_fn *done, void *arg)
 {
 	struct ctx *c = j->c;
+	grace_cancel(j);
 	j->start_fn = done;
 	j->start_arg = arg;
 	if (!c) {
@@ -536,21 +562,27 @@ int job_parse_timeout(const struct ctl_line *l, uint32_t *secs, char *err, size_
 	return 0;
 }
 
+int job_ctl_verb(struct job *j, const struct ctl_line *l, char *err, size_t errlen)
+{
+	int sig;
+	uint32_t secs;
+	bool kill = !strcmp(l->verb, "kill");
+	int rc = kill ? job_parse_kill(l, &sig, err, errlen) : job_parse_timeout(l, &secs, err, errlen);
+	if (!rc && (!j || (kill ? job_kill(j, sig) : job_set_timeout(j, secs)))) {
+		snprintf(err, errlen, "job is not running");
+		rc = -ESRCH;
+	}
+	return rc;
+}
+
 static int job_ctl(void *obj, const struct ctl_line *l, struct ctl_batch *b,
 		   char *err, size_t errlen)
 {
 	(void)b;
 	struct job *j = obj;
-	int rc, sig;
-	uint32_t secs;
-	if (!strcmp(l->verb, "kill")) {
-		rc = job_parse_kill(l, &sig, err, errlen);
-		if (!rc && (rc = job_kill(j, sig)))
-			snprintf(err, errlen, "job is not running");
-	} else if (!strcmp(l->verb, "timeout")) {
-		rc = job_parse_timeout(l, &secs, err, errlen);
-		if (!rc && (rc = job_set_timeout(j, secs)))
-			snprintf(err, errlen, "job is not running");
+	int rc;
+	if (!strcmp(l->verb, "kill") || !strcmp(l->verb, "timeout")) {
+		rc = job_ctl_verb(j, l, err, errlen);
 	} else {
 		snprintf(err, errlen, "unknown verb '%s' (kill, timeout)", l->verb);
 		rc = -EINVAL;

@@ -58,6 +58,10 @@ int job_status_text(const struct job *j, char *buf, size_t cap);
  * ctl): 0, or -EINVAL with the usage, valid forms included, in err. */
 int job_parse_kill(const struct ctl_line *l, int *sig, char *err, size_t errlen);
 int job_parse_timeout(const struct ctl_line *l, uint32_t *secs, char *err, size_t errlen);
+/* A `kill [SIGNAL]` or `timeout SECONDS` line (l->verb is one of them)
+ * for job j (NULL: none): 0, -EINVAL (usage in err), -ESRCH (it does not
+ * run). */
+int job_ctl_verb(struct job *j, const struct ctl_line *l, char *err, size_t errlen);
 /* Signal number for "KILL", "SIGKILL", "9"; -1 if unknown. */
 int job_signal_number(const char *s);
 

@@ -17,6 +17,7 @@
 #include "fh.h"
 #include "group.h"
 #include "jobs.h"
+#include "remotefs.h"
 #include "ring.h"
 
 const char kinds_readme[] =
@@ -72,9 +73,25 @@ static int open_ctl(struct fh *f, struct node *n)
 	return snap_text(f, n->ctx->lasterr);
 }
 
+/* A job's files follow it while open (fh_attach_job), all of them: a
+ * jobs/N never started goes only once none is open (jobs.c's grace). */
 static int open_job_ctl(struct fh *f, struct node *n)
 {
+	fh_attach_job(f, n->job);
 	return snap_text(f, n->job->lasterr);
+}
+
+static int open_job_cmd(struct fh *f, struct node *n)
+{
+	fh_attach_job(f, n->job);
+	return 0;
+}
+
+/* The same for a group job's ctl (its other files follow it already). */
+static int open_gjob_ctl(struct fh *f, struct node *n)
+{
+	int rc = group_ctl_open(f, n);
+	return rc ? rc : gjob_file_open(f, n);
 }
 
 /* Plan 9 clone: opening jobs/new makes jobs/N and reads back N. */
@@ -87,6 +104,10 @@ static int open_jobs_new(struct fh *f, struct node *n)
 	if (!j)
 		return -ENOMEM;
 	c->next_job++;
+	/* The clone follows its job: its close starts the grace after which
+	 * a job never started goes (jobs.c), so that a `grep -r` that
+	 * opened it leaves nothing behind. */
+	fh_attach_job(f, j);
 	int len = asprintf(&f->snap, "%u\n", j->num);
 	if (len < 0) {
 		f->snap = NULL;
@@ -164,6 +185,12 @@ static int check_exec(struct node *n)
 	return 0;
 }
 
+/* The first write of a script: the context must answer (ctx_probe). */
+static void ready_exec(struct node *n, job_done_fn *done, void *arg)
+{
+	ctx_probe(n->ctx, n->kind == N_JOB_CMD ? "cmd" : "exec", done, arg);
+}
+
 static int check_cmd(struct node *n)
 {
 	if (n->job && n->job->state != JOB_NEW) {
@@ -211,6 +238,20 @@ static int rmdir_job(struct node *dir, struct node *child)
 	return child->kind == N_JOBDIR ? job_remove(child->job) : -EPERM;
 }
 
+static void mkdir_group(struct node *dir, const char *name, const struct caller *who,
+			job_done_fn *done, void *arg)
+{
+	(void)who;
+	done(arg, group_mkdir(dir, name));
+}
+
+/* NAME/.fs is remotefs's root. */
+static void lookup_fs(fuse_req_t req, struct node *n)
+{
+	struct daemon *d = fuse_req_userdata(req);
+	remotefs_lookup_root(d->rfs, req, n->ctx, n->ino);
+}
+
 /* --- the table --- */
 
 #define DIR_ (S_IFDIR | 0700)
@@ -227,18 +268,20 @@ static int rmdir_job(struct node *dir, struct node *child)
 #define LONG 3600
 
 static const struct kind table[N_KINDS] = {
-	[N_ROOT] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = LONG },
+	[N_ROOT] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = LONG,
+		     .mkdir = ctx_mkdir, .mkdir_cancel = ctx_mkdir_cancel, .rmdir = ctx_rmdir },
 	[N_README] = { .mode = RO, .attr_timeout = LONG, .entry_timeout = LONG,
 		       .open = open_readme, .size = size_readme },
 	[N_STATS] = { .mode = RO, .attr_timeout = LONG, .entry_timeout = LONG, .open = open_stats },
-	[N_CTXDIR] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = CTXDIR_ENTRY_TIMEOUT },
+	[N_CTXDIR] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = CTXDIR_ENTRY_TIMEOUT,
+		       .mkdir = ctx_mkdir, .mkdir_cancel = ctx_mkdir_cancel, .rmdir = ctx_rmdir },
 	[N_CTL] = { .mode = RW, .attr_timeout = LONG, .entry_timeout = LONG, .write = KW_LINES,
 		    .open = open_ctl, .command = write_ctl },
 	[N_LOG] = { .mode = RO, .entry_timeout = LONG, .open = open_log, .read = fh_log_read,
 		    .readable = fh_log_ready, .size = size_log },
 	[N_INFO] = { .mode = RO, .attr_timeout = LONG, .entry_timeout = LONG, .open = open_info },
 	[N_EXEC] = { .mode = WO, .attr_timeout = LONG, .entry_timeout = LONG, .write = KW_SCRIPT,
-		     .command = write_exec, .script_check = check_exec },
+		     .command = write_exec, .script_check = check_exec, .script_ready = ready_exec },
 	[N_STDOUT] = { .mode = RO, .entry_timeout = LONG, .open = open_job_file,
 		       .read = fh_job_out_read, .readable = fh_job_out_ready, .size = size_out },
 	[N_STDERR] = { .mode = RO, .entry_timeout = LONG, .open = open_job_file,
@@ -251,16 +294,20 @@ static const struct kind table[N_KINDS] = {
 			 .open = open_jobs_new },
 	[N_JOBDIR] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = 0 },
 	[N_JOB_CMD] = { .mode = WO, .attr_timeout = LONG, .entry_timeout = LONG,
-			.write = KW_SCRIPT, .command = write_cmd, .script_check = check_cmd },
+			.write = KW_SCRIPT, .open = open_job_cmd, .command = write_cmd,
+			.script_check = check_cmd, .script_ready = ready_exec },
 	[N_JOB_STDIN] = { .mode = WO, .attr_timeout = LONG, .entry_timeout = LONG,
 			  .write = KW_STREAM, .open = open_job_file, .command = write_stdin,
 			  .close = close_stdin },
 	[N_JOB_CTL] = { .mode = RW, .attr_timeout = LONG, .entry_timeout = LONG,
 			.write = KW_LINES, .open = open_job_ctl, .command = write_ctl },
-	[N_FSDIR] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = LONG },
+	[N_FSLINK] = { .mode = S_IFLNK | 0777, .attr_timeout = LONG, .entry_timeout = LONG,
+		       .link = ".fs" },
+	[N_FSDIR] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = LONG, .hidden = true,
+		      .lookup = lookup_fs },
 
 	[N_GROUPS] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = LONG,
-		       .mkdir = group_mkdir, .rmdir = group_rmdir },
+		       .mkdir = mkdir_group, .rmdir = group_rmdir },
 	[N_GROUPDIR] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = 0 },
 	[N_G_MEMBERS] = { .mode = RW, .attr_timeout = 0, .entry_timeout = LONG,
 			  .write = KW_LINES, .open = group_members_open,
@@ -285,12 +332,12 @@ static const struct kind table[N_KINDS] = {
 			   .open = gjob_new_open },
 	[N_G_JOBDIR] = { .mode = DIR_, .attr_timeout = 1, .entry_timeout = 0 },
 	[N_G_JOB_CMD] = { .mode = WO, .attr_timeout = LONG, .entry_timeout = LONG,
-			  .write = KW_SCRIPT, .command = gjob_cmd_write },
+			  .write = KW_SCRIPT, .open = gjob_file_open, .command = gjob_cmd_write },
 	[N_G_JOB_STDIN] = { .mode = WO, .attr_timeout = LONG, .entry_timeout = LONG,
 			    .write = KW_STREAM, .open = gjob_file_open,
 			    .command = gjob_stdin_write, .close = gjob_stdin_close },
 	[N_G_JOB_CTL] = { .mode = RW, .attr_timeout = LONG, .entry_timeout = LONG,
-			  .write = KW_LINES, .open = group_ctl_open, .command = group_ctl_write },
+			  .write = KW_LINES, .open = open_gjob_ctl, .command = group_ctl_write },
 };
 
 const struct kind *kind_of(enum node_kind k)

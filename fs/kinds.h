@@ -42,10 +42,14 @@ struct kind {
 	 * (KW_STREAM); done(arg, rc) follows once. */
 	void (*command)(struct fh *f, struct node *n, const char *data, size_t len,
 			job_done_fn *done, void *arg);
-	/* KW_SCRIPT: whether a script can be taken at all, checked at its
-	 * first write so that it fails there (0 or -errno, reason recorded).
+	/* KW_SCRIPT: whether a script can be taken at all, checked at each
+	 * write so that it fails there (0 or -errno, reason recorded).
 	 * NULL: always. */
 	int (*script_check)(struct node *n);
+	/* KW_SCRIPT: the first write of a script on an open file is
+	 * answered through this (done(arg, rc) once): it fails the write
+	 * when the target turns out to be unreachable. NULL: at once. */
+	void (*script_ready)(struct node *n, job_done_fn *done, void *arg);
 	/* The last close of an open file (before fh_free). NULL: nothing. */
 	void (*close)(struct fh *f);
 	/* st_size. NULL: 0, or 4096 for files that take commands (the
@@ -55,10 +59,22 @@ struct kind {
 	/* O_TRUNC or truncate(2) to 0 (members: the list starts again).
 	 * NULL: nothing. */
 	void (*truncate)(struct node *n);
-	/* Directories: mkdir NAME in it, rmdir of a child of it; 0 or
-	 * -errno. NULL: EPERM. */
-	int (*mkdir)(struct node *dir, const char *name);
+	/* Directories: mkdir NAME in it, done(arg, rc) once (0: dir/NAME
+	 * is there now; it may take a while: a connect); mkdir_cancel: the
+	 * caller of a mkdir under way was interrupted, undo it (done still
+	 * follows). rmdir of a child of it: 0 or -errno. NULL: EPERM. */
+	void (*mkdir)(struct node *dir, const char *name, const struct caller *who,
+		      job_done_fn *done, void *arg);
+	void (*mkdir_cancel)(struct node *dir, const char *name);
 	int (*rmdir)(struct node *dir, struct node *child);
+	/* Symlinks: the target. */
+	const char *link;
+	/* Not listed by readdir, reached by name only (NAME/.fs, which
+	 * NAME/fs points to: recursive tools stop at the symlink). */
+	bool hidden;
+	/* Answers a lookup of this node itself (NAME/.fs: remotefs's
+	 * root). NULL: the node's own entry. */
+	void (*lookup)(fuse_req_t req, struct node *n);
 };
 
 /* The row of kind k. */

@@ -3,19 +3,10 @@
  * orderly exit on unmount or SIGTERM (every stub is told by EOF and
  * waited for, so nothing it started outlives the mount).
  *
- *   mitofs [-f] [-d] [-o opt[,opt...]] MOUNTPOINT
- *     -f  stay in the foreground     -d  debug log on stderr (implies -f)
- *     -o output_cap=SIZE   bytes kept per job stream (default 256M)
- *     -o output_budget=SIZE bytes of job output the spool may hold in all
- *                          (default 4G)
- *     -o spool=DIR         where the spool's per-mount directory is made
- *                          (default $XDG_RUNTIME_DIR/mitofs, else ~/.cache/mitofs)
- *     -o log_cap=SIZE      bytes kept per log (default 1M)
- *     -o connect_timeout=S seconds for a connect (default 30)
- *     -o attr_timeout=S    fs/ entries and attributes cached (default 1)
- *     -o readahead=SIZE    the kernel's read-ahead in fs/ files (default 1M;
- *                          0 keeps the kernel's 128K; needs root)
- *     -o noxattr           no xattrs under fs/ (as sshfs): ls -l asks none
+ *   mitofs [-f] [-d] [-o opt[,opt...]] [SOURCE] MOUNTPOINT
+ *
+ * The options are opts.c's (mitofs --help lists them). Not for: what
+ * happens on the mount (ops.c and the modules of the tree).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +30,7 @@
 #include "loop.h"
 #include "method.h"
 #include "ops.h"
+#include "opts.h"
 #include "readahead.h"
 #include "remotefs.h"
 #include "router.h"
@@ -51,99 +43,6 @@ struct stub_embedded {
 	size_t len;
 };
 extern const struct stub_embedded mitofs_stubs[];
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: mitofs [-f] [-d] [-o output_cap=SIZE,output_budget=SIZE,spool=DIR,"
-		   "log_cap=SIZE,connect_timeout=SECONDS,attr_timeout=SECONDS,readahead=SIZE,"
-		   "noxattr,allow_other,creds=caller|context] MOUNTPOINT\n");
-}
-
-static int parse_size64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s || *s == '-')
-		return -EINVAL;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (*end || v > (UINT64_MAX >> shift) || (v << shift) < 4096)
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int parse_size(const char *s, size_t *out)
-{
-	uint64_t v;
-	if (parse_size64(s, &v) || v > SIZE_MAX)
-		return -EINVAL;
-	*out = (size_t)v;
-	return 0;
-}
-
-static int parse_opts(struct daemon *d, char *opts)
-{
-	char *save = NULL;
-	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-		char *v = strchr(o, '=');
-		if (v)
-			*v++ = 0;
-		if (v && !strcmp(o, "output_cap") && !parse_size(v, &d->output_cap))
-			continue;
-		if (v && !strcmp(o, "log_cap") && !parse_size(v, &d->log_cap))
-			continue;
-		if (v && !strcmp(o, "output_budget") && !parse_size64(v, &d->output_budget))
-			continue;
-		if (v && !strcmp(o, "spool") && v[0] == '/') {
-			d->spool_base = v; /* points into argv, which lives as long */
-			continue;
-		}
-		if (!v && !strcmp(o, "noxattr")) {
-			d->noxattr = true;
-			continue;
-		}
-		if (!v && !strcmp(o, "allow_other")) {
-			d->allow_other = true;
-			continue;
-		}
-		if (v && !strcmp(o, "creds") && (!strcmp(v, "caller") || !strcmp(v, "context"))) {
-			d->creds = !strcmp(v, "caller");
-			continue;
-		}
-		if (v && !strcmp(o, "readahead")) {
-			size_t ra = 0;
-			if (!strcmp(v, "0") || (!parse_size(v, &ra) && ra <= (64u << 20))) {
-				d->readahead = ra;
-				continue;
-			}
-		}
-		if (v && !strcmp(o, "attr_timeout")) {
-			char *end;
-			double t = strtod(v, &end);
-			if (end != v && !*end && t >= 0 && t <= 3600) {
-				d->attr_timeout = t;
-				continue;
-			}
-		}
-		if (v && !strcmp(o, "connect_timeout")) {
-			char *end;
-			long t = strtol(v, &end, 10);
-			if (end != v && !*end && t > 0 && t <= 3600) {
-				d->connect_timeout_ms = (int)t * 1000;
-				continue;
-			}
-		}
-		fprintf(stderr, "mitofs: bad option '%s%s%s'\n", o, v ? "=" : "", v ? v : "");
-		return -EINVAL;
-	}
-	return 0;
-}
 
 /* Memory the job output rings of the mount may hold before they spill
  * into the spool (each at most RING_WINDOW of it). */
@@ -299,37 +198,20 @@ static void reap_children(pid_t *pids, size_t n, int ms)
 int main(int argc, char **argv)
 {
 	struct daemon d;
+	struct opts o;
 	memset(&d, 0, sizeof(d));
-	d.output_cap = 256u << 20;
-	d.output_budget = 4ull << 30;
-	d.log_cap = 1u << 20;
-	d.connect_timeout_ms = 30000;
-	d.attr_timeout = 1.0;
-	d.readahead = 1u << 20;
-	d.creds = -1;
+	int prc = opts_parse(&d, &o, argc, argv);
+	if (prc) {
+		opts_free(&o);
+		return prc < 0 ? 1 : prc == 1 ? 0 : 2;
+	}
+	bool foreground = o.foreground;
 	pthread_mutex_init(&d.ssh_mu, NULL);
 	pthread_cond_init(&d.ssh_cv, NULL);
-	bool foreground = false;
-	int opt;
-	while ((opt = getopt(argc, argv, "fdho:")) != -1) {
-		switch (opt) {
-		case 'f': foreground = true; break;
-		case 'd': foreground = d.debug = true; break;
-		case 'o':
-			if (parse_opts(&d, optarg))
-				return 2;
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return 2;
-	}
 	char mnt[PATH_MAX];
-	if (!realpath(argv[optind], mnt)) {
-		fprintf(stderr, "mitofs: %s: %s\n", argv[optind], strerror(errno));
+	if (!realpath(o.mountpoint, mnt)) {
+		fprintf(stderr, "mitofs: %s: %s\n", o.mountpoint, strerror(errno));
+		opts_free(&o);
 		return 1;
 	}
 	d.mountpoint = mnt;
@@ -400,9 +282,11 @@ int main(int argc, char **argv)
 	 * fs/ (the stub runs as its user); the daemon checks the control
 	 * files' modes itself (fs_open, fs_access). Without allow_other the
 	 * kernel still lets only the mounting user in. */
+	char fopts[512];
+	snprintf(fopts, sizeof(fopts), "fsname=%s,subtype=mitofs%s", o.source, o.kflags);
 	if (fuse_opt_add_arg(&args, "mitofs") ||
 	    fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, "fsname=mitofs,subtype=mitofs") ||
+	    fuse_opt_add_arg(&args, fopts) ||
 	    (d.allow_other && (fuse_opt_add_arg(&args, "-o") ||
 			       fuse_opt_add_arg(&args, "allow_other,default_permissions"))) ||
 	    (d.debug && fuse_opt_add_arg(&args, "-d")))
@@ -452,6 +336,8 @@ int main(int argc, char **argv)
 		if (chdir("/"))
 			(void)0;
 	}
+	if (o.connect_text)
+		ctx_ctl_run_file(&d, o.connect_path, o.connect_text, o.connect_len);
 	loop_run(d.loop);
 	rc = 0;
 	/* Invalidations still running use the session: let them end. */
@@ -499,5 +385,6 @@ out:
 		if (write(ready[1], &bad, 1) != 1)
 			(void)0;
 	}
+	opts_free(&o);
 	return rc;
 }

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "ctx.h"
 #include "log.h"
 #include "loop.h"
 #include "method.h"
@@ -74,6 +75,7 @@ struct conn {
 	char failmsg[600];        /* why the ssh part failed, if it did */
 	int failerr;
 	char fingerprint[128];
+	char recorded[600];       /* accept-new wrote the key: what, where */
 	char cipher[64];          /* negotiated, daemon to target */
 	char rhost[256], ruser[128];
 	int rport;
@@ -233,6 +235,16 @@ static int check_host_key(struct conn *k, ssh_session s)
 			if (ssh_session_update_known_hosts(s) != SSH_OK)
 				return fail(k, "cannot record the host key of %s: %s", k->host,
 					    ssh_get_error(s));
+			/* Said in the log once connected (on_boot): a key taken
+			 * on trust must leave a trace. */
+			char *where = NULL;
+			ssh_options_get(s, SSH_OPTIONS_KNOWNHOSTS, &where);
+			pthread_mutex_lock(&k->mu);
+			snprintf(k->recorded, sizeof(k->recorded),
+				 "ssh: check_host_keys=accept-new: recorded the host key of %s "
+				 "port %d (%s) in %s", k->rhost, k->rport, fps, where ? where : "known_hosts");
+			pthread_mutex_unlock(&k->mu);
+			ssh_string_free_char(where);
 			return 0;
 		}
 		return refuse(k, "unknown host key for %s (%s): refusing to connect; "
@@ -739,6 +751,8 @@ static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void 
 			method_set_info(c, "hostkey", k->fingerprint);
 		if (k->cipher[0])
 			method_set_info(c, "cipher", k->cipher);
+		if (k->recorded[0])
+			ctx_log(c, LOG_INFO, "%s", k->recorded);
 		/* An ssh-level failure says more than "EOF before hello". */
 		char failmsg[sizeof(k->failmsg)];
 		int failerr = k->failerr;

@@ -46,7 +46,9 @@ static void fill_attr(struct daemon *d, struct node *n, struct stat *st)
 	st->st_gid = d->gid;
 	st->st_blksize = 4096;
 	st->st_mtim = st->st_ctim = st->st_atim = n->mtime;
-	if (k->size)
+	if (k->link)
+		st->st_size = (off_t)strlen(k->link);
+	else if (k->size)
 		st->st_size = k->size(n);
 	else if (k->write == KW_LINES || k->write == KW_SCRIPT || k->write == KW_STREAM)
 		st->st_size = 4096; /* see kinds.h: parallel direct writes */
@@ -77,18 +79,17 @@ static void reply_entry(fuse_req_t req, struct node *n)
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	TO_REMOTE(lookup, parent, req, parent, name);
-	struct daemon *d = D(req);
 	struct node *p = live_node(req, parent);
 	struct node *n = p ? tree_find(p, name) : NULL;
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (n->kind == N_FSDIR) {
-		remotefs_lookup_root(d->rfs, req, n->ctx, n->ino);
-		return;
-	}
-	reply_entry(req, n);
+	const struct kind *k = kind_of(n->kind);
+	if (k->lookup)
+		k->lookup(req, n);
+	else
+		reply_entry(req, n);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -189,18 +190,17 @@ static void readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 		} else {
 			if (i > 2)
 				c = c ? c->next : NULL;
-			/* NAME/fs is reached by name only, never listed: a
-			 * recursive rm, chmod or find over the mount must not
-			 * walk into every context's whole filesystem. */
-			while (c && c->kind == N_FSDIR)
+			/* NAME/.fs is reached by name only, never listed
+			 * (NAME/fs, a symlink to it, is): a recursive rm,
+			 * chmod, find or grep over the mount must not walk
+			 * into every context's whole filesystem. */
+			while (c && kind_of(c->kind)->hidden)
 				c = c->next;
 			if (!c)
 				break;
 			name = c->name;
 			fill_attr(d, c, &e.attr);
-			/* fs/ is looked up on its own (it lives in remotefs):
-			 * a plus entry without an inode is a plain name. */
-			if (plus && c->kind != N_FSDIR) {
+			if (plus) {
 				e.ino = c->ino;
 				e.attr_timeout = attr_timeout(c->kind);
 				e.entry_timeout = entry_timeout(c);
@@ -248,12 +248,18 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-/* Operations only fs/ has: the control tree refuses them plainly. */
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	TO_REMOTE(readlink, ino, req, ino);
-	fuse_reply_err(req, EINVAL);
+	struct node *n = live_node(req, ino);
+	const char *link = n ? kind_of(n->kind)->link : NULL;
+	if (link)
+		fuse_reply_readlink(req, link);
+	else
+		fuse_reply_err(req, n ? EINVAL : ENOENT);
 }
+
+/* Operations only fs/ has: the control tree refuses them plainly. */
 
 static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t p, const char *name)
 {
@@ -460,6 +466,45 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -kind_of(p->kind)->rmdir(p, n));
 }
 
+/* A mkdir under way: its kind's mkdir may take a while (a connect), and
+ * the caller may be interrupted meanwhile. The kernel holds the parent
+ * directory's lock until we answer. */
+struct mkdir_req {
+	fuse_req_t req;
+	struct daemon *d;
+	uint64_t dir;          /* the parent's inode */
+	bool answered;         /* interrupted: EINTR went out already */
+	char name[];
+};
+
+static void mkdir_done(void *arg, int rc)
+{
+	struct mkdir_req *m = arg;
+	struct node *dir = tree_get(&m->d->tree, m->dir);
+	struct node *n = !rc && dir && !dir->removed ? tree_find(dir, m->name) : NULL;
+	if (m->answered)
+		; /* EINTR was the answer */
+	else if (n)
+		reply_entry(m->req, n);
+	else
+		fuse_reply_err(m->req, rc ? -rc : EIO);
+	free(m);
+}
+
+/* Ctrl-C on a mkdir that waits: EINTR at once (the kernel would wait
+ * for us in D state otherwise), and what it started is undone. */
+static void mkdir_interrupted(fuse_req_t req, void *arg)
+{
+	struct mkdir_req *m = arg;
+	if (m->answered)
+		return;
+	m->answered = true;
+	fuse_reply_err(req, EINTR);
+	struct node *dir = tree_get(&m->d->tree, m->dir);
+	if (dir && !dir->removed && kind_of(dir->kind)->mkdir_cancel)
+		kind_of(dir->kind)->mkdir_cancel(dir, m->name);
+}
+
 static void fs_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
 {
 	TO_REMOTE(mkdir, p, req, p, name, mode);
@@ -470,12 +515,23 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode
 		fuse_reply_err(req, dir ? EPERM : ENOENT);
 		return;
 	}
-	int rc = k->mkdir(dir, name);
-	struct node *n = rc ? NULL : tree_find(dir, name);
-	if (!n)
-		fuse_reply_err(req, rc ? -rc : EIO);
+	struct mkdir_req *m = calloc(1, sizeof(*m) + strlen(name) + 1);
+	if (!m) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	m->req = req;
+	m->d = D(req);
+	m->dir = dir->ino;
+	strcpy(m->name, name);
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	struct caller who = { fc->uid, fc->gid, fc->pid };
+	/* Registered first: done may come at once, and after it m is gone. */
+	fuse_req_interrupt_func(req, mkdir_interrupted, m);
+	if (!m->answered)
+		k->mkdir(dir, name, &who, mkdir_done, m);
 	else
-		reply_entry(req, n);
+		mkdir_done(m, -EINTR);
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)

@@ -118,6 +118,29 @@ void ops_write_release(struct fh *f)
 	f->held_data = NULL;
 }
 
+/* The first write of a script, waiting to learn whether its target
+ * answers; the kernel keeps f open meanwhile. */
+struct script_wait {
+	fuse_req_t req;
+	size_t size;
+	struct fh *f;
+};
+
+static void script_ready_done(void *arg, int rc)
+{
+	struct script_wait *sw = arg;
+	if (rc) { /* nothing of it can run: the target is lost */
+		free(sw->f->wbuf);
+		sw->f->wbuf = NULL;
+		sw->f->wlen = 0;
+	}
+	if (rc)
+		fuse_reply_err(sw->req, -rc);
+	else
+		fuse_reply_write(sw->req, sw->size);
+	free(sw);
+}
+
 /* Runs a whole command written to a file that takes commands. */
 static void dispatch(fuse_req_t req, struct fh *f, struct node *n, const char *data,
 		     size_t len, size_t reply)
@@ -221,6 +244,7 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 			fuse_reply_err(req, -rc);
 			return;
 		}
+		bool first = f->wlen == 0;
 		rc = keep(f, buf, size, PROTO_MAX_CMD);
 		if (rc) { /* a failed write takes the whole script with it */
 			free(f->wbuf);
@@ -230,10 +254,21 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		if (rc == -E2BIG)
 			note_error(n, "exec", rc, "a script is at most 128 KiB: feed longer ones "
 				   "to `sh -s` through jobs/N/stdin");
-		if (rc)
+		if (rc) {
 			fuse_reply_err(req, -rc);
-		else
+		} else if (first && k->script_ready) {
+			/* shells ignore errors of close: an unreachable target
+			 * must fail this write (kinds.h) */
+			struct script_wait *sw = malloc(sizeof(*sw));
+			if (!sw) {
+				fuse_reply_err(req, ENOMEM);
+				return;
+			}
+			*sw = (struct script_wait){ req, size, f };
+			k->script_ready(n, script_ready_done, sw);
+		} else {
 			fuse_reply_write(req, size);
+		}
 		return;
 	}
 	bool more = size && size % 4096 == 0;

@@ -149,8 +149,10 @@ int tree_add_ctx_dir(struct tree *t, struct ctx *c)
 		if (!tree_add(t, dir, files[i].name, files[i].kind, c, NULL))
 			goto fail;
 	struct node *jobs = tree_add(t, dir, "jobs", N_JOBSDIR, c, NULL);
+	/* fs is a symlink to .fs, which readdir does not list: cd, ls and
+	 * completion go in, recursive tools (find, grep -r, du) stop. */
 	if (!jobs || !tree_add(t, jobs, "new", N_JOBS_NEW, c, NULL) ||
-	    !tree_add(t, dir, "fs", N_FSDIR, c, NULL))
+	    !tree_add(t, dir, "fs", N_FSLINK, c, NULL) || !tree_add(t, dir, ".fs", N_FSDIR, c, NULL))
 		goto fail;
 	return 0;
 fail:

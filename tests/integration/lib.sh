@@ -103,6 +103,8 @@ errno_name()
 	"Is a directory") echo EISDIR ;;
 	"Not a directory") echo ENOTDIR ;;
 	"Transport endpoint is not connected") echo ENOTCONN ;;
+	"Resource temporarily unavailable") echo EAGAIN ;;
+	"Connection refused") echo ECONNREFUSED ;;
 	*) echo "?($msg)" ;;
 	esac
 }

@@ -74,7 +74,7 @@ test_context_ctl_bad_lines_fail_with_errno_and_reason()
 	bad_line "$M/$a" EINVAL "connect bad:name local" "bad context name 'bad:name'"
 	bad_line "$M/$a" EINVAL "connect ${U}x local nosuch=1" "unknown option 'nosuch'"
 	bad_line "$M/$a" ENOENT "disconnect ${U}nosuch" "no context '${U}nosuch'"
-	bad_line "$M/$a" EINVAL "disconnect x y" "usage: disconnect [CHILD]"
+	bad_line "$M/$a" EINVAL "disconnect x y" "usage: disconnect [CHILD|PATTERN]"
 	# The root ctl has its own last error, untouched by these.
 	expect_eq "$(get "$M/ctl")" "" "root ctl"
 	expect_write_ok "$M/$a/$b/exec" 'echo alive'

@@ -258,3 +258,78 @@ test_simple_commands_behave_exactly_as_under_sh_c()
 		fi
 	done
 }
+
+# kill and timeout in NAME/ctl act on the job of the last exec (the one
+# stdout, stderr and status show), as in jobs/N/ctl for that job.
+test_kill_and_timeout_in_a_context_ctl_act_on_the_exec_job()
+{
+	local a=${U}a t0
+	connect "$a"
+	expect_write_errno ESRCH "$M/$a/ctl" "kill"
+	expect_contains "$(get "$M/$a/ctl")" "kill: job is not running" "ctl before any exec"
+	expect_write_ok "$M/$a/exec" 'sleep 60'
+	expect_write_ok "$M/$a/ctl" "kill"
+	expect_eq "$(get "$M/$a/status" 5)" "signal TERM" "kill"
+	expect_write_ok "$M/$a/exec" 'trap "" TERM; sleep 60'
+	expect_write_ok "$M/$a/ctl" "kill HUP"
+	expect_eq "$(get "$M/$a/status" 5)" "signal HUP" "kill HUP"
+	# The previous job, still running when exec replaced it, is jobs/N:
+	# kill in NAME/ctl is for the new one only.
+	expect_write_ok "$M/$a/exec" 'sleep 60'
+	expect_write_ok "$M/$a/exec" 'sleep 61'
+	local moved
+	moved=$(ls "$M/$a/jobs" | grep -v new)
+	expect_write_ok "$M/$a/ctl" "kill KILL"
+	expect_eq "$(get "$M/$a/status" 5)" "signal KILL" "kill KILL"
+	rd "$M/$a/jobs/$moved/status" 0.5
+	expect_eq "$ERRNO" TIMEOUT "the moved job runs on"
+	expect_write_ok "$M/$a/jobs/$moved/ctl" "kill"
+	# timeout: from now, SIGKILL.
+	expect_write_ok "$M/$a/exec" 'sleep 60'
+	t0=$(now_ms)
+	expect_write_ok "$M/$a/ctl" "timeout 1"
+	expect_eq "$(get "$M/$a/status" 5)" "signal KILL" "timeout"
+	(( $(now_ms) - t0 >= 900 )) || fail "timeout 1 killed after $(( $(now_ms) - t0 )) ms"
+	# Bad lines, and the verbs where they are none.
+	expect_write_errno EINVAL "$M/$a/ctl" "kill NOSUCHSIG"
+	expect_write_errno EINVAL "$M/$a/ctl" "timeout soon"
+	expect_write_errno ESRCH "$M/$a/ctl" "timeout 5"
+	expect_write_errno EINVAL "$M/ctl" "kill"
+	expect_contains "$(get "$M/ctl")" "kill is a verb of a context's ctl" "root ctl"
+}
+
+# A start the target refuses (its fork fails: the stub's user may start
+# no process) fails the close of exec with that errno, and then stdout,
+# stderr and status say EIO rather than "" and an exit status.
+test_a_refused_start_makes_the_exec_job_files_eio_and_says_why()
+{
+	local a=${U}n pid
+	connect "$a" su user=nobody
+	pid=$(stub_pid "$a")
+	# As nobody: root here may lack CAP_SYS_RESOURCE, a process may
+	# always lower the limits of its own user's processes.
+	setpriv --reuid=65534 --regid=65534 --clear-groups prlimit --pid "$pid" --nproc=0:0 ||
+		fail "prlimit on the stub"
+	local out
+	out=$(python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.write(fd, b"echo never\n")
+try:
+    os.close(fd)
+except OSError as e:
+    print(e.strerror)' "$M/$a/exec")
+	expect_eq "$out" "Resource temporarily unavailable" "the errno of close"
+	rd "$M/$a/stdout" 3
+	expect_eq "$ERRNO" EIO "stdout of a job that never started"
+	rd "$M/$a/stderr" 3
+	expect_eq "$ERRNO" EIO "stderr of a job that never started"
+	rd "$M/$a/status" 3
+	expect_eq "$ERRNO" EIO "status of a job that never started"
+	expect_contains "$(get "$M/$a/ctl")" "exec: exec start: fork: Resource temporarily unavailable" "ctl"
+	# The same for jobs/N: its stdout too.
+	local j
+	j=$(new_job "$a")
+	wr "$M/$a/jobs/$j/cmd" 'echo never'
+	rd "$M/$a/jobs/$j/stdout" 3
+	expect_eq "$ERRNO" EIO "jobs/$j/stdout of a job that never started"
+}

@@ -253,6 +253,31 @@ test_reconnect_while_the_link_is_cut_says_ehostunreach_and_why()
 	reconnect_case cut "No route to host" ".*[Nn]o route to host"
 }
 
+# `echo cmd > exec` on a host that went silent: the write itself fails
+# with EIO once keepalive gives the host up (shells ignore errors of
+# close), instead of a success whose stdout reads empty. The context had
+# been quiet for over a second, so the first write asks it (a ping), and
+# the answer never comes. Bound: two keepalive intervals (5 s) + 1 s.
+test_exec_on_a_host_gone_silent_fails_the_write_with_eio()
+{
+	fault_host
+	local a=${U}h t0 took
+	connect "$a" ssh $(fault_host_opts) keepalive=5
+	expect_write_ok "$M/$a/exec" 'echo first'
+	expect_eq "$(get "$M/$a/stdout")" first "a job before the fault"
+	sleep 1.2
+	drop_packets
+	t0=$(now_ms)
+	expect_write_errno EIO "$M/$a/exec" 'echo second'
+	took=$(( $(now_ms) - t0 ))
+	echo "# the write failed after $took ms"
+	(( took <= 11000 )) || fail "the write failed after $took ms (bound 11000)"
+	expect_match "$(get "$M/$a/ctl")" "^exec: context lost: .*keepalive: no answer" "ctl"
+	expect_eq "$(field "$(get "$M/$a/info")" state)" disconnected "state"
+	# Nothing ran, nothing pretends to: the files show the job before.
+	expect_eq "$(get "$M/$a/stdout")" first "stdout"
+}
+
 # The daemon SIGKILLed with local, ssh and nested contexts and jobs
 # running: after 1 s no process of ours is left, here or on the host.
 test_daemon_sigkill_leaves_no_process_here_or_on_the_host_after_1s()

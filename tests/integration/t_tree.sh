@@ -82,16 +82,18 @@ test_access_of_control_files_follows_their_modes()
 	cd / || true
 }
 
-test_tree_refuses_mkdir_unlink_and_rmdir_of_contexts()
+# (mkdir and rmdir of a context directory connect and disconnect it:
+# t_mkdir.sh.)
+test_tree_refuses_mkdir_elsewhere_unlink_create_and_rename()
 {
 	local a=${U}a out
 	connect "$a"
-	out=$(mkdir "$M/${U}new" 2>&1) && fail "mkdir succeeded"
-	expect_eq "$(errno_name "$out")" EPERM "mkdir"
+	out=$(mkdir "$M/$a/jobs/${U}new" 2>&1) && fail "mkdir in jobs/ succeeded"
+	expect_eq "$(errno_name "$out")" EPERM "mkdir in jobs/"
 	out=$(rm -f "$M/$a/info" 2>&1) && fail "rm succeeded"
 	expect_eq "$(errno_name "$out")" EPERM "unlink"
-	out=$(rmdir "$M/$a" 2>&1) && fail "rmdir of a context succeeded"
-	expect_eq "$(errno_name "$out")" EPERM "rmdir of a context"
+	out=$(rm -f "$M/$a/fs" 2>&1) && fail "rm of the fs link succeeded"
+	expect_eq "$(errno_name "$out")" EPERM "unlink of fs"
 	out=$( { : >"$M/${U}newfile"; } 2>&1 ) && fail "creating a file succeeded"
 	expect_eq "$(errno_name "$out")" EPERM "create"
 	out=$(mv "$M/$a/info" "$M/$a/info2" 2>&1) && fail "rename succeeded"
