@@ -31,7 +31,7 @@ SSH_LIBS    := $(shell pkg-config --libs libssh 2>/dev/null)
 DEPS = build-essential pkg-config libfuse3-dev fuse3 zlib1g-dev libssh-dev \
        libcriterion-dev musl-tools openssh-server openssh-client procps psmisc \
        sudo opendoas iproute2 iptables busybox python3 attr git util-linux \
-       gcc-aarch64-linux-gnu musl-dev:arm64 zlib1g-dev:arm64 qemu-user-static tree man-db
+       gcc-aarch64-linux-gnu musl-dev:arm64 zlib1g-dev:arm64 qemu-user-static tree man-db file
 
 CORE_SRC = $(wildcard core/*.c)
 FS_SRC   = $(wildcard fs/*.c)

@@ -92,3 +92,46 @@ test_bad_mount_options_are_refused()
 	(( rc == 2 )) || fail "no mount point: exit $rc, want 2"
 	expect_contains "$out" "usage" "message without a mount point"
 }
+
+# --help and --version answer on stdout with exit 0; make install puts a
+# stripped binary and the man page, which man renders with every section
+# the issue asks of it.
+test_help_version_and_make_install_with_its_man_page()
+{
+	local out rc=0 src
+	src=$(cd "$(dirname "$MITOFS")/.." && pwd)
+	out=$("$MITOFS" --help) || fail "--help: exit $?"
+	expect_contains "$out" "usage: mitofs [-f] [-d] [-o opt[,opt...]] [SOURCE] MOUNTPOINT" "--help"
+	expect_contains "$out" "-o connect=FILE" "--help lists connect="
+	out=$("$MITOFS" -h) || fail "-h: exit $?"
+	out=$("$MITOFS" --version) || fail "--version: exit $?"
+	expect_match "$out" "^mitofs [0-9]+\.[0-9]+\.[0-9]+" "--version"
+	expect_contains "$out" "FUSE library version 3." "--version names libfuse"
+	out=$("$MITOFS" --nosuch 2>&1) || rc=$?
+	(( rc == 2 )) || fail "--nosuch: exit $rc, want 2"
+	expect_contains "$out" "mitofs --help" "--nosuch points at --help"
+	[ -f "$src/Makefile" ] || fail "no source tree at $src"
+	timeout 120 make -s -C "$src" install DESTDIR="$T/inst" PREFIX=/usr B="$(dirname "$MITOFS")" \
+		>"$T/install.out" 2>&1 || fail "make install: $(cat "$T/install.out")"
+	local bin=$T/inst/usr/bin/mitofs man=$T/inst/usr/share/man/man1/mitofs.1
+	[ -x "$bin" ] || fail "no $bin"
+	expect_contains "$(file "$bin")" ", stripped" "the installed binary"
+	local size
+	size=$(stat -c %s "$bin")
+	(( size <= 1200000 )) || fail "the installed binary is $size bytes (at most 1.2 MB)"
+	echo "# installed binary: $size bytes"
+	"$bin" --version >/dev/null || fail "the installed binary does not run"
+	[ -f "$man" ] || fail "no $man"
+	out=$(MANWIDTH=80 man -l "$man" 2>"$T/man.err") || fail "man -l: $(cat "$T/man.err")"
+	expect_eq "$(cat "$T/man.err")" "" "man's warnings"
+	local sec
+	for sec in NAME SYNOPSIS DESCRIPTION OPTIONS "THE TREE" "THE CTL LANGUAGE" EXAMPLES FILES \
+		"EXIT STATUS"; do
+		grep -q "^$sec\$" <<<"$out" || fail "the man page has no $sec section"
+	done
+	# Every -o option --help names is in the man page too.
+	local o
+	for o in $("$MITOFS" --help | grep -o -- '-o [a-z_]*' | cut -c4- | sort -u); do
+		grep -q -- "-o $o" <<<"$out" || fail "the man page lacks -o $o"
+	done
+}
