@@ -111,7 +111,34 @@ test_ssh_accept_new_records_an_unknown_key_then_enforce_accepts_it()
 	local a=${U}n b=${U}m
 	connect "$a" ssh host=127.0.0.1 port="$P" identity="$K/id_ed25519" known_hosts="$T/kh" check_host_keys=accept-new
 	grep -q "$(cut -d' ' -f2 "$K/host_ed25519.pub")" "$T/kh" || fail "the key was not recorded: $(cat "$T/kh")"
+	# A key taken on trust leaves a trace: which, for what, where.
+	expect_contains "$(snap "$M/$a/log")" \
+		"accept-new: recorded the host key of 127.0.0.1 port $P ($(fingerprint "$K/host_ed25519.pub")) in $T/kh" \
+		"the log"
 	connect "$b" ssh host=127.0.0.1 port="$P" identity="$K/id_ed25519" known_hosts="$T/kh"
+	[[ $(snap "$M/$b/log") != *recorded* ]] || fail "a known key was logged as recorded"
+}
+
+# An account whose login shell refuses (nologin): the reason is what the
+# target printed, not only sshd's complaint about the home directory.
+test_ssh_to_an_account_that_may_not_log_in_says_what_the_target_said()
+{
+	expect_eq "$(getent passwd nobody | cut -d: -f7)" /usr/sbin/nologin "nobody's shell"
+	# sshd reads a user's keys as that user: nobody's are in a directory
+	# nobody can read (the test's own are not).
+	local pub
+	pub=$(mktemp -d /tmp/mitofs-nobody.XXXXXX)
+	TEARDOWN+=("rm -rf '$pub'")
+	mkdir -p "$T/sshd"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/id_ed25519"
+	cp "$T/sshd/id_ed25519.pub" "$pub/keys"
+	chmod 755 "$pub"
+	chmod 644 "$pub/keys"
+	SSHD_EXTRA="Match User nobody
+	AuthorizedKeysFile $pub/keys" start_sshd
+	expect_write_errno EIO "$M/ctl" "connect ${U}n ssh $(sut) user=nobody"
+	expect_contains "$(get "$M/ctl")" "This account is currently not available." "ctl"
+	[ ! -e "$M/${U}n" ] || fail "a failed connect left its directory"
 }
 
 test_ssh_ignore_connects_and_logs_a_warning()
