@@ -9,7 +9,7 @@ mkdir -p "$M"
 if mountpoint -q "$M"; then
 	fusermount3 -u "$M" || fusermount3 -uz "$M"
 fi
-./build/mitofs "$M"
+"${MITOFS:-./build/mitofs}" "$M"
 
 run() { printf '\n$ %s\n' "$*"; eval "$@"; }
 

@@ -9,9 +9,10 @@
 # host, then sleep a second), waits for all, prints each one's status and
 # first line of output, and disconnects them again (KEEP=1 keeps them).
 #
-# COMMAND must be one line: bash's echo writes each line with its own
-# write(2), and each write to exec is a command of its own (see
-# docs/filesystem.md, "Writing commands").
+# COMMAND may have several lines: everything written on one open of
+# `exec` is one script, however the writer cuts it into write(2) calls,
+# and it starts when the file is closed (see docs/filesystem.md,
+# "Writing commands").
 # Exit status: 0 if every context connected and every command exited 0.
 set -u
 
