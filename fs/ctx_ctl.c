@@ -219,7 +219,17 @@ void ctx_mkdir(struct node *dir, const char *name, const struct caller *who,
 		done(arg, -EPERM);
 		return;
 	}
-	char line[CTL_MAX_LINE];
+	char line[CTL_MAX_LINE], err[256];
+	/* Checked before it becomes a line: a blank or a newline in the
+	 * name would make other words, or other lines, of it. */
+	int rc = ctl_check_name(name, err, sizeof(err));
+	if (rc) {
+		char what[96];
+		snprintf(what, sizeof(what), "mkdir %.64s", name);
+		ctl_set_error(parent, what, rc, err);
+		done(arg, rc);
+		return;
+	}
 	int n = snprintf(line, sizeof(line), "connect %s ssh host=%s", name, name);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
 		done(arg, -ENAMETOOLONG);

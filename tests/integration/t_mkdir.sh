@@ -119,6 +119,14 @@ test_mkdir_that_cannot_connect_fails_with_the_reason_and_leaves_nothing()
 	out=$(mkdir "$M2/a:b" 2>&1) && fail "mkdir a:b succeeded"
 	expect_eq "$(errno_name "$out")" EINVAL "mkdir of a bad name"
 	expect_contains "$(get "$M2/ctl")" "bad context name 'a:b'" "ctl"
+	# A name with a newline or a blank is refused before it becomes a
+	# ctl line: it can add no other line, no other word.
+	out=$(mkdir "$M2/${U}x"$'\n'"connect ${U}y local" 2>&1) && fail "mkdir of a name with a newline succeeded"
+	expect_eq "$(errno_name "$out")" EINVAL "mkdir of a name with a newline"
+	out=$(mkdir "$M2/${U}x local" 2>&1) && fail "mkdir of a name with a blank succeeded"
+	expect_eq "$(errno_name "$out")" EINVAL "mkdir of a name with a blank"
+	expect_contains "$(get "$M2/ctl")" "mkdir ${U}x local: bad context name" "ctl"
+	[ -z "$(ls "$M2" | grep "^${U}[xy]")" ] || fail "contexts were made: $(ls "$M2")"
 	# Elsewhere in the tree mkdir is EPERM; rmdir of what is not a
 	# context too.
 	wr "$M2/ctl" "connect ${U}l local"
