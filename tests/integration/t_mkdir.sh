@@ -224,14 +224,21 @@ EOF
 # test's own, /usr/local/sbin is a tmpfs holding a link to the daemon.
 test_an_fstab_line_mounts_with_mount_a()
 {
-	local m=$T/m3 f=$T/fleet
-	mkdir "$m"
+	local m=$T/m3 m4=$T/m4 f=$T/fleet
+	mkdir "$m" "$m4"
 	printf 'connect %s local\n' "${U}f1" >"$f"
-	printf '%s %s fuse.mitofs connect=%s,clone_grace=5,nosuid,nodev,noatime 0 0\n' \
-		"${U}fleet" "$m" "$f" >"$T/fstab"
-	M3=$m U=$U MITOFS=$MITOFS FSTAB=$T/fstab timeout 40 unshare -m --propagation private \
+	# The type fuse.mitofs, and the older form mitofs#SOURCE of type fuse.
+	{
+		printf '%s %s fuse.mitofs connect=%s,clone_grace=5,nosuid,nodev,noatime 0 0\n' \
+			"${U}fleet" "$m" "$f"
+		printf 'mitofs#%s %s fuse connect=%s,nofail 0 0\n' "${U}old" "$m4" "$f"
+	} >"$T/fstab"
+	M3=$m M4=$m4 U=$U MITOFS=$MITOFS FSTAB=$T/fstab timeout 40 unshare -m --propagation private \
 		bash -c "$(declare -f get rd errno_name field wait_until now_ms fail expect_eq expect_contains)"'
 		set -eu
+		# A failure below must not leave the daemons behind the
+		# namespace: their mounts are only here.
+		trap '"'"'umount "$M3" 2>/dev/null || :; umount "$M4" 2>/dev/null || :'"'"' EXIT
 		mount -t tmpfs tmpfs /usr/local/sbin
 		ln -s "$MITOFS" /usr/local/sbin/mitofs
 		mount -a -T "$FSTAB" || fail "mount -a -T $FSTAB"
@@ -239,7 +246,10 @@ test_an_fstab_line_mounts_with_mount_a()
 		expect_contains "$(findmnt -n -o OPTIONS "$M3")" "noatime" "mount flags"
 		wait_until 10 "${U}f1 to connect" test -d "$M3/${U}f1"
 		expect_eq "$(field "$(get "$M3/${U}f1/info")" state)" connected "f1"
+		expect_eq "$(findmnt -n -o SOURCE,FSTYPE "$M4")" "${U}old fuse.mitofs" "findmnt of mitofs#"
+		wait_until 10 "${U}f1 to connect on the second mount" test -d "$M4/${U}f1"
 		umount "$M3" || fail "umount"
+		umount "$M4" || fail "umount of the second"
 		if findmnt "$M3" >/dev/null; then fail "still mounted after umount"; fi
 		echo mounted-and-unmounted' >"$T/ns.out" 2>&1 || fail "in the namespace: $(cat "$T/ns.out")"
 	expect_contains "$(cat "$T/ns.out")" mounted-and-unmounted "the steps in the namespace"
