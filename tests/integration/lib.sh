@@ -223,6 +223,20 @@ bg()   # COMMAND...
 	BG_LAST=$!
 }
 
+# A TCP listener on 127.0.0.1:PORT that accepts and never speaks (a
+# host whose link went silent), in the background; returns once it
+# listens.
+silent_listener()   # PORT
+{
+	bg python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)' "$1"
+	wait_until 10 "the silent listener on port $1" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1"
+}
+
 # PID and all its descendants, children first.
 descendants()   # PID
 {

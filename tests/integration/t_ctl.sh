@@ -131,14 +131,7 @@ test_connect_lines_of_one_write_run_together()
 	# of 2 s take 6 s; together, 2 s.
 	local port
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	bg python3 -c '
-import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
-held = []
-while True:
-    c, _ = s.accept(); held.append(c)' "$port"
-	wait_until 5 "the silent server listens" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+	silent_listener "$port"
 	local lines="" i t0 el
 	for i in 1 2 3; do
 		lines+="connect ${U}s$i ssh host=127.0.0.1 port=$port timeout=2"$'\n'

@@ -144,13 +144,7 @@ test_mkdir_that_cannot_connect_fails_with_the_reason_and_leaves_nothing()
 test_mkdir_interrupted_returns_at_once_and_abandons_the_connect()
 {
 	SILENT_PORT=$(( 20000 + RANDOM % 30000 ))
-	bg python3 -c 'import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
-conns = []
-while True:
-    c, _ = s.accept(); conns.append(c)' "$SILENT_PORT"
-	wait_until 10 "the silent listener" bash -c "exec 3<>/dev/tcp/127.0.0.1/$SILENT_PORT"
+	silent_listener "$SILENT_PORT"
 	own_mount
 	bg mkdir "$M2/${U}silent"
 	local m=$BG_LAST t0
