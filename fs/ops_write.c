@@ -119,26 +119,47 @@ void ops_write_release(struct fh *f)
 }
 
 /* The first write of a script, waiting to learn whether its target
- * answers; the kernel keeps f open meanwhile. */
+ * answers; the kernel keeps f open until the write is answered. */
 struct script_wait {
-	fuse_req_t req;
+	fuse_req_t req;   /* NULL once answered (its writer was interrupted) */
 	size_t size;
-	struct fh *f;
+	struct fh *f;     /* NULL once answered: f may be closed since */
 };
+
+/* The script so far is this first write alone: a write that fails takes
+ * it along, nothing of it runs. */
+static void script_drop(struct fh *f)
+{
+	free(f->wbuf);
+	f->wbuf = NULL;
+	f->wlen = 0;
+}
 
 static void script_ready_done(void *arg, int rc)
 {
 	struct script_wait *sw = arg;
-	if (rc) { /* nothing of it can run: the target is lost */
-		free(sw->f->wbuf);
-		sw->f->wbuf = NULL;
-		sw->f->wlen = 0;
-	}
-	if (rc)
+	if (!sw->req)
+		; /* EINTR was the answer */
+	else if (rc) { /* nothing of it can run: the target is lost */
+		script_drop(sw->f);
 		fuse_reply_err(sw->req, -rc);
-	else
+	} else {
 		fuse_reply_write(sw->req, sw->size);
+	}
 	free(sw);
+}
+
+/* Ctrl-C while the target is asked (up to two keepalive intervals on a
+ * link gone silent): EINTR at once, the write's text dropped. */
+static void script_wait_interrupted(fuse_req_t req, void *arg)
+{
+	struct script_wait *sw = arg;
+	if (sw->req != req)
+		return;
+	script_drop(sw->f);
+	sw->req = NULL;
+	sw->f = NULL;
+	fuse_reply_err(req, EINTR);
 }
 
 /* Runs a whole command written to a file that takes commands. */
@@ -265,6 +286,9 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 				return;
 			}
 			*sw = (struct script_wait){ req, size, f };
+			/* Before the call: an interrupt that came already is
+			 * answered here, and the call's end then only frees sw. */
+			fuse_req_interrupt_func(req, script_wait_interrupted, sw);
 			k->script_ready(n, script_ready_done, sw);
 		} else {
 			fuse_reply_write(req, size);

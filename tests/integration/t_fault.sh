@@ -267,6 +267,24 @@ test_exec_on_a_host_gone_silent_fails_the_write_with_eio()
 	expect_eq "$(get "$M/$a/stdout")" first "a job before the fault"
 	sleep 1.2
 	drop_packets
+	# A writer that waits for the answer can be interrupted (EINTR at
+	# once, nothing of its text kept).
+	python3 - "$M/$a/exec" <<'EOF' || fail "an interrupted write to exec"
+import os, signal, sys, threading, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+main = threading.main_thread().ident
+threading.Timer(0.5, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+t0 = time.time()
+try:
+    os.write(fd, b"echo never\n")
+    sys.exit("the write succeeded")
+except KeyboardInterrupt:
+    pass
+took = time.time() - t0
+os.close(fd)
+print(f"# the write was interrupted after {took:.2f} s")
+sys.exit(0 if took < 2 else f"the interrupted write returned after {took:.1f} s")
+EOF
 	t0=$(now_ms)
 	expect_write_errno EIO "$M/$a/exec" 'echo second'
 	took=$(( $(now_ms) - t0 ))
