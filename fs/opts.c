@@ -54,7 +54,7 @@ static const char usage_text[] =
 	"                         (default with allow_other or as root) or as root\n"
 	"  -o ro,nosuid,nodev,noexec,noatime,...   mount flags, for the kernel\n"
 	"\n"
-	"SIZE takes a k, m or g suffix. See mitofs(1) and docs/filesystem.md.\n";
+	"SIZE takes a k, m, g or t suffix. See mitofs(1) and docs/filesystem.md.\n";
 
 /* Mount flags libfuse takes and hands to the kernel (lib/mount.c). */
 static const char *const kernel_flags[] = {
