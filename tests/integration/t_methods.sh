@@ -288,3 +288,23 @@ test_podman_runs_a_real_container_where_it_can()
 	connect "${U}pm" podman "container=$ctr"
 	expect_eq "$(run_in "${U}pm" 'echo inside')" inside "a real podman container"
 }
+
+# An absolute symlink under fs/ is resolved by the local kernel, as with
+# sshfs (docs/filesystem.md says so): the same absolute path exists in
+# the chroot and here, with different contents; a relative one stays in
+# fs/.
+test_absolute_symlinks_under_fs_resolve_on_the_local_machine()
+{
+	make_rootfs "$T/r" amd64
+	mkdir -p "$T/r$T"
+	echo inside >"$T/r$T/mark"
+	echo local >"$T/mark"
+	ln -s "$T/mark" "$T/r/tmp/abs"
+	ln -s "..$T/mark" "$T/r/tmp/rel"
+	connect "${U}bb" chroot "path=$T/r"
+	expect_eq "$(readlink "$M/${U}bb/fs/tmp/abs")" "$T/mark" "the link as the target stores it"
+	expect_eq "$(cat "$M/${U}bb/fs/tmp/abs")" local "read through the absolute link"
+	expect_eq "$(realpath "$M/${U}bb/fs/tmp/abs")" "$T/mark" "realpath of it"
+	expect_eq "$(cat "$M/${U}bb/fs/tmp/rel")" inside "read through the relative link"
+	expect_eq "$(cat "$M/${U}bb/fs$(readlink "$M/${U}bb/fs/tmp/abs")")" inside "fs/ + the link's target"
+}
