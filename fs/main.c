@@ -224,6 +224,7 @@ int main(int argc, char **argv)
 	for (const struct stub_embedded *e = mitofs_stubs; e->arch; e++)
 		if (boot_images_add(&d.images, e->arch, e->data, e->len, 1)) {
 			fprintf(stderr, "mitofs: the embedded %s stub is damaged\n", e->arch);
+			opts_free(&o);
 			return 1;
 		}
 	clock_gettime(CLOCK_REALTIME, &d.t0);
@@ -234,17 +235,20 @@ int main(int argc, char **argv)
 	if (!foreground) {
 		if (pipe2(ready, O_CLOEXEC)) {
 			perror("mitofs: pipe");
+			opts_free(&o);
 			return 1;
 		}
 		pid_t pid = fork();
 		if (pid < 0) {
 			perror("mitofs: fork");
+			opts_free(&o);
 			return 1;
 		}
 		if (pid > 0) {
 			close(ready[1]);
 			char c = 1;
 			ssize_t n = read(ready[0], &c, 1);
+			opts_free(&o); /* the daemon (the child) has its own copy */
 			return n == 1 && c == 0 ? 0 : 1;
 		}
 		close(ready[0]);

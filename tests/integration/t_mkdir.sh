@@ -32,8 +32,8 @@ own_mount()
 	} >"$cfg"
 	printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$cfg" >"$T/bin/ssh"
 	chmod 755 "$T/bin/ssh"
+	TEARDOWN+=("fusermount3 -u '$T/m2' 2>/dev/null || fusermount3 -uz '$T/m2' 2>/dev/null || :")
 	HOME=$T/home PATH=$T/bin:$PATH "$MITOFS" "$@" "$T/m2" || fail "mount of $T/m2"
-	TEARDOWN+=("fusermount3 -u '$T/m2' || fusermount3 -uz '$T/m2'")
 	M2=$T/m2
 }
 
@@ -195,8 +195,8 @@ connect ${U}f2 nosuchmethod
   connect ${U}f3 local
 disconnect ${U}nothere
 EOF
+	TEARDOWN+=("fusermount3 -u '$m' 2>/dev/null || fusermount3 -uz '$m' 2>/dev/null || :")
 	"$MITOFS" -o "connect=$f" "$m" || fail "mount with connect=$f"
-	TEARDOWN+=("fusermount3 -u '$m' || fusermount3 -uz '$m'")
 	wait_until 10 "the summary line" eval 'snap "$m/log" | grep -q "connect=$f: 4 lines, 2 failed"'
 	expect_eq "$(ls -d "$m/${U}"* | sed 's|.*/||' | tr '\n' ' ')" "${U}f1 ${U}f3 " "contexts"
 	expect_eq "$(field "$(get "$m/${U}f3/info")" state)" connected "f3"
