@@ -241,7 +241,9 @@ while True:
 descendants()   # PID
 {
 	local c
-	for c in $(ps -o pid= --ppid "$1"); do
+	# ps exits 1 when PID has no children: not an error here (under
+	# errtrace it would fire the test's ERR trap).
+	for c in $(ps -o pid= --ppid "$1" || true); do
 		descendants "$c"
 	done
 	echo "$1"

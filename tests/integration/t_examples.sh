@@ -36,7 +36,7 @@ test_examples_demo_runs_the_tour_of_make_demo()
 	MNT=$d MITOFS=$MITOFS timeout 60 "$EX/demo.sh" >"$T/out" 2>"$T/err" ||
 		fail "demo.sh: exit $?: $(cat "$T/err")"
 	# Its one error is the bad verb it shows on purpose.
-	expect_match "$(cat "$T/err")" "^[^\n]*demo.sh: line [0-9]+: echo: write error: Invalid argument$" \
+	expect_match "$(cat "$T/err")" "^[^[:cntrl:]]*demo\.sh: line [0-9]+: echo: write error: Invalid argument$" \
 		"demo.sh's stderr"
 	local out
 	out=$(cat "$T/out")
