@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "frame.h"
 #include "proto.h"
 #include "router.h"
+#include "stream.h"
 
 #define WINDOW_MAX 16
 
@@ -22,6 +24,7 @@ struct push_send {
 	bool data_started;
 	bool retried;          /* PUT said "not in the cache" once already */
 	bool told;             /* sent_all was called */
+	bool nosplice;         /* splice failed once: read from now on */
 	uint32_t hs[WINDOW_MAX + 1]; /* reply handles waiting */
 };
 
@@ -139,6 +142,79 @@ static int send_put(struct push_send *p)
 	return send_call(p, &b, on_put);
 }
 
+/* A PUSH_DATA call's fields before the blob's bytes: svc, op, hash,
+ * size, off, crc, the blob's length. */
+#define PIECE_HDR (4 + SHA256_LEN + 8 + 8 + 4 + 4)
+
+/* Writes the header of the piece of n bytes at next_off into q. */
+static void piece_hdr(const struct push_send *p, uint8_t *q, size_t n, uint32_t crc)
+{
+	be16_put(q, SVC_PUSH);
+	be16_put(q + 2, PUSH_DATA);
+	memcpy(q + 4, p->hash, SHA256_LEN);
+	q += 4 + SHA256_LEN;
+	be64_put(q, p->a.size);
+	be64_put(q + 8, p->next_off);
+	be32_put(q + 16, crc);
+	be32_put(q + 20, (uint32_t)n);
+}
+
+/*
+ * Sends the piece of n bytes at next_off spliced from the source's file,
+ * its reply going to handle h: the header from here, the bytes from the
+ * file's pages, never copied by us (reading them into the message and
+ * the stream's write were two copies of every byte for every child).
+ * 1 once sent; 0 when it is to be read instead (no splice source, a
+ * link that compresses or is not plain fds, no kept CRC, a file splice
+ * does not take); -EAGAIN when the stream's pipes all hold payloads
+ * while pieces of ours are in flight: their answers pump again, by which
+ * time the pipes have drained (waiting keeps every piece spliced; the
+ * window is then the pipes' and the socket's, ample on a local link).
+ * Other -errno: the stream failed.
+ */
+static int send_spliced(struct push_send *p, uint32_t h, size_t n)
+{
+	if (!p->a.crc || p->nosplice || n == 0)
+		return 0;
+	struct stream *s = router_stream_for(p->a.r, p->a.peer);
+	uint32_t crc;
+	if (!s || stream_compresses(s) || p->a.crc(p->a.src, p->next_off, n, &crc))
+		return 0;
+	ssize_t k = stream_splice_in(s, p->a.fd, p->next_off, n);
+	if (k == -EBUSY)
+		return p->inflight ? -EAGAIN : 0;
+	if (k < 0 || (size_t)k != n) {
+		if (k >= 0)
+			stream_splice_drop(s); /* short: the file is not what we were told */
+		p->nosplice = true;
+		return 0;
+	}
+	uint8_t hdr[PIECE_HDR];
+	piece_hdr(p, hdr, n, crc);
+	uint32_t me = router_id(p->a.r);
+	struct msg m = { .dst_id = p->a.peer, .src_id = me, .auth_id = me,
+			 .handle = HANDLE_CALL_SERVICE, .reply_to = h, .data = hdr, .len = sizeof(hdr) };
+	int rc = stream_send_spliced(s, &m, n);
+	return rc ? rc : 1;
+}
+
+/* Sends the piece of n bytes at next_off read by the source, built in
+ * the message itself, the bytes read straight into it (one copy less). */
+static int send_read(struct push_send *p, uint32_t h, size_t n)
+{
+	struct msg *m = msg_new(p->a.peer, HANDLE_CALL_SERVICE, h, NULL, PIECE_HDR + n);
+	if (!m)
+		return -ENOMEM;
+	uint32_t crc = 0;
+	int rc = p->a.read(p->a.src, p->next_off, m->data + PIECE_HDR, n, &crc);
+	if (rc) {
+		msg_free(m);
+		return rc;
+	}
+	piece_hdr(p, m->data, n, crc);
+	return router_send(p->a.r, m); /* takes m */
+}
+
 /* Sends pieces while the window allows; PUT once all were answered. */
 static int pump(struct push_send *p)
 {
@@ -146,33 +222,15 @@ static int pump(struct push_send *p)
 	       (p->next_off < p->a.size || (!p->data_started && p->a.size == 0))) {
 		size_t n = p->a.size - p->next_off < PUSH_CHUNK ? (size_t)(p->a.size - p->next_off)
 								 : PUSH_CHUNK;
-		/* svc, op, hash, size, off, crc, blob: built in the message
-		 * itself, the bytes read straight into it (one copy less). */
-		size_t hdr = 4 + SHA256_LEN + 8 + 8 + 4 + 4;
 		int slot = free_slot(p);
 		uint32_t h = slot < 0 ? 0 : router_add_reply(p->a.r, p->a.peer, on_data, p, 0);
-		struct msg *m = h ? msg_new(p->a.peer, HANDLE_CALL_SERVICE, h, NULL, hdr + n) : NULL;
-		uint32_t crc = 0;
-		int rc = slot < 0 ? -EBUSY : !m ? -ENOMEM : 0;
-		rc = rc ? rc : p->a.read(p->a.src, p->next_off, m->data + hdr, n, &crc);
-		if (!rc) {
-			uint8_t *q = m->data;
-			be16_put(q, SVC_PUSH);
-			be16_put(q + 2, PUSH_DATA);
-			memcpy(q + 4, p->hash, SHA256_LEN);
-			q += 4 + SHA256_LEN;
-			be64_put(q, p->a.size);
-			be64_put(q + 8, p->next_off);
-			be32_put(q + 16, crc);
-			be32_put(q + 20, (uint32_t)n);
-			rc = router_send(p->a.r, m); /* takes m */
-			m = NULL;
-		}
-		msg_free(m);
-		if (rc) {
+		int rc = slot < 0 ? -EBUSY : !h ? -ENOMEM : send_spliced(p, h, n);
+		if (rc == 0)
+			rc = send_read(p, h, n);
+		if (rc < 0) {
 			if (h)
 				router_del_handler(p->a.r, h);
-			return rc;
+			return rc == -EAGAIN ? 0 : rc;
 		}
 		p->hs[slot] = h;
 		p->data_started = true;

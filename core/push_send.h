@@ -4,7 +4,8 @@
  * has it (PUSH_HAVE), in PUSH_DATA pieces with a window of pieces in
  * flight, then PUSH_PUT asks the peer to write it at its targets. Used by
  * the daemon (fs/push.c, from memory) and by stubs passing content on to
- * their children (stub/svc_push.c, from their cache). Messages: proto.h.
+ * their children (stub/svc_push.c, from their cache; with no copy of
+ * the bytes where the link allows: push_send_args.crc). Messages: proto.h.
  * Not for: the receiving side or what a target does (stub/svc_push.c).
  */
 #ifndef MITOFS_PUSH_SEND_H
@@ -24,6 +25,9 @@ struct push_send;
  * context passing content on to 100 children does not compute them 100
  * times. Pieces start at multiples of PUSH_CHUNK. 0 or -errno. */
 typedef int push_read_fn(void *src, uint64_t off, void *buf, size_t n, uint32_t *crc);
+/* The CRC-32 the source keeps of the piece of n bytes at off: 0, or
+ * -ENOENT when it keeps none for it (the piece is then read). */
+typedef int push_crc_fn(void *src, uint64_t off, size_t n, uint32_t *crc);
 /* The end of a send, once: err 0 and the PUT reply's body in *body
  * (u32 n, then the targets' results: proto.h), or -errno with a reason
  * and body NULL when the whole call failed (peer lost, a piece refused). */
@@ -36,6 +40,14 @@ struct push_send_args {
 	uint64_t size;
 	push_read_fn *read;
 	void *src;
+	/* Optional, to send pieces with no copy: the content is also the
+	 * first size bytes of the regular file fd, unchanged while the send
+	 * lasts (a stub's cache), and crc gives the pieces' CRCs. A piece
+	 * whose CRC is kept goes spliced from fd (stream.h) when the link
+	 * to the peer is plain fds that do not compress (a local child);
+	 * else, or when splice cannot take it, it is read. NULL: read. */
+	push_crc_fn *crc;
+	int fd;
 	const void *put;               /* PUSH_PUT's fields after hash and size */
 	size_t put_len;
 	unsigned window;               /* PUSH_DATA pieces in flight (1-16) */

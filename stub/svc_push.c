@@ -424,6 +424,17 @@ static void on_sent(void *arg, int err, const char *why, struct rd *body)
 	hop_done(h);
 }
 
+/* The CRC kept of our piece at off of n bytes (push_crc_fn). */
+static int crc_entry(void *src, uint64_t off, size_t n, uint32_t *crc)
+{
+	const struct entry *e = src;
+	size_t i = (size_t)(off / PUSH_CHUNK);
+	if (off % PUSH_CHUNK || (n != PUSH_CHUNK && off + n != e->size) || !e->crc_ok[i])
+		return -ENOENT;
+	*crc = e->crc[i];
+	return 0;
+}
+
 static int read_entry(void *src, uint64_t off, void *buf, size_t n, uint32_t *crc)
 {
 	struct entry *e = src;
@@ -440,9 +451,8 @@ static int read_entry(void *src, uint64_t off, void *buf, size_t n, uint32_t *cr
 		n -= (size_t)got;
 		off += (uint64_t)got;
 	}
-	size_t i = (size_t)(at / PUSH_CHUNK);
-	bool whole_piece = at % PUSH_CHUNK == 0 && (want == PUSH_CHUNK || at + want == e->size);
-	*crc = whole_piece && e->crc_ok[i] ? e->crc[i] : (uint32_t)crc32(0L, start, (uInt)want);
+	if (crc_entry(e, at, want, crc))
+		*crc = (uint32_t)crc32(0L, start, (uInt)want);
 	return 0;
 }
 
@@ -451,7 +461,8 @@ static void start_hop(struct hop *h)
 	struct put *p = h->p;
 	struct push_send_args a = {
 		.r = p->x->r, .peer = h->child, .hash = p->e->hash, .size = p->e->size,
-		.read = read_entry, .src = p->e, .put = h->body.data, .put_len = h->body.len,
+		.read = read_entry, .src = p->e, .crc = crc_entry, .fd = p->e->fd,
+		.put = h->body.data, .put_len = h->body.len,
 		.window = PASS_WINDOW, .sent_all = hop_sent, .done = on_sent, .arg = h,
 	};
 	p->x->running++;
