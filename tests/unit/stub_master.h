@@ -56,7 +56,8 @@ static void on_boot(struct stream *s, pid_t pid, int err, const char *why, void 
 		cr_assert_eq(router_add_child(M.r, s, M.id), 0);
 }
 
-static void on_reply(struct router *r, const struct msg *m, void *arg)
+/* (Not every test sends calls of its own: unused there.) */
+__attribute__((unused)) static void on_reply(struct router *r, const struct msg *m, void *arg)
 {
 	(void)r;
 	(void)arg;
@@ -169,8 +170,8 @@ static void boot_stub(const char *name)
 /* Boots the glibc build of the stub (mitofs-stub-dyn) under memcheck,
  * from a copy named "mitofs:vg" in dir (as the first stage would name
  * it), without a first stage: it says hello at once. memcheck cannot
- * follow malloc in the static musl build. */
-static void boot_stub_valgrind(const char *dir)
+ * follow malloc in the static musl build. (Unused by some tests.) */
+__attribute__((unused)) static void boot_stub_valgrind(const char *dir)
 {
 #ifdef __SANITIZE_ADDRESS__
 	cr_skip_test("valgrind cannot run an ASan build (make test runs this one)");

@@ -1,0 +1,196 @@
+/*
+ * test_push_send — core/push_send.c sending to the real stub (booted as
+ * in test_stub.c) from a memfd source, as a parent stub passes on what it
+ * keeps: on a local link the pieces go spliced from the file (the source
+ * is never read), where the link compresses or a CRC is not kept they
+ * are read; either way the stub's checks (CRC, order) pass and the file
+ * it writes is the content. Skipped when the stub image is not built.
+ *
+ *   make build/mitofs build/tests/test_push_send && build/tests/test_push_send
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "private_home.h"
+#include "push_send.h"
+#include "sha256.h"
+
+#define STUB_MASTER_EXTRA                                              \
+	uint8_t *content;                                               \
+	size_t size;                                                    \
+	int fd;                      /* the memfd holding content */    \
+	int reads;                   /* push_read_fn calls */           \
+	long unkept;                 /* a piece whose CRC is not kept (-1) */ \
+	int done, err;                                                  \
+	char why[256];                                                  \
+	uint32_t nres, res_id, res_err;                                 \
+	char dir[64];
+#include "stub_master.h"
+
+static void setup(void)
+{
+	master_new();
+	boot_stub("push");
+	M.unkept = -1;
+	snprintf(M.dir, sizeof(M.dir), "/tmp/mitofs-push-send.XXXXXX");
+	cr_assert_not_null(mkdtemp(M.dir));
+}
+
+static void teardown(void)
+{
+	master_free();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", M.dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", M.dir);
+	free(M.content);
+	if (M.fd > 0)
+		close(M.fd);
+}
+
+TestSuite(push_send, .init = setup, .fini = teardown, .timeout = 60);
+
+/* size bytes of pseudo-random content in M.content and a memfd. */
+static void make_content(size_t size)
+{
+	M.size = size;
+	M.content = malloc(size);
+	cr_assert_not_null(M.content);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < size; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		M.content[i] = (uint8_t)x;
+	}
+	M.fd = memfd_create("push-send-test", MFD_CLOEXEC);
+	cr_assert_geq(M.fd, 0);
+	cr_assert_eq(pwrite(M.fd, M.content, size, 0), (ssize_t)size);
+}
+
+static int src_crc(void *src, uint64_t off, size_t n, uint32_t *crc)
+{
+	(void)src;
+	if (M.unkept >= 0 && off / PUSH_CHUNK == (uint64_t)M.unkept)
+		return -ENOENT;
+	*crc = (uint32_t)crc32(0L, M.content + off, (uInt)n);
+	return 0;
+}
+
+static int src_read(void *src, uint64_t off, void *buf, size_t n, uint32_t *crc)
+{
+	(void)src;
+	M.reads++;
+	memcpy(buf, M.content + off, n);
+	*crc = (uint32_t)crc32(0L, buf, (uInt)n);
+	return 0;
+}
+
+static void on_done(void *arg, int err, const char *why, struct rd *body)
+{
+	(void)arg;
+	M.done = 1;
+	M.err = err;
+	snprintf(M.why, sizeof(M.why), "%s", why ? why : "");
+	const uint8_t *t;
+	size_t tlen;
+	if (!err)
+		cr_assert(rd_u32(body, &M.nres) == 0 && M.nres == 1 && rd_u32(body, &M.res_id) == 0 &&
+			  rd_u32(body, &M.res_err) == 0 && rd_blob(body, &t, &tlen) == 0,
+			  "malformed PUT result");
+}
+
+/* Pushes the content to the stub itself at M.dir/name; its bytes there
+ * must be the content. */
+static void push_and_check(const char *name)
+{
+	char dst[128];
+	snprintf(dst, sizeof(dst), "%s/%s", M.dir, name);
+	struct buf put;
+	buf_init(&put);
+	cr_assert_eq(buf_put_u32(&put, 0644), 0);
+	cr_assert_eq(buf_put_str(&put, dst), 0);
+	cr_assert_eq(buf_put_u32(&put, 1), 0);
+	cr_assert_eq(buf_put_u32(&put, 0), 0); /* depth 0: the stub itself */
+	uint8_t hash[SHA256_LEN];
+	sha256(M.content, M.size, hash);
+	struct push_send_args a = {
+		.r = M.r, .peer = M.id, .hash = hash, .size = M.size, .read = src_read,
+		.crc = src_crc, .fd = M.fd, .put = put.data, .put_len = put.len, .window = 16,
+		.done = on_done,
+	};
+	struct push_send *p = push_send_start(&a);
+	buf_free(&put);
+	cr_assert_not_null(p);
+	run_until(&M.done, 30000);
+	cr_assert_eq(M.done, 1, "no answer to the push");
+	cr_assert_eq(M.err, 0, "push failed: %s", M.why);
+	cr_assert_eq(M.res_id, M.id);
+	cr_assert_eq(M.res_err, 0, "the stub could not write %s", dst);
+	int fd = open(dst, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	uint8_t *got = malloc(M.size + 1);
+	cr_assert_not_null(got);
+	ssize_t n = read(fd, got, M.size + 1);
+	close(fd);
+	cr_assert_eq(n, (ssize_t)M.size, "%zd bytes written, not %zu", n, M.size);
+	cr_assert(memcmp(got, M.content, M.size) == 0, "the bytes written differ");
+	free(got);
+}
+
+/* 4 MiB and a partial last piece: more pieces than the window and than
+ * the stream's pipes hold at once, so the send also waits for them. */
+#define SIZE ((4u << 20) + 777)
+#define PIECES ((SIZE + PUSH_CHUNK - 1) / PUSH_CHUNK)
+
+Test(push_send, a_local_link_takes_every_piece_spliced_and_intact)
+{
+	make_content(SIZE);
+	push_and_check("spliced");
+	cr_assert_eq(M.reads, 0, "%d of %u pieces were read, not spliced", M.reads, PIECES);
+}
+
+/* With the link's socket buffer at its smallest the stream's pipes fill
+ * up while pieces are in flight: the send waits for their answers rather
+ * than read the next pieces. (The socket to the stub is the only one of
+ * this process: boot_local's socketpair.) */
+Test(push_send, full_pipes_make_the_send_wait_not_read)
+{
+	make_content(SIZE);
+	int small = 4096, socks = 0;
+	for (int fd = 3; fd < 1024; fd++) {
+		int type;
+		socklen_t len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+		    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) == 0)
+			socks++;
+	}
+	cr_assert_geq(socks, 1, "no socket to the stub");
+	push_and_check("waited");
+	cr_assert_eq(M.reads, 0, "%d of %u pieces were read, not spliced", M.reads, PIECES);
+}
+
+Test(push_send, a_compressing_link_reads_every_piece)
+{
+	make_content(SIZE);
+	stream_set_compress(router_stream_for(M.r, M.id), true);
+	push_and_check("read");
+	cr_assert_eq(M.reads, (int)PIECES);
+}
+
+Test(push_send, a_piece_whose_crc_is_not_kept_is_read_and_the_rest_spliced)
+{
+	make_content(SIZE);
+	M.unkept = 3;
+	push_and_check("mixed");
+	cr_assert_eq(M.reads, 1);
+}
