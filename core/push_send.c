@@ -41,8 +41,19 @@ static void forget_handle(struct push_send *p, uint32_t h)
 		}
 }
 
+/* Gives back the pipes our pieces went through, all answered (or
+ * given up) by now: to each of a parent's 100 children they would
+ * otherwise stay, 4 each (stream_splice_release). */
+static void release_pipes(struct push_send *p)
+{
+	struct stream *s = p->a.crc && p->data_started ? router_stream_for(p->a.r, p->a.peer) : NULL;
+	if (s)
+		stream_splice_release(s);
+}
+
 static void free_send(struct push_send *p)
 {
+	release_pipes(p);
 	for (int i = 0; i <= WINDOW_MAX; i++)
 		if (p->hs[i])
 			router_del_handler(p->a.r, p->hs[i]);
@@ -128,6 +139,7 @@ static int send_have(struct push_send *p)
 
 static int send_put(struct push_send *p)
 {
+	release_pipes(p);
 	if (p->a.sent_all && !p->told) {
 		p->told = true;
 		p->a.sent_all(p->a.arg);

@@ -140,6 +140,11 @@ ssize_t stream_splice_in(struct stream *s, int fd, uint64_t off, size_t n);
 int stream_send_spliced(struct stream *s, const struct msg *m, size_t k);
 /* Drops a payload spliced in and not sent. */
 void stream_splice_drop(struct stream *s);
+/* Closes the pipes that hold nothing: a sender done splicing to this
+ * stream gives back their fds and their share of the user's pipe
+ * budget (a parent that passed a push on to 100 children would keep
+ * 400 pipes, 800 fds). Those holding queued payloads stay. */
+void stream_splice_release(struct stream *s);
 
 /* Bytes waiting in the write queue (spliced ones too). */
 size_t stream_queued(const struct stream *s);

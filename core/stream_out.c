@@ -355,14 +355,17 @@ bool stream_compresses(const struct stream *s)
 
 /* ---- spliced payloads ---- */
 
-/* The capacity asked of a pipe: a payload of FS_MAX_IO (1 MiB) on page
- * boundaries, and what an unprivileged process may ask
- * (/proc/sys/fs/pipe-max-size). */
-#define STREAM_PIPE_SZ (1u << 20)
-
-/* A free pipe (made if need be), or -1: -EBUSY all hold payloads,
- * -ENOTSUP none can be made. */
-static int pipe_get(struct stream *s)
+/*
+ * A free pipe of at least pages slots (made, or grown, if need be), or
+ * -EBUSY: all hold payloads; -ENOTSUP: none can be made. A pipe is
+ * asked for what the payload needs and no more: every pipe's size
+ * counts against its user's pipe budget (fs.pipe-user-pages-soft, 64
+ * MiB), past which the kernel gives that user's new pipes two slots,
+ * and a parent passing a push on holds pipes towards 16 children at
+ * once. Where it cannot grow (past /proc/sys/fs/pipe-max-size, 1 MiB,
+ * unprivileged), the caller finds it too small.
+ */
+static int pipe_get(struct stream *s, size_t pages)
 {
 	for (int i = 0; i < STREAM_PIPES; i++) {
 		struct stream_pipe *sp = &s->pipes[i];
@@ -374,8 +377,11 @@ static int pipe_get(struct stream *s)
 				return -ENOTSUP;
 			sp->r = fds[0];
 			sp->w = fds[1];
-			/* A smaller pipe still serves smaller payloads. */
-			(void)fcntl(sp->w, F_SETPIPE_SZ, STREAM_PIPE_SZ);
+			int sz = fcntl(sp->w, F_GETPIPE_SZ);
+			sp->pages = sz > 0 ? (size_t)sz / 4096 : 0;
+		}
+		if (sp->pages < pages) {
+			(void)fcntl(sp->w, F_SETPIPE_SZ, (int)(pages * 4096));
 			int sz = fcntl(sp->w, F_GETPIPE_SZ);
 			sp->pages = sz > 0 ? (size_t)sz / 4096 : 0;
 		}
@@ -389,15 +395,18 @@ ssize_t stream_splice_in(struct stream *s, int fd, uint64_t off, size_t n)
 	if (s->io || s->nosplice || s->closed || s->werr || off > INT64_MAX)
 		return -ENOTSUP;
 	stream_splice_drop(s);
-	int p = pipe_get(s);
+	if (n > FRAME_MAX_LEN)
+		return -ENOTSUP;
+	/* Each page of the file takes one slot of the pipe, the first and
+	 * the last ones partly filled. */
+	size_t pages = (off % 4096 + n + 4095) / 4096;
+	int p = pipe_get(s, pages);
 	if (p == -ENOTSUP)
 		s->nosplice = true;
 	if (p < 0)
 		return p;
 	struct stream_pipe *sp = &s->pipes[p];
-	/* Each page of the file takes one slot of the pipe, the first and
-	 * the last ones partly filled. */
-	if ((off % 4096 + n + 4095) / 4096 > sp->pages)
+	if (pages > sp->pages)
 		return -ENOTSUP;
 	loff_t at = (loff_t)off;
 	size_t got = 0;
@@ -421,6 +430,13 @@ ssize_t stream_splice_in(struct stream *s, int fd, uint64_t off, size_t n)
 	s->spl = p;
 	s->spl_len = got;
 	return (ssize_t)got;
+}
+
+void stream_splice_release(struct stream *s)
+{
+	for (int i = 0; i < STREAM_PIPES; i++)
+		if (!s->pipes[i].busy)
+			pipe_close(&s->pipes[i]);
 }
 
 void stream_splice_drop(struct stream *s)
