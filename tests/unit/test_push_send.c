@@ -4,8 +4,9 @@
  * keeps: on a local link the pieces go spliced from the file (the source
  * is never read), where the link compresses or a CRC is not kept they
  * are read; either way the stub's checks (CRC, order) pass and the file
- * it writes is the content; and the stub receives the pieces without
- * fresh memory for each. Skipped when the stub image is not built.
+ * it writes is the content; the pipes are given back once it is sent;
+ * and the stub receives the pieces without fresh memory for each.
+ * Skipped when the stub image is not built.
  *
  *   make build/mitofs build/tests/test_push_send && build/tests/test_push_send
  */
