@@ -303,7 +303,7 @@ int tree_add_job_dir(struct tree *t, struct job *j);
 
 /* An error code from a context, as the errno of a FUSE reply:
  * proto_errno's, but ENOSYS becomes EOPNOTSUPP. From a FUSE daemon the
- * kernel takes ENOSYS as "this operation is not implemented" and stops
+ * kernel takes ENOSYS as "this filesystem lacks the operation" and stops
  * sending it for the whole mount (FLUSH, which starts an exec at close
  * and reports write errors; FSYNC; the xattr calls; ACCESS; CREATE;
  * RENAME2...): one target without a syscall, or one lying stub, would
