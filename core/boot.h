@@ -72,6 +72,11 @@ void boot_images_arches(const struct boot_images *s, char *out, size_t cap);
  * too small, -EINVAL on an empty name, no image, or a tag that is not
  * lower-case hex. */
 int boot_stage_line(char *out, size_t cap, const struct boot_images *s, const char *name);
+/* The same for a target whose arch the caller knows (arch: as `uname -m`
+ * names it; a child on this machine runs what we run): no `uname -m`.
+ * NULL: as boot_stage_line. -EINVAL also for an arch not [a-z0-9_]. */
+int boot_stage_line_arch(char *out, size_t cap, const struct boot_images *s, const char *name,
+			 const char *arch);
 /* The cache tag of a gzip'd image: 16 hex digits, the CRC-32 and Adler-32
  * of the program inside. 0, or -EBADMSG when image is not gzip. */
 int boot_image_tag(const void *image, size_t n, char tag[BOOT_TAG_LEN + 1]);

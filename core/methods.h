@@ -48,6 +48,9 @@ struct methods_opt {
 
 /* Row flags. */
 #define METHODS_NET 1u /* a network hop: compress payloads, ping (keepalive) */
+/* The child runs on this machine, in our root: its arch is the one we run
+ * (boot_arch), so the first stage need not ask `uname -m`. */
+#define METHODS_HOST 2u
 
 /* What the step before the exec needs (borrowed from the options: valid
  * while they are, and in the forked child). */
@@ -63,7 +66,7 @@ struct methods_pre {
 struct methods_plan;
 struct methods_row {
 	const char *name;
-	unsigned flags;                 /* METHODS_NET */
+	unsigned flags;                 /* METHODS_NET, METHODS_HOST */
 	const struct methods_opt *opts; /* ends with { NULL }; timeout= is every method's */
 	/* Fills p->argv (and p->pty, p->pre...) for the first-stage line;
 	 * options are already checked. 0 or -errno with a reason in err. */

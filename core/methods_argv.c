@@ -411,11 +411,11 @@ static int build_lxd(struct methods_plan *p, const struct proto_kv *kv, size_t n
 /* --- the table --- */
 
 const struct methods_row methods_table[] = {
-	{ "local", 0, NULL, build_local },
+	{ "local", METHODS_HOST, NULL, build_local },
 	{ "ssh", METHODS_NET, ssh_opts, build_ssh },
-	{ "sudo", 0, user_opts, build_sudo },
-	{ "su", 0, user_opts, build_su },
-	{ "doas", 0, user_opts, build_doas },
+	{ "sudo", METHODS_HOST, user_opts, build_sudo },
+	{ "su", METHODS_HOST, user_opts, build_su },
+	{ "doas", METHODS_HOST, user_opts, build_doas },
 	{ "chroot", 0, chroot_opts, build_chroot },
 	{ "setns", 0, setns_opts, build_setns },
 	{ "docker", 0, docker_opts, build_exec },

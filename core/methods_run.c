@@ -110,7 +110,9 @@ struct methods_run *methods_run_start(struct loop *l, const char *method,
 	r->ptyfd = -1;
 	r->done = done;
 	r->arg = arg;
-	if ((rc = boot_stage_line(line, sizeof(line), imgs, cfg->name))) {
+	const struct methods_row *row = methods_find(method);
+	bool host = row && (row->flags & METHODS_HOST);
+	if ((rc = boot_stage_line_arch(line, sizeof(line), imgs, cfg->name, host ? boot_arch : NULL))) {
 		snprintf(err, errlen, "first stage: %s", strerror(-rc));
 		free(r);
 		errno = -rc;

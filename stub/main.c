@@ -334,7 +334,8 @@ static void parent_watch(struct loop *l, void *arg)
  * write) go back to the system once no message has passed for a whole
  * STUB_TRIM_MS, so an idle stub is as small as a fresh one again; so do
  * the streams' read buffers, whose first pages a parent of 100 children
- * otherwise keeps for each child (~10 KiB each). */
+ * otherwise keeps for each child (~10 KiB each), and the copy of our own
+ * image a parent made for its children's first stages (~140 KiB). */
 static void idle_trim(struct loop *l, void *arg)
 {
 	struct stub *st = arg;
@@ -342,7 +343,8 @@ static void idle_trim(struct loop *l, void *arg)
 	router_get_stats(st->r, &rs);
 	uint64_t seen = rs.msgs_routed + rs.msgs_local;
 	if (seen == st->trim_seen) {
-		size_t n = svc_fs_trim(st->fs) + msg_spare_trim(st->spare) + router_trim(st->r);
+		size_t n = svc_fs_trim(st->fs) + msg_spare_trim(st->spare) + router_trim(st->r) +
+			   svc_spawn_trim(st->spawn);
 		if (n)
 			log_debug("stub: quiet for %d ms, %zu bytes of buffers freed",
 				  STUB_TRIM_MS, n);

@@ -365,10 +365,18 @@ job_child(const char *cmd, int in, int out, int err, pid_t parent)
  * live across the shared-stack child. */
 static pid_t job_vfork(const char *cmd, int in, int out, int err)
 {
+	/* Signals blocked across it: no handler of ours may run in the child
+	 * on our memory; job_child unblocks them once they are reset. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	pid_t parent = getpid();
 	pid_t pid = vfork();
 	if (pid == 0)
 		job_child(cmd, in, out, err, parent);
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = e;
 	return pid;
 }
 

@@ -365,6 +365,17 @@ void svc_spawn_kill_all(struct svc_spawn *sp)
 		kill(c->pid, SIGKILL);
 }
 
+size_t svc_spawn_trim(struct svc_spawn *sp)
+{
+	/* A boot in progress reads the image where it is. */
+	if (!sp || sp->booting || sp->waiting || !sp->image.cap)
+		return 0;
+	size_t n = sp->image.cap;
+	buf_free(&sp->image);
+	sp->imgs.n = 0;
+	return n;
+}
+
 void svc_spawn_free(struct svc_spawn *sp)
 {
 	if (!sp)

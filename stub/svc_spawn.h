@@ -9,6 +9,7 @@
 #define MITOFS_SVC_SPAWN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -35,6 +36,10 @@ void svc_spawn_free(struct svc_spawn *sp);
  * a bootstrap. */
 void svc_spawn_call(struct svc_spawn *sp, const struct msg *m, uint16_t op, struct rd *args);
 
+/* Frees our image (remade at the next spawn: ~5 ms) unless a boot is in
+ * progress: a parent otherwise keeps its ~140 KiB for its whole life.
+ * The bytes freed. */
+size_t svc_spawn_trim(struct svc_spawn *sp);
 /* A child exited (status as from waitpid). True if it was a context of ours. */
 bool svc_spawn_child_exited(struct svc_spawn *sp, pid_t pid, int status);
 /* Shutdown: cancels bootstraps and queued requests, closes the streams to

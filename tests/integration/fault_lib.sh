@@ -77,5 +77,5 @@ no_host_process() { [ -z "$(host_ours)" ]; }
 # through bash -c, whose own command line would match).
 none_match()   # ERE
 {
-	! pgrep -f -- "$1" >/dev/null
+	! live_pgrep -f -- "$1" >/dev/null
 }

@@ -65,6 +65,11 @@ field()   # TEXT KEY
 
 # --- time ---
 
+# pgrep for processes still running. An exited stub whose parent died
+# (the daemon killed) stays a zombie until init reaps it, and pgrep -f
+# matches a zombie by its comm, which a stub sets to mitofs:NAME too.
+live_pgrep() { pgrep -r R,S,D,T,t,I "$@"; }
+
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # Polls COMMAND every 50 ms for up to SECS seconds; fails with WHAT.

@@ -19,6 +19,28 @@ test_local_connect_gives_info_with_identity_fields()
 	expect_eq "$(ps -o args= -p "$pid")" "mitofs:$a" "args of the stub (pid $pid)"
 }
 
+test_contexts_on_this_machine_do_not_ask_uname()
+{
+	# A uname that names another machine, first on the daemon's PATH: an
+	# ssh target's stage would refuse it (t_ssh.sh), but a local context
+	# and its own local child run what their parent runs, and their
+	# stages ask nothing (a fork and an exec fewer per context).
+	local lie=$T/lie m=$T/lm info
+	mkdir -p "$lie" "$m"
+	printf '#!/bin/sh\necho sparc64\n' >"$lie/uname"
+	chmod 755 "$lie/uname"
+	PATH=$lie:$PATH timeout 30 "$MITOFS" "$m" || fail "mount with the lying uname"
+	TEARDOWN+=("fusermount3 -uz '$m'")
+	expect_write_ok "$m/ctl" "connect ${U}x local"
+	expect_write_ok "$m/${U}x/ctl" "connect ${U}y local"
+	info=$(get "$m/${U}x/${U}y/info")
+	expect_eq "$(field "$info" state)" connected "state of the nested context"
+	expect_eq "$(field "$info" arch)" "$(/bin/uname -m)" "arch of the nested context"
+	# The lie was on their PATH all along.
+	expect_write_ok "$m/${U}x/${U}y/exec" 'uname -m'
+	expect_eq "$(get "$m/${U}x/${U}y/stdout")" sparc64 "uname -m run by a job"
+}
+
 test_nested_contexts_a_b_c_run_commands_at_every_level()
 {
 	local a=${U}a b=${U}b c=${U}c
@@ -95,7 +117,7 @@ test_disconnect_removes_directory_and_stub_exits()
 	[[ $ls != *"$a"* ]] || fail "$a still listed: $ls"
 	wait_until 3 "stub of $a (pid $pa) to exit" eval '! alive '"$pa"
 	wait_until 3 "stub of $a/$b (pid $pb) to exit" eval '! alive '"$pb"
-	[ -z "$(pgrep -f "mitofs:$a")" ] || fail "stubs left: $(pgrep -af "mitofs:$a")"
+	[ -z "$(live_pgrep -f "mitofs:$a")" ] || fail "stubs left: $(live_pgrep -af "mitofs:$a")"
 	wait_until 3 "the job of $a/$b ($jpid) to be killed" eval '! alive '"$jpid"
 	wait_until 3 "the job's child ($child) to be killed" eval '! alive '"$child"
 	# The name can be used again.
@@ -131,7 +153,7 @@ test_unmount_leaves_no_daemon_stub_or_job()
 	expect_eq "$(pgrep -f "mitofs:$U" | wc -l)" 2 "stubs running before unmount"
 	fusermount3 -u "$M"
 	wait_until 5 "daemon $dpid to exit" eval '! alive '"$dpid"
-	wait_until 5 "stubs to exit" eval '[ -z "$(pgrep -f "mitofs:$U")" ]'
+	wait_until 5 "stubs to exit" eval '[ -z "$(live_pgrep -f "mitofs:$U")" ]'
 	# Nothing of its session is left: stubs, shells, sleeps.
 	local left
 	left=$(ps -e -o sid=,stat=,args= | awk -v s="$dpid" '$1 == s && $2 !~ /^Z/')

@@ -47,7 +47,7 @@ test_sigkill_of_the_daemon_stops_stubs_and_jobs()
 	dpid=$(daemon_pid)
 	kill -KILL "$dpid"
 	wait_until 5 "the stubs to exit after the daemon was killed" \
-		eval '[ -z "$(pgrep -f "mitofs:$U")" ]'
+		eval '[ -z "$(live_pgrep -f "mitofs:$U")" ]'
 	local i left
 	for i in $(seq 1 40); do
 		left=$(session_members "$dpid")

@@ -243,7 +243,7 @@ test_container_tools_through_stand_ins()
 
 no_process()   # ERE
 {
-	! pgrep -f "$1" >/dev/null
+	! live_pgrep -f "$1" >/dev/null
 }
 
 test_missing_tool_container_and_timeout_leave_nothing()

@@ -179,7 +179,7 @@ test_disconnect_patterns_and_star_empty_a_level()
 	expect_write_errno EINVAL "$M/ctl" "disconnect [b-"
 	expect_write_ok "$M/ctl" "disconnect *"
 	expect_eq "$(ls "$M" | tr '\n' ' ')" "README ctl groups log stats " "the root after disconnect *"
-	wait_until 5 "every stub to exit" eval '[ -z "$(pgrep -f "mitofs:$U")" ]'
+	wait_until 5 "every stub to exit" eval '[ -z "$(live_pgrep -f "mitofs:$U")" ]'
 	expect_write_ok "$M/ctl" "disconnect *"
 }
 

@@ -382,6 +382,25 @@ Test(boot, stub_startup_proceeds_under_its_final_name)
 	cr_expect_eq(boot_stub_startup(1, argv), 0);
 }
 
+Test(boot, stub_startup_renames_itself_in_place)
+{
+	/* As the kernel lays them out: one string after another. */
+	char area[] = "/home/u/.cache/mitofs/stub-0123456789abcdef\0-\0web1";
+	char *argv[] = { area, area + 44, area + 46, NULL };
+	cr_assert_str_eq(argv[1], "-");
+	cr_assert_str_eq(argv[2], "web1");
+	cr_expect_eq(boot_stub_startup(3, argv), 0);
+	cr_expect_str_eq(area, "mitofs:web1");
+	for (size_t i = strlen("mitofs:web1"); i < sizeof(area); i++)
+		cr_expect_eq(area[i], 0, "byte %zu of the old command line is cleared", i);
+	char comm[32] = "";
+	int fd = open("/proc/self/comm", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_gt(read(fd, comm, sizeof(comm) - 1), 0);
+	close(fd);
+	cr_expect_str_eq(comm, "mitofs:web1\n");
+}
+
 Test(boot, stub_startup_refuses_unexpected_argv_and_foreign_dirs)
 {
 	char *one[] = { "mitofs-stub", NULL };
@@ -478,6 +497,55 @@ Test(boot, stage_asks_for_the_image_of_the_targets_arch)
 	cr_assert_eq(boot_stage_line(line, sizeof(line), &s, "pick"), 0);
 	stage_raw("/bin/sh", line, &ours, false, out, sizeof(out));
 	cr_expect_str_eq(out, PROTO_NEED "1pick:ours");
+	buf_free(&ours);
+	buf_free(&other);
+}
+
+/* A PATH whose uname names another machine: a stage that asks it fails. */
+static char *fake_uname_path(char *dir, size_t cap)
+{
+	snprintf(dir, cap, "/tmp/mitofs-test-uname.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	char f[256];
+	snprintf(f, sizeof(f), "%s/uname", dir);
+	FILE *o = fopen(f, "w");
+	cr_assert_not_null(o);
+	fputs("#!/bin/sh\necho sparc64\n", o);
+	fclose(o);
+	chmod(f, 0755);
+	static char path[512];
+	snprintf(path, sizeof(path), "%s:/usr/bin:/bin", dir);
+	return path;
+}
+
+Test(boot, stage_for_a_known_arch_never_asks_uname)
+{
+	struct buf ours, other;
+	build_of(&ours, "ours");
+	build_of(&other, "other");
+	char line[BOOT_LINE_MAX], out[256], dir[64];
+	struct boot_images s = { 0 };
+	cr_assert_eq(boot_images_add(&s, "riscv64", other.data, other.len, 0), 0);
+	cr_assert_eq(boot_images_add(&s, boot_arch, ours.data, ours.len, 0), 0);
+	char *old = strdup(getenv("PATH"));
+	setenv("PATH", fake_uname_path(dir, sizeof(dir)), 1);
+	/* Asking uname: the fake answer is refused. */
+	cr_assert_eq(boot_stage_line(line, sizeof(line), &s, "pick"), 0);
+	stage_raw("/bin/sh", line, &ours, true, out, sizeof(out));
+	char want[128];
+	snprintf(want, sizeof(want), "mitofs: unsupported arch sparc64 (have: riscv64, %s)\n", boot_arch);
+	cr_expect_str_eq(out, want);
+	/* Told the arch (a child on this machine): no uname, our image. */
+	cr_assert_eq(boot_stage_line_arch(line, sizeof(line), &s, "pick", boot_arch), 0);
+	cr_expect_null(strstr(line, "uname"), "the line runs no uname: %s", line);
+	stage_raw("/bin/sh", line, &ours, true, out, sizeof(out));
+	cr_expect_str_eq(out, PROTO_NEED "1pick:ours");
+	cr_expect_eq(boot_stage_line_arch(line, sizeof(line), &s, "pick", "x86 64"), -EINVAL);
+	setenv("PATH", old, 1);
+	free(old);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
 	buf_free(&ours);
 	buf_free(&other);
 }
