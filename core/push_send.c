@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "frame.h"
 #include "proto.h"
@@ -29,6 +30,7 @@ struct push_send {
 };
 
 static void on_have(struct router *r, const struct msg *m, void *arg);
+static void on_link(struct router *r, const struct msg *m, void *arg);
 static void on_data(struct router *r, const struct msg *m, void *arg);
 static void on_put(struct router *r, const struct msg *m, void *arg);
 
@@ -135,6 +137,25 @@ static int send_have(struct push_send *p)
 		return rc;
 	}
 	return send_call(p, &b, on_have);
+}
+
+/* Offers our sealed file to a peer on this machine (push_send_args.link);
+ * 0 when not offered (then HAVE), 1 once sent, or -errno. */
+static int send_link(struct push_send *p)
+{
+	struct stream *s = p->a.link ? router_stream_for(p->a.r, p->a.peer) : NULL;
+	if (!s || stream_compresses(s) || p->a.fd < 0)
+		return 0;
+	struct buf b;
+	int rc = begin(p, PUSH_LINK, &b);
+	rc = rc ? rc : buf_put_u32(&b, (uint32_t)getpid());
+	rc = rc ? rc : buf_put_u32(&b, (uint32_t)p->a.fd);
+	if (rc) {
+		buf_free(&b);
+		return rc;
+	}
+	rc = send_call(p, &b, on_link);
+	return rc ? rc : 1;
 }
 
 static int send_put(struct push_send *p)
@@ -277,6 +298,26 @@ static void on_have(struct router *r, const struct msg *m, void *arg)
 		fail(p, rc, why);
 }
 
+static void on_link(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct push_send *p = arg;
+	struct rd rd;
+	char why[PROTO_MAX_TEXT];
+	forget_handle(p, m->handle);
+	int rc = reply_of(m, &rd, why, sizeof(why));
+	if (rc == -EIO && router_msg_is_dead(m)) {
+		fail(p, rc, why); /* the peer is gone: no point in HAVE */
+		return;
+	}
+	/* Taken: only PUT is left. Refused: the content goes as bytes. */
+	rc = rc == 0 ? send_put(p) : send_have(p);
+	if (rc) {
+		snprintf(why, sizeof(why), "cannot send: %s", strerror(-rc));
+		fail(p, rc, why);
+	}
+}
+
 static void on_data(struct router *r, const struct msg *m, void *arg)
 {
 	(void)r;
@@ -338,7 +379,8 @@ struct push_send *push_send_start(const struct push_send_args *a)
 		p->a.window = 1;
 	if (p->a.window > WINDOW_MAX)
 		p->a.window = WINDOW_MAX;
-	int rc = send_have(p);
+	int rc = send_link(p);
+	rc = rc == 0 ? send_have(p) : rc < 0 ? rc : 0;
 	if (rc) {
 		free_send(p);
 		errno = -rc;

@@ -11,6 +11,7 @@
 #ifndef MITOFS_PUSH_SEND_H
 #define MITOFS_PUSH_SEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,13 @@ struct push_send_args {
 	 * else, or when splice cannot take it, it is read. NULL: read. */
 	push_crc_fn *crc;
 	int fd;
+	/* Optional: fd is a memory file of this process sealed against any
+	 * change (memfd, F_SEAL_WRITE|SHRINK|GROW). A peer on this machine
+	 * (a link that does not compress) is first offered to share it
+	 * (PUSH_LINK): no byte crosses the link, and it keeps the very same
+	 * pages; one that cannot (another user, no /proc, another pid
+	 * namespace) gets the content as above. */
+	bool link;
 	const void *put;               /* PUSH_PUT's fields after hash and size */
 	size_t put_len;
 	unsigned window;               /* PUSH_DATA pieces in flight (1-16) */

@@ -3,7 +3,10 @@
  *
  * The cache keeps each content in an anonymous memory file (memfd, else
  * an O_TMPFILE in $TMPDIR, /var/tmp or /tmp): nothing is left behind when
- * the stub goes, and nothing is mapped, so it is not in our RSS. Entries
+ * the stub goes, and nothing is mapped, so it is not in our RSS. A whole
+ * memfd is sealed, and a child on this machine keeps the same file
+ * (PUSH_LINK) instead of a copy: 1000 members of 10 parents then hold
+ * 10 copies of the content, not 1010, and write DST from those pages. Entries
  * are dropped oldest-used first to stay under SVC_PUSH_CACHE_MAX; an
  * entry a PUT is using stays.
  */
@@ -30,12 +33,15 @@
 
 #define PASS_ON_MAX 16 /* sends to children at once, over every PUT */
 #define PASS_WINDOW 16 /* PUSH_DATA pieces in flight per child */
+/* What makes a memory file unchangeable, for PUSH_LINK. */
+#define LINK_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
 
 struct entry {
 	uint8_t hash[SHA256_LEN];
 	uint64_t size, filled;
 	int fd;
 	bool whole;
+	bool sealed;          /* fd can never change: a local child may share it */
 	uint64_t used;        /* when last asked for (a tick) */
 	int pins;             /* PUTs using it */
 	uint32_t *crc;        /* of each PUSH_CHUNK piece as received (0 with ok 0) */
@@ -83,7 +89,7 @@ struct svc_push {
 
 static int anon_fd(void)
 {
-	int fd = memfd_create("mitofs-push", MFD_CLOEXEC);
+	int fd = memfd_create("mitofs-push", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd >= 0)
 		return fd;
 	const char *dirs[] = { getenv("TMPDIR"), "/var/tmp", "/tmp" };
@@ -243,6 +249,80 @@ static void on_data(struct svc_push *x, const struct msg *m, struct rd *a)
 	}
 	e->filled += n;
 	e->whole = e->filled == e->size;
+	if (e->whole)
+		e->sealed = fcntl(e->fd, F_ADD_SEALS, LINK_SEALS | F_SEAL_SEAL) == 0;
+	svc_reply(x->r, q, 0, NULL, NULL, 0);
+}
+
+/*
+ * PUSH_LINK: our parent process offers its sealed memory file holding the
+ * content; we keep it by opening /proc/PID/fd/FD (the same pages, shared:
+ * nothing crosses the link and nothing is copied). Taken from our parent
+ * only (the pid must be getppid(): in another pid namespace, or over a
+ * network, it is not). The seals make it unchangeable by anyone, the
+ * size is checked; the hash is the parent's word, as it is for PUSH_DATA.
+ */
+static void on_link(struct svc_push *x, const struct msg *m, struct rd *a)
+{
+	struct svc_req q = svc_req_of(m);
+	uint8_t hash[SHA256_LEN];
+	uint64_t size;
+	uint32_t pid, pfd;
+	if (rd_bytes(a, hash, SHA256_LEN) || rd_u64(a, &size) || rd_u32(a, &pid) ||
+	    rd_u32(a, &pfd) || rd_end(a)) {
+		svc_reply_errf(x->r, q, EINVAL, "push link: malformed");
+		return;
+	}
+	struct entry *e = find(x, hash);
+	if (e && e->whole && e->size == size) {
+		e->used = ++x->tick;
+		svc_reply(x->r, q, 0, NULL, NULL, 0);
+		return;
+	}
+	if (e) {
+		svc_reply_errf(x->r, q, EBUSY, "push: this content is being received already");
+		return;
+	}
+	if (pid == 0 || (pid_t)pid != getppid()) {
+		svc_reply_errf(x->r, q, EPERM, "push link: %u is not our parent process", pid);
+		return;
+	}
+	if (size > SVC_PUSH_CACHE_MAX) {
+		svc_reply_errf(x->r, q, EFBIG, "push: %llu bytes is more than a context keeps",
+			       (unsigned long long)size);
+		return;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%u/fd/%u", pid, pfd);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		svc_reply_errf(x->r, q, errno, "push link: %s: %s", path, strerror(errno));
+		return;
+	}
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+	int rc = fstat(fd, &st) ? -errno : 0;
+	if (!rc && (seals < 0 || (seals & LINK_SEALS) != LINK_SEALS || !S_ISREG(st.st_mode) ||
+		    (uint64_t)st.st_size != size))
+		rc = -EINVAL;
+	rc = rc ? rc : make_room(x, size);
+	if (!rc && !(e = calloc(1, sizeof(*e))))
+		rc = -ENOMEM;
+	if (rc) {
+		close(fd);
+		svc_reply_errf(x->r, q, -rc, "push link: %s: %s", path,
+			       rc == -EINVAL ? "not a sealed file of that size" : strerror(-rc));
+		return;
+	}
+	/* No CRCs kept: pieces for a child that cannot link are read. */
+	memcpy(e->hash, hash, SHA256_LEN);
+	e->size = e->filled = size;
+	e->fd = fd;
+	e->whole = e->sealed = true;
+	e->used = ++x->tick;
+	e->next = x->entries;
+	x->entries = e;
+	x->total += size;
 	svc_reply(x->r, q, 0, NULL, NULL, 0);
 }
 
@@ -429,7 +509,8 @@ static int crc_entry(void *src, uint64_t off, size_t n, uint32_t *crc)
 {
 	const struct entry *e = src;
 	size_t i = (size_t)(off / PUSH_CHUNK);
-	if (off % PUSH_CHUNK || (n != PUSH_CHUNK && off + n != e->size) || !e->crc_ok[i])
+	if (!e->crc_ok || off % PUSH_CHUNK || (n != PUSH_CHUNK && off + n != e->size) ||
+	    !e->crc_ok[i])
 		return -ENOENT;
 	*crc = e->crc[i];
 	return 0;
@@ -462,7 +543,7 @@ static void start_hop(struct hop *h)
 	struct push_send_args a = {
 		.r = p->x->r, .peer = h->child, .hash = p->e->hash, .size = p->e->size,
 		.read = read_entry, .src = p->e, .crc = crc_entry, .fd = p->e->fd,
-		.put = h->body.data, .put_len = h->body.len,
+		.link = p->e->sealed, .put = h->body.data, .put_len = h->body.len,
 		.window = PASS_WINDOW, .sent_all = hop_sent, .done = on_sent, .arg = h,
 	};
 	p->x->running++;
@@ -630,6 +711,9 @@ void svc_push_call(struct svc_push *x, const struct msg *m, uint16_t op, struct 
 		break;
 	case PUSH_PUT:
 		on_put(x, m, args);
+		break;
+	case PUSH_LINK:
+		on_link(x, m, args);
 		break;
 	default:
 		svc_reply_errf(x->r, svc_req_of(m), EINVAL, "push: no op %u", op);

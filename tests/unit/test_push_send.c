@@ -5,7 +5,9 @@
  * is never read), where the link compresses or a CRC is not kept they
  * are read; either way the stub's checks (CRC, order) pass and the file
  * it writes is the content; the pipes are given back once it is sent;
- * and the stub receives the pieces without fresh memory for each.
+ * and the stub receives the pieces without fresh memory for each. A
+ * sealed memfd offered to it (PUSH_LINK) is shared, not sent; an unsealed
+ * one is refused and the content goes as bytes.
  * Skipped when the stub image is not built.
  *
  *   make build/mitofs build/tests/test_push_send && build/tests/test_push_send
@@ -14,11 +16,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -36,6 +40,7 @@
 	int done, err;                                                  \
 	char why[256];                                                  \
 	uint32_t nres, res_id, res_err;                                 \
+	bool link;                   /* offer the memfd (PUSH_LINK) */  \
 	char dir[64];
 #include "stub_master.h"
 
@@ -75,7 +80,7 @@ static void make_content(size_t size)
 		x ^= x << 17;
 		M.content[i] = (uint8_t)x;
 	}
-	M.fd = memfd_create("push-send-test", MFD_CLOEXEC);
+	M.fd = memfd_create("push-send-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	cr_assert_geq(M.fd, 0);
 	cr_assert_eq(pwrite(M.fd, M.content, size, 0), (ssize_t)size);
 }
@@ -128,8 +133,8 @@ static void push_and_check(const char *name)
 	sha256(M.content, M.size, hash);
 	struct push_send_args a = {
 		.r = M.r, .peer = M.id, .hash = hash, .size = M.size, .read = src_read,
-		.crc = src_crc, .fd = M.fd, .put = put.data, .put_len = put.len, .window = 16,
-		.done = on_done,
+		.crc = src_crc, .fd = M.fd, .link = M.link, .put = put.data, .put_len = put.len,
+		.window = 16, .done = on_done,
 	};
 	struct push_send *p = push_send_start(&a);
 	buf_free(&put);
@@ -249,4 +254,72 @@ Test(push_send, a_piece_whose_crc_is_not_kept_is_read_and_the_rest_spliced)
 	M.unkept = 3;
 	push_and_check("mixed");
 	cr_assert_eq(M.reads, 1);
+}
+
+/* --- PUSH_LINK: the same pages, not a copy --- */
+
+static void seal_content(void)
+{
+	cr_assert_eq(fcntl(M.fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW), 0);
+}
+
+/* Whether the stub holds an fd on the very file (inode) of ours. */
+static bool stub_holds_our_file(void)
+{
+	struct stat ours, st;
+	cr_assert_eq(fstat(M.fd, &ours), 0);
+	char dir[64], path[320];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)M.pid);
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	bool found = false;
+	for (struct dirent *de; (de = readdir(d));) {
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0 && st.st_dev == ours.st_dev && st.st_ino == ours.st_ino)
+			found = true;
+	}
+	closedir(d);
+	return found;
+}
+
+static uint64_t bytes_to_stub(void)
+{
+	struct stream_stats ss;
+	stream_get_stats(router_stream_for(M.r, M.id), &ss);
+	return ss.bytes_out;
+}
+
+Test(push_send, a_sealed_file_is_shared_with_a_local_child_not_sent)
+{
+	make_content(SIZE);
+	seal_content();
+	M.link = true;
+	uint64_t b0 = bytes_to_stub();
+	push_and_check("linked");
+	uint64_t sent = bytes_to_stub() - b0;
+	cr_assert_eq(M.reads, 0, "%d pieces were read", M.reads);
+	cr_assert_lt(sent, 4096, "%llu bytes went down the link for a shared file",
+		     (unsigned long long)sent);
+	cr_assert(stub_holds_our_file(), "the stub keeps a file of its own, not ours");
+}
+
+Test(push_send, an_unsealed_file_is_refused_and_the_content_sent)
+{
+	make_content(SIZE);
+	M.link = true; /* offered, but anyone could still change it */
+	uint64_t b0 = bytes_to_stub();
+	push_and_check("unsealed");
+	cr_assert_geq(bytes_to_stub() - b0, (uint64_t)SIZE, "the content did not go as bytes");
+	cr_assert(!stub_holds_our_file(), "the stub kept an unsealed file of ours");
+}
+
+Test(push_send, a_compressing_link_is_never_offered_the_file)
+{
+	make_content(SIZE);
+	seal_content();
+	M.link = true;
+	stream_set_compress(router_stream_for(M.r, M.id), true);
+	push_and_check("far");
+	cr_assert_eq(M.reads, (int)PIECES);
+	cr_assert(!stub_holds_our_file(), "a link that compresses shared the file");
 }
