@@ -60,7 +60,7 @@ const char boot_arch[] = BOOT_ARCH;
  * The line, for dash, bash and busybox sh alike:
  *  0. `uname -m` picks the image (its index, size and tag), or the stage
  *     fails naming the arch and those we have; for a child on this very
- *     machine (local, sudo...) the caller names the arch it runs itself;
+ *     machine (local, sudo...) the caller says what uname(2) tells it;
  *  1. with a cache tag, a stub cached under $XDG_RUNTIME_DIR/mitofs or
  *     ~/.cache/mitofs (a 0700 directory) is run at once: no upload;
  *  2. otherwise it says PROTO_NEED and the index, reads exactly that
@@ -225,13 +225,14 @@ int boot_image_tag(const void *image, size_t n, char tag[BOOT_TAG_LEN + 1])
 /*
  * Rewrites our command line to name alone, where the kernel keeps it (the
  * argument strings, one after another on the stack), as setproctitle
- * does: ps and /proc/PID/cmdline then show `mitofs:NAME`. It replaces a
+ * does: ps shows `mitofs:NAME` (/proc/PID/cmdline: that, then NULs to the
+ * old length). It replaces a
  * second exec of ourselves, which cost a context about as much as its
  * whole first stage. The strings the stage passed (a path of 20 bytes or
  * more, `-` or a directory, the name) always leave room. 0; -ENOSPC when
  * they are not contiguous or too short (then the caller execs).
  */
-static int rename_in_place(int argc, char **argv, const char *name)
+int boot_set_cmdline(int argc, char **argv, const char *name)
 {
 	char *start = argv[0];
 	for (int i = 1; i < argc; i++)
@@ -247,6 +248,21 @@ static int rename_in_place(int argc, char **argv, const char *name)
 		argv[i] = start + room - 1; /* "" */
 	prctl(PR_SET_NAME, name); /* comm: its first 15 bytes */
 	return 0;
+}
+
+/* Whether the kernel shows our command line as name: not under
+ * qemu-user, whose guest argv is a copy the host never sees. Without a
+ * readable /proc, nothing better can be done: yes. */
+static bool shown_as(const char *name)
+{
+	char buf[sizeof(BOOT_ARGV0) + PROTO_MAX_NAME + 1];
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	size_t len = strlen(name) + 1;
+	return n >= (ssize_t)len && memcmp(buf, name, len) == 0;
 }
 
 int boot_stub_startup(int argc, char **argv)
@@ -279,7 +295,7 @@ int boot_stub_startup(int argc, char **argv)
 
 	char arg0[sizeof(BOOT_ARGV0) + PROTO_MAX_NAME];
 	snprintf(arg0, sizeof(arg0), BOOT_ARGV0 "%s", name);
-	if (rename_in_place(argc, argv, arg0) == 0)
+	if (boot_set_cmdline(argc, argv, arg0) == 0 && shown_as(arg0))
 		return 0;
 	char *nargv[] = { arg0, NULL };
 	execv("/proc/self/exe", nargv);

@@ -110,9 +110,16 @@ int boot_spawn_argv(char *const argv[], boot_pre_fn *pre, const void *pre_arg, i
 
 /* In a freshly started stub: argv as given by the first stage. Removes
  * the temporary directory, and if argv[0] is not yet "mitofs:NAME"
- * re-executes /proc/self/exe under that name (does not return then).
+ * rewrites its command line to that (boot_set_cmdline), or where that
+ * does not show (qemu-user) re-executes /proc/self/exe under that name
+ * (does not return then).
  * Returns 0 when the stub should proceed, -EINVAL on unexpected argv. */
 int boot_stub_startup(int argc, char **argv);
+/* Rewrites the command line the kernel shows (argv[0..argc) must be the
+ * kernel's strings, one after another) to name, and comm to its first 15
+ * bytes. 0, or -ENOSPC when the strings are not contiguous or too short.
+ * boot_stub_startup uses it; public for its test. */
+int boot_set_cmdline(int argc, char **argv, const char *name);
 
 /* The gzip'd image of the running executable (for a stub to boot its own
  * children): read from /proc/self/exe and compressed once; the result is

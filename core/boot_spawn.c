@@ -71,7 +71,25 @@ static int above_stdio(int fd)
 	return fd >= 0 && fd < 3 ? fcntl(fd, F_DUPFD, 3) : fd;
 }
 
-static void __attribute__((noreturn))
+/* "mitofs: exec PROG: REASON" on stderr, from a vfork child of the
+ * threaded daemon: no stdio stream (glibc's dprintf links a FILE into a
+ * global list under a lock) and no translated message (gettext locks). */
+static void say_exec_failed(const char *prog, int err)
+{
+#ifdef __GLIBC__
+	const char *why = strerrordesc_np(err);
+#else
+	const char *why = strerror(err); /* musl: a table, no locks */
+#endif
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "mitofs: exec %s: %s\n", prog, why ? why : "error");
+	if (n > 0)
+		(void)!write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+}
+
+/* Not inlined: its frame must lie below spawn_child's, whose stack it
+ * shares as a vfork child. */
+static void __attribute__((noreturn, noinline))
 boot_child(char *const argv[], boot_pre_fn *pre, const void *pre_arg, int sock, int errfd,
 	   int pty_slave, pid_t parent)
 {
@@ -95,7 +113,7 @@ boot_child(char *const argv[], boot_pre_fn *pre, const void *pre_arg, int sock, 
 	if (pre && pre(pre_arg))
 		_exit(127);
 	execvp(argv[0], argv);
-	dprintf(2, "mitofs: exec %s: %s\n", argv[0], strerror(errno));
+	say_exec_failed(argv[0], errno);
 	_exit(127);
 }
 

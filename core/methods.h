@@ -48,8 +48,8 @@ struct methods_opt {
 
 /* Row flags. */
 #define METHODS_NET 1u /* a network hop: compress payloads, ping (keepalive) */
-/* The child runs on this machine, in our root: its arch is the one we run
- * (boot_arch), so the first stage need not ask `uname -m`. */
+/* The child runs on this machine, in our root: the first stage need not
+ * ask `uname -m`, our uname(2) says it. */
 #define METHODS_HOST 2u
 
 /* What the step before the exec needs (borrowed from the options: valid

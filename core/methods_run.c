@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "askpass.h"
@@ -110,9 +111,16 @@ struct methods_run *methods_run_start(struct loop *l, const char *method,
 	r->ptyfd = -1;
 	r->done = done;
 	r->arg = arg;
+	/* A child on this machine: the stage is told what `uname -m` would
+	 * say there (our uname(2): the same kernel and personality; under
+	 * qemu-user, the emulated machine), not made to fork it. */
 	const struct methods_row *row = methods_find(method);
-	bool host = row && (row->flags & METHODS_HOST);
-	if ((rc = boot_stage_line_arch(line, sizeof(line), imgs, cfg->name, host ? boot_arch : NULL))) {
+	struct utsname u;
+	const char *arch = row && (row->flags & METHODS_HOST) && uname(&u) == 0 ? u.machine : NULL;
+	rc = boot_stage_line_arch(line, sizeof(line), imgs, cfg->name, arch);
+	if (rc == -EINVAL && arch) /* a name the line cannot carry: let uname say */
+		rc = boot_stage_line(line, sizeof(line), imgs, cfg->name);
+	if (rc) {
 		snprintf(err, errlen, "first stage: %s", strerror(-rc));
 		free(r);
 		errno = -rc;

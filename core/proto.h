@@ -73,13 +73,14 @@ enum proto_service {
  *             result (id: the last of its path, or the callee's). The
  *             whole call fails with ENOENT when the content is not in the
  *             cache (evicted since PUSH_HAVE: send it again).
- *  PUSH_LINK  bytes[32] hash, u64 size, u32 pid, u32 fd -> empty reply
- *             once the callee keeps the content by opening
+ *  PUSH_LINK  bytes[32] hash, u64 size, u32 pid, u32 fd, u64 dev, u64 ino
+ *             -> empty reply once the callee keeps the content by opening
  *             /proc/PID/fd/FD: the caller's sealed memory file (no write,
- *             shrink or grow, ever), offered only to a child on the same
- *             machine; the callee takes it only from its parent process
- *             (PID == getppid()) and checks the seals and the size. Any
- *             error: the caller goes on with PUSH_HAVE and PUSH_DATA.
+ *             shrink or grow, ever), offered only to a local child that
+ *             is the caller's own child process; the callee takes it only
+ *             from its parent process (PID == getppid()) and checks that
+ *             it is dev/ino, the seals and the size. Any error: the
+ *             caller goes on with PUSH_HAVE and PUSH_DATA.
  */
 enum proto_push_op { PUSH_HAVE = 1, PUSH_DATA = 2, PUSH_PUT = 3, PUSH_LINK = 4 };
 /* Bytes per PUSH_DATA: the whole call fits 64 KiB (buf.h grows by

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -144,12 +145,16 @@ static int send_have(struct push_send *p)
 static int send_link(struct push_send *p)
 {
 	struct stream *s = p->a.link ? router_stream_for(p->a.r, p->a.peer) : NULL;
-	if (!s || stream_compresses(s) || p->a.fd < 0)
+	struct stat st;
+	if (!s || stream_peer_pid(s) <= 0 || stream_compresses(s) || p->a.fd < 0 ||
+	    fstat(p->a.fd, &st))
 		return 0;
 	struct buf b;
 	int rc = begin(p, PUSH_LINK, &b);
 	rc = rc ? rc : buf_put_u32(&b, (uint32_t)getpid());
 	rc = rc ? rc : buf_put_u32(&b, (uint32_t)p->a.fd);
+	rc = rc ? rc : buf_put_u64(&b, (uint64_t)st.st_dev);
+	rc = rc ? rc : buf_put_u64(&b, (uint64_t)st.st_ino);
 	if (rc) {
 		buf_free(&b);
 		return rc;

@@ -50,11 +50,11 @@ struct push_send_args {
 	push_crc_fn *crc;
 	int fd;
 	/* Optional: fd is a memory file of this process sealed against any
-	 * change (memfd, F_SEAL_WRITE|SHRINK|GROW). A peer on this machine
-	 * (a link that does not compress) is first offered to share it
+	 * change (memfd, F_SEAL_WRITE|SHRINK|GROW). A peer that is our own
+	 * child process (stream_peer_pid) is first offered to share it
 	 * (PUSH_LINK): no byte crosses the link, and it keeps the very same
-	 * pages; one that cannot (another user, no /proc, another pid
-	 * namespace) gets the content as above. */
+	 * pages; one that cannot (no /proc, another pid namespace) gets
+	 * the content as above. */
 	bool link;
 	const void *put;               /* PUSH_PUT's fields after hash and size */
 	size_t put_len;

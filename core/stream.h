@@ -116,6 +116,11 @@ int stream_send(struct stream *s, const struct msg *m);
 int stream_send_raw(struct stream *s, const void *p, size_t n);
 /* Whether payloads of 4 KiB or more may go compressed. */
 bool stream_compresses(const struct stream *s);
+/* The pid of the process at the other end when it is our own child
+ * process on this machine (a stub we started with the local method), or
+ * 0 (unknown, farther away, or another program in between such as sudo). */
+void stream_set_peer_pid(struct stream *s, int pid);
+int stream_peer_pid(const struct stream *s);
 
 /*
  * Zero-copy file data (the stub's fs reads). stream_splice_in moves up

@@ -67,6 +67,7 @@ struct stream {
 	struct msg_spare *spare; /* for large payloads (frame.h), or NULL */
 	bool compress, paused, full, closed, eof, parked, free_pending;
 	bool wsock; /* wfd is a socket: write with MSG_NOSIGNAL */
+	int peer_pid; /* stream_set_peer_pid, or 0 */
 	const struct stream_io *io; /* NULL: plain fds */
 	void *ioctx;
 	bool rmore; /* io: try a read from the timer (input may be buffered) */

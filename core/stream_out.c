@@ -353,6 +353,16 @@ bool stream_compresses(const struct stream *s)
 	return s->compress;
 }
 
+void stream_set_peer_pid(struct stream *s, int pid)
+{
+	s->peer_pid = pid;
+}
+
+int stream_peer_pid(const struct stream *s)
+{
+	return s->peer_pid;
+}
+
 /* ---- spliced payloads ---- */
 
 /*

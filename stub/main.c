@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@
 #define STUB_LINE_MAX 1024 /* a longer stderr line is forwarded in pieces */
 #define STUB_SPARE_MAX ((size_t)4 << 20) /* the largest payload buffer kept */
 #define STUB_TRIM_MS 3000 /* no message for this long: kept buffers go */
+#define STUB_STACK_MARGIN 8192 /* stack kept below idle_trim's frame */
 #define STUB_PIPE_SZ (1 << 20) /* fd 0/1 pipe size asked for (the unprivileged limit) */
 
 struct stub {
@@ -58,6 +60,7 @@ struct stub {
 	struct svc_push *push;
 	struct msg_spare *spare; /* for all our streams (core/frame.h) */
 	uint64_t trim_seen;      /* messages counted at the last idle_trim */
+	bool trimmed;            /* idle_trim gave back what it could since */
 	int errfd;             /* read end of the pipe that is our fd 2 */
 	size_t linelen;
 	char line[STUB_LINE_MAX];
@@ -329,25 +332,63 @@ static void parent_watch(struct loop *l, void *arg)
 
 /* --- memory --- */
 
+/* The stack below the idle loop's frames: a burst (a spawn's stage line,
+ * fs paths, a directory listing) leaves tens of KiB of it resident that
+ * nothing uses until the next burst. Given back, beyond a margin for the
+ * calls made from here, aligned to the kernel's page size (16 or 64 KiB
+ * on some aarch64 kernels: madvise would round a 4 KiB-aligned end up
+ * into live frames). */
+static void stack_trim(void)
+{
+	char here;
+	uintptr_t sp = (uintptr_t)&here, lo = 0, hi = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	if (page <= 0 || (page & (page - 1)))
+		return;
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[256];
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &a, &b) == 2 &&
+		    a <= sp && sp < b) {
+			lo = a;
+			hi = b;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (!hi || sp - lo < STUB_STACK_MARGIN + (uintptr_t)page)
+		return;
+	uintptr_t end = (sp - STUB_STACK_MARGIN - (uintptr_t)page) & ~((uintptr_t)page - 1);
+	if (end > lo)
+		madvise((void *)lo, end - lo, MADV_DONTNEED);
+}
+
 /* The buffers kept to make the next large transfer cheap (the fs reply
  * buffer and the spare payload buffer, ~2.5 MiB after a large read and
  * write) go back to the system once no message has passed for a whole
  * STUB_TRIM_MS, so an idle stub is as small as a fresh one again; so do
  * the streams' read buffers, whose first pages a parent of 100 children
- * otherwise keeps for each child (~10 KiB each), and the copy of our own
- * image a parent made for its children's first stages (~140 KiB). */
+ * otherwise keeps for each child (~10 KiB each), the copy of our own
+ * image a parent made for its children's first stages (~140 KiB) and the
+ * stack a burst left resident: once per quiet spell. */
 static void idle_trim(struct loop *l, void *arg)
 {
 	struct stub *st = arg;
 	struct router_stats rs;
 	router_get_stats(st->r, &rs);
 	uint64_t seen = rs.msgs_routed + rs.msgs_local;
-	if (seen == st->trim_seen) {
+	if (seen == st->trim_seen && !st->trimmed) {
 		size_t n = svc_fs_trim(st->fs) + msg_spare_trim(st->spare) + router_trim(st->r) +
 			   svc_spawn_trim(st->spawn);
+		stack_trim();
+		st->trimmed = true;
 		if (n)
 			log_debug("stub: quiet for %d ms, %zu bytes of buffers freed",
 				  STUB_TRIM_MS, n);
+	} else if (seen != st->trim_seen) {
+		st->trimmed = false;
 	}
 	st->trim_seen = seen;
 	loop_timer_add(l, STUB_TRIM_MS, idle_trim, st);

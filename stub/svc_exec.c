@@ -342,7 +342,8 @@ static int simple_argv(const char *cmd, char *buf, size_t cap, char **argv, int 
 	return argc;
 }
 
-static void __attribute__((noreturn))
+/* Not inlined: a vfork child, its frame must lie below job_vfork's. */
+static void __attribute__((noreturn, noinline))
 job_child(const char *cmd, int in, int out, int err, pid_t parent)
 {
 	setpgid(0, 0);
@@ -363,7 +364,7 @@ job_child(const char *cmd, int in, int out, int err, pid_t parent)
 /* vfork: the child only sets up fds and execs, so a job start copies no
  * page tables. Alone in its function so nothing of the caller's frame is
  * live across the shared-stack child. */
-static pid_t job_vfork(const char *cmd, int in, int out, int err)
+static pid_t __attribute__((noinline)) job_vfork(const char *cmd, int in, int out, int err)
 {
 	/* Signals blocked across it: no handler of ours may run in the child
 	 * on our memory; job_child unblocks them once they are reset. */

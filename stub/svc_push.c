@@ -33,6 +33,9 @@
 
 #define PASS_ON_MAX 16 /* sends to children at once, over every PUT */
 #define PASS_WINDOW 16 /* PUSH_DATA pieces in flight per child */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U /* linux/memfd.h of 6.3 */
+#endif
 /* What makes a memory file unchangeable, for PUSH_LINK. */
 #define LINK_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
 
@@ -89,7 +92,11 @@ struct svc_push {
 
 static int anon_fd(void)
 {
-	int fd = memfd_create("mitofs-push", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	/* Not executable: where vm.memfd_noexec is 2 (Linux 6.3+) a memfd
+	 * without it is refused; older kernels refuse the flag (EINVAL). */
+	int fd = memfd_create("mitofs-push", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create("mitofs-push", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd >= 0)
 		return fd;
 	const char *dirs[] = { getenv("TMPDIR"), "/var/tmp", "/tmp" };
@@ -195,6 +202,13 @@ static void on_data(struct svc_push *x, const struct msg *m, struct rd *a)
 		svc_reply(x->r, q, 0, NULL, NULL, 0); /* had it already */
 		return;
 	}
+	/* Only the one piece of empty content may be empty: an empty piece
+	 * at the end of whole content would pass every check below. */
+	if (n == 0 && (off != 0 || size != 0)) {
+		svc_reply_errf(x->r, q, EINVAL, "push data: an empty piece at %llu",
+			       (unsigned long long)off);
+		return;
+	}
 	if (off == 0 && e) {
 		svc_reply_errf(x->r, q, EBUSY, "push: this content is being received already");
 		return;
@@ -229,7 +243,7 @@ static void on_data(struct svc_push *x, const struct msg *m, struct rd *a)
 		x->entries = e;
 		x->total += size;
 	}
-	if (!e || e->size != size || off != e->filled || n > size - off) {
+	if (!e || e->whole || e->size != size || off != e->filled || n > size - off) {
 		svc_reply_errf(x->r, q, EINVAL, "push data: a piece out of order (at %llu, %s %llu)",
 			       (unsigned long long)off, e ? "expected" : "nothing begun, size",
 			       (unsigned long long)(e ? e->filled : size));
@@ -243,7 +257,7 @@ static void on_data(struct svc_push *x, const struct msg *m, struct rd *a)
 	}
 	/* Kept for passing it on: our pieces are PUSH_CHUNK long too when
 	 * the sender's were (the same build), so their CRCs are these. */
-	if (off % PUSH_CHUNK == 0 && (n == PUSH_CHUNK || off + n == size)) {
+	if (e->crc && off % PUSH_CHUNK == 0 && (n == PUSH_CHUNK || off + n == size)) {
 		e->crc[off / PUSH_CHUNK] = crc;
 		e->crc_ok[off / PUSH_CHUNK] = 1;
 	}
@@ -268,8 +282,9 @@ static void on_link(struct svc_push *x, const struct msg *m, struct rd *a)
 	uint8_t hash[SHA256_LEN];
 	uint64_t size;
 	uint32_t pid, pfd;
+	uint64_t dev, ino;
 	if (rd_bytes(a, hash, SHA256_LEN) || rd_u64(a, &size) || rd_u32(a, &pid) ||
-	    rd_u32(a, &pfd) || rd_end(a)) {
+	    rd_u32(a, &pfd) || rd_u64(a, &dev) || rd_u64(a, &ino) || rd_end(a)) {
 		svc_reply_errf(x->r, q, EINVAL, "push link: malformed");
 		return;
 	}
@@ -294,7 +309,9 @@ static void on_link(struct svc_push *x, const struct msg *m, struct rd *a)
 	}
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%u/fd/%u", pid, pfd);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking, no controlling tty: whatever the path turns out to
+	 * be, opening it cannot hang us or take our terminal. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		svc_reply_errf(x->r, q, errno, "push link: %s: %s", path, strerror(errno));
 		return;
@@ -302,7 +319,10 @@ static void on_link(struct svc_push *x, const struct msg *m, struct rd *a)
 	struct stat st;
 	int seals = fcntl(fd, F_GET_SEALS);
 	int rc = fstat(fd, &st) ? -errno : 0;
-	if (!rc && (seals < 0 || (seals & LINK_SEALS) != LINK_SEALS || !S_ISREG(st.st_mode) ||
+	/* The very file the parent named (a /proc of another pid namespace
+	 * would show another process's fd), unchangeable, of that size. */
+	if (!rc && ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino || seals < 0 ||
+		    (seals & LINK_SEALS) != LINK_SEALS || !S_ISREG(st.st_mode) ||
 		    (uint64_t)st.st_size != size))
 		rc = -EINVAL;
 	rc = rc ? rc : make_room(x, size);
@@ -311,7 +331,7 @@ static void on_link(struct svc_push *x, const struct msg *m, struct rd *a)
 	if (rc) {
 		close(fd);
 		svc_reply_errf(x->r, q, -rc, "push link: %s: %s", path,
-			       rc == -EINVAL ? "not a sealed file of that size" : strerror(-rc));
+			       rc == -EINVAL ? "not that sealed file of that size" : strerror(-rc));
 		return;
 	}
 	/* No CRCs kept: pieces for a child that cannot link are read. */

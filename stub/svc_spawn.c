@@ -50,7 +50,7 @@ struct child {
 	pid_t pid;
 	struct methods_run *run; /* its terminal, kept open while it runs:
 				  * closing it hangs the child up */
-	char name[PROTO_MAX_NAME + 1];
+	char name[];             /* as long as it is: a parent keeps 100s */
 };
 
 struct svc_spawn {
@@ -122,7 +122,11 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 		stream_set_compress(s, true);
 	/* Its fs replies come up in 1 MiB frames (see main.c). */
 	stream_share_spare(s, sp->spare);
-	struct child *c = calloc(1, sizeof(*c));
+	/* A local child's stub is the very process we forked (its sh
+	 * exec'd it): it may share our pushed files (PUSH_LINK). */
+	if (!strcmp(q->method, "local"))
+		stream_set_peer_pid(s, pid);
+	struct child *c = calloc(1, sizeof(*c) + strlen(q->name) + 1);
 	int rc = c ? router_add_child(sp->r, s, q->id) : -ENOMEM;
 	if (rc) {
 		free(c);
@@ -137,7 +141,7 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	c->pid = pid;
 	c->run = q->run;
 	q->run = NULL;
-	memcpy(c->name, q->name, sizeof(c->name));
+	strcpy(c->name, q->name);
 	c->next = sp->children;
 	sp->children = c;
 	log_info("spawn(%s): context %u, pid %d", q->name, q->id, (int)pid);

@@ -10,6 +10,9 @@
 # Rows:
 #   G0 the spawn floor: 1000 posix_spawn()s of `sh -c true` from a tiny C
 #      program (spawn_floor.c), each waited for
+#   G1f G1's own floor: 100 `hostname` programs spawned at once by that C
+#      program and all waited for (wall and the programs' CPU time): what
+#      running the program 100 times costs here, gathered by nothing
 #   G1 `hostname` on the 100 leaves of a 10 x 10 tree of local contexts,
 #      all output gathered: mitofs group exec + read of stdout, against
 #      Mitogen's call_async() + Select on the same tree shape running the
@@ -123,6 +126,9 @@ for ((k = 1; k <= N; k++)); do
 	echo "fleet: round $k of $N" >&2
 	# G0: the floor.
 	sample g0.floor "$("$WORK/spawn_floor" 1000)"
+	read -r w c < <("$WORK/spawn_floor" -p 100 hostname)
+	sample g1.floor "$w"
+	sample g1.floor_cpu "$c"
 
 	# G1: 100 leaves of a 10 x 10 tree.
 	if mount_new && tree 10 10; then
@@ -261,7 +267,7 @@ else
 fi
 
 mkdir -p "$(dirname "$OUT")"
-"$PY" - "$SAMPLES" <<'PYEOF' >"$WORK/table.md"
+"$PY" - "$SAMPLES" "$(nproc)" <<'PYEOF' >"$WORK/table.md"
 import statistics, sys
 s, errors = {}, []
 for line in open(sys.argv[1]):
@@ -284,6 +290,7 @@ def vs(key, pkey, plabel, title, goal, lim, kind='peer'):
     r = m / p
     row(title, sec(m), plabel, sec(p), '%.2f×' % r, goal, ('yes' if r <= lim else 'no') if lim else '—')
 vs('g1.mitofs', 'g1.peer', "Mitogen `call_async(subprocess.check_output, ['hostname'])` + `Select`", 'G1. `hostname` on 100 leaves of 10 × 10, gathered', '≤ 0.5×', 0.5)
+vs('g1.mitofs', 'g1.floor', "G1f: 100 `hostname` spawned at once by a C program, all waited for", 'G1f. the same against its floor', '(info)', None)
 vs('g1.mitofs', 'g1.peer_inproc', "Mitogen `call_async(socket.gethostname)` + `Select` (no program run)", 'G1i. the same, against an answer from Python', '(info)', None)
 vs('g1.shell', 'g1.peer', "Mitogen, the program", 'G1s. the same, one background `exec` per context (no groups)', '(info)', None)
 vs('g2.mitofs', 'g0.floor', 'G0: 1000 × `posix_spawn(sh -c true)`', 'G2. 1000 local contexts up (10 × 100)', '≤ 1.5× floor', 1.5)
@@ -296,6 +303,10 @@ out = ['| row | mitofs (median) | peer or floor | peer (median) | ratio | goal |
        '| --- | --- | --- | --- | --- | --- | --- |'] + rows
 b = med('g4.daemon_bytes')
 out.append('')
+fl, fc, pe = med('g1.floor'), med('g1.floor_cpu'), med('g1.peer')
+if fl is not None and pe is not None:
+    out.append('G1: the goal, 0.5× Mitogen, is %.1f ms; running `hostname` 100 times at once takes %.1f ms here with nothing gathered (G1f), %.1f ms of CPU on %d CPUs.' % (
+        pe / 2000, fl / 1000, fc / 1000, int(sys.argv[2])))
 if b is not None:
     out.append('G4: the daemon sent %.1f MiB of content (goal < 30 MiB: %s).' % (b / 2**20, 'met' if b < 30 * 2**20 else 'not met'))
 lb, ag, agb = med('g5.link_bytes'), med('g5.again'), med('g5.again_bytes')

@@ -382,14 +382,14 @@ Test(boot, stub_startup_proceeds_under_its_final_name)
 	cr_expect_eq(boot_stub_startup(1, argv), 0);
 }
 
-Test(boot, stub_startup_renames_itself_in_place)
+Test(boot, stub_renames_itself_in_place)
 {
 	/* As the kernel lays them out: one string after another. */
 	char area[] = "/home/u/.cache/mitofs/stub-0123456789abcdef\0-\0web1";
 	char *argv[] = { area, area + 44, area + 46, NULL };
 	cr_assert_str_eq(argv[1], "-");
 	cr_assert_str_eq(argv[2], "web1");
-	cr_expect_eq(boot_stub_startup(3, argv), 0);
+	cr_expect_eq(boot_set_cmdline(3, argv, "mitofs:web1"), 0);
 	cr_expect_str_eq(area, "mitofs:web1");
 	for (size_t i = strlen("mitofs:web1"); i < sizeof(area); i++)
 		cr_expect_eq(area[i], 0, "byte %zu of the old command line is cleared", i);
@@ -399,6 +399,14 @@ Test(boot, stub_startup_renames_itself_in_place)
 	cr_assert_gt(read(fd, comm, sizeof(comm) - 1), 0);
 	close(fd);
 	cr_expect_str_eq(comm, "mitofs:web1\n");
+	/* Strings not one after another, or too short: left alone. */
+	char a[] = "x", b[] = "y";
+	char *apart[] = { a, b, NULL };
+	cr_expect_eq(boot_set_cmdline(2, apart, "mitofs:web1"), -ENOSPC);
+	char tight[] = "ab\0c";
+	char *small[] = { tight, tight + 3, NULL };
+	cr_expect_eq(boot_set_cmdline(2, small, "mitofs:web1"), -ENOSPC);
+	cr_expect_str_eq(tight, "ab");
 }
 
 Test(boot, stub_startup_refuses_unexpected_argv_and_foreign_dirs)

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -131,6 +132,8 @@ static void push_and_check(const char *name)
 	cr_assert_eq(buf_put_u32(&put, 0), 0); /* depth 0: the stub itself */
 	uint8_t hash[SHA256_LEN];
 	sha256(M.content, M.size, hash);
+	/* The stub is our own child process, as a local child is a stub's. */
+	stream_set_peer_pid(router_stream_for(M.r, M.id), M.link ? (int)M.pid : 0);
 	struct push_send_args a = {
 		.r = M.r, .peer = M.id, .hash = hash, .size = M.size, .read = src_read,
 		.crc = src_crc, .fd = M.fd, .link = M.link, .put = put.data, .put_len = put.len,
@@ -322,4 +325,50 @@ Test(push_send, a_compressing_link_is_never_offered_the_file)
 	push_and_check("far");
 	cr_assert_eq(M.reads, (int)PIECES);
 	cr_assert(!stub_holds_our_file(), "a link that compresses shared the file");
+}
+
+/* The reply to one raw call: its error number. */
+static int raw_err;
+static void on_raw(struct router *r, const struct msg *m, void *arg)
+{
+	(void)r;
+	struct rd rd;
+	uint32_t err = 0;
+	const char *t;
+	size_t tl;
+	rd_init(&rd, m->data, m->len);
+	cr_assert_eq(proto_reply_read(&rd, &err, &t, &tl), 0, "malformed reply");
+	raw_err = (int)err;
+	*(int *)arg = 1;
+}
+
+/* An empty piece at the end of content the stub holds whole (a linked
+ * entry keeps no CRCs) is refused, and the stub lives on. */
+Test(push_send, an_empty_piece_past_whole_content_is_refused)
+{
+	make_content(4 * PUSH_CHUNK);
+	seal_content();
+	M.link = true;
+	push_and_check("whole");
+	uint8_t hash[SHA256_LEN];
+	sha256(M.content, M.size, hash);
+	struct buf b;
+	buf_init(&b);
+	cr_assert_eq(proto_call_begin(&b, SVC_PUSH, PUSH_DATA), 0);
+	cr_assert_eq(buf_put_bytes(&b, hash, SHA256_LEN), 0);
+	cr_assert_eq(buf_put_u64(&b, M.size), 0);
+	cr_assert_eq(buf_put_u64(&b, M.size), 0); /* off: the end */
+	cr_assert_eq(buf_put_u32(&b, 0), 0);      /* the CRC of nothing */
+	cr_assert_eq(buf_put_u32(&b, 0), 0);      /* an empty blob */
+	int got = 0;
+	uint32_t h = router_add_reply(M.r, M.id, on_raw, &got, 0);
+	cr_assert_neq(h, 0u);
+	cr_assert_eq(router_send_to(M.r, M.id, HANDLE_CALL_SERVICE, h, b.data, b.len), 0);
+	buf_free(&b);
+	run_until(&got, 5000);
+	cr_assert_eq(got, 1, "no answer: the stub died?");
+	cr_expect_eq(raw_err, EINVAL);
+	cr_assert_eq(kill(M.pid, 0), 0, "the stub is gone");
+	M.done = 0;
+	push_and_check("again"); /* and still serves */
 }
