@@ -411,8 +411,8 @@ fs_transfer_round()
 # the spare, the message blocks, the inflater's window). A fresh mapping
 # per message was ~90 faults per MiB read and ~10 per MiB written in
 # the stub, each a trip through the hypervisor on a guest. 24 MiB move
-# per round: fewer than 12 faults in all leaves room for a timer or a
-# log line, not for a buffer of a message. Over ssh, where the stub's
+# per round: fewer than 12 faults in all (in the best of three rounds)
+# leaves room for a timer or a log line, not for a buffer of a message. Over ssh, where the stub's
 # replies queue behind sshd and its writes come compressed (a local
 # context's socket takes replies as they come, and nothing is
 # compressed: it never faulted).
@@ -433,10 +433,20 @@ test_fs_ssh_reads_and_writes_in_steady_state_cost_no_page_faults()
 	done
 	# (Outside the count: the flush runs on a thread of its own, whose
 	# stack glibc gives back when it ends.)
-	echo flush > "$M/$C/ctl" || fail "flush"
-	s0=$(minflt "$stub") d0=$(minflt "$DAEMON_PID")
-	fs_transfer_round
-	s1=$(minflt "$stub") d1=$(minflt "$DAEMON_PID")
-	(( s1 - s0 < 12 )) || fail "the stub took $((s1 - s0)) page faults moving 24 MiB"
-	(( d1 - d0 < 12 )) || fail "the daemon took $((d1 - d0)) page faults moving 24 MiB"
+	# The fewest of three rounds: a buffer made per message faults in
+	# every round, while a queue that once grows past the mmap threshold
+	# (the machine busy, the link slow to drain) faults in one only.
+	local ds=() dd=()
+	for i in 1 2 3; do
+		echo flush > "$M/$C/ctl" || fail "flush"
+		s0=$(minflt "$stub") d0=$(minflt "$DAEMON_PID")
+		fs_transfer_round
+		s1=$(minflt "$stub") d1=$(minflt "$DAEMON_PID")
+		ds+=($((s1 - s0))) dd+=($((d1 - d0)))
+	done
+	echo "# page faults per round: stub ${ds[*]}, daemon ${dd[*]}"
+	s1=$(printf '%s\n' "${ds[@]}" | sort -n | head -n 1)
+	d1=$(printf '%s\n' "${dd[@]}" | sort -n | head -n 1)
+	(( s1 < 12 )) || fail "the stub took ${ds[*]} page faults moving 24 MiB in three rounds"
+	(( d1 < 12 )) || fail "the daemon took ${dd[*]} page faults moving 24 MiB in three rounds"
 }
