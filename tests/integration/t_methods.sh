@@ -103,6 +103,11 @@ test_aarch64_busybox_chroot_under_qemu()
 	f=$(ls "$T/r64/root/.cache/mitofs/"stub-*)
 	head -c 20 "$f" | od -An -tx1 | tr -d ' \n' | grep -q '^7f454c46020101.*b700$' ||
 		fail "the cached stub is not an aarch64 ELF"
+	# Under qemu-user too, ps names the stub by its context.
+	local pid
+	pid=$(field "$(get "$M/${U}arm/info")" pid)
+	echo "# ps: $(ps -o args= -p "$pid")"
+	expect_match "$(ps -o args= -p "$pid")" "mitofs:${U}arm\$" "args of the emulated stub"
 }
 
 test_chroot_as_a_user_and_through_a_parent()
