@@ -129,6 +129,14 @@ static int reply_of(const struct msg *m, struct rd *r, char *why, size_t len)
 	return 0;
 }
 
+/* The answer m to a call of ours: its handle forgotten, then as
+ * reply_of. */
+static int answer(struct push_send *p, const struct msg *m, struct rd *r, char *why, size_t len)
+{
+	forget_handle(p, m->handle);
+	return reply_of(m, r, why, len);
+}
+
 static int send_have(struct push_send *p)
 {
 	struct buf b;
@@ -288,8 +296,7 @@ static void on_have(struct router *r, const struct msg *m, void *arg)
 	struct rd rd;
 	char why[PROTO_MAX_TEXT];
 	uint8_t have = 0;
-	forget_handle(p, m->handle);
-	int rc = reply_of(m, &rd, why, sizeof(why));
+	int rc = answer(p, m, &rd, why, sizeof(why));
 	if (!rc && (rd_u8(&rd, &have) || rd_end(&rd))) {
 		snprintf(why, sizeof(why), "malformed push reply");
 		rc = -EBADMSG;
@@ -309,8 +316,7 @@ static void on_link(struct router *r, const struct msg *m, void *arg)
 	struct push_send *p = arg;
 	struct rd rd;
 	char why[PROTO_MAX_TEXT];
-	forget_handle(p, m->handle);
-	int rc = reply_of(m, &rd, why, sizeof(why));
+	int rc = answer(p, m, &rd, why, sizeof(why));
 	if (rc == -EIO && router_msg_is_dead(m)) {
 		fail(p, rc, why); /* the peer is gone: no point in HAVE */
 		return;
@@ -329,9 +335,8 @@ static void on_data(struct router *r, const struct msg *m, void *arg)
 	struct push_send *p = arg;
 	struct rd rd;
 	char why[PROTO_MAX_TEXT];
-	forget_handle(p, m->handle);
 	p->inflight--;
-	int rc = reply_of(m, &rd, why, sizeof(why));
+	int rc = answer(p, m, &rd, why, sizeof(why));
 	if (!rc && (rc = pump(p)))
 		snprintf(why, sizeof(why), "cannot send: %s", strerror(-rc));
 	if (rc)
@@ -344,8 +349,7 @@ static void on_put(struct router *r, const struct msg *m, void *arg)
 	struct push_send *p = arg;
 	struct rd rd;
 	char why[PROTO_MAX_TEXT];
-	forget_handle(p, m->handle);
-	int rc = reply_of(m, &rd, why, sizeof(why));
+	int rc = answer(p, m, &rd, why, sizeof(why));
 	if (rc == -ENOENT && !p->retried) {
 		/* Evicted between HAVE and PUT (another push filled the
 		 * cache): send it once more. */
