@@ -91,6 +91,12 @@ int boot_spawn_local(const char *line, int errfd, pid_t *pid, int *fd);
  * the default and the signal mask to empty (a loop's signalfd leaves
  * signals blocked), and closes every fd from 3 up. */
 void boot_child_prepare(void);
+/* Starts a child that only moves fds and execs: vfork (no page table
+ * copied, no copy-on-write faults in the parent afterwards), every signal
+ * blocked across it so no handler of ours runs in the child on our
+ * memory. child(arg) runs in the child, must end in exec or _exit, and
+ * unblocks signals (boot_child_prepare does). The pid, or -1 with errno. */
+pid_t boot_vfork(void (*child)(void *arg), void *arg);
 
 /* Run in the child between fork and exec, after boot_child_prepare
  * (stdio in place, signals default): enters a chroot or namespaces. It

@@ -87,8 +87,8 @@ static void say_exec_failed(const char *prog, int err)
 		(void)!write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 }
 
-/* Not inlined: its frame must lie below spawn_child's, whose stack it
- * shares as a vfork child. */
+/* Not inlined: as a vfork child its frame must lie below boot_vfork's,
+ * whose stack it shares. */
 static void __attribute__((noreturn, noinline))
 boot_child(char *const argv[], boot_pre_fn *pre, const void *pre_arg, int sock, int errfd,
 	   int pty_slave, pid_t parent)
@@ -117,37 +117,46 @@ boot_child(char *const argv[], boot_pre_fn *pre, const void *pre_arg, int sock, 
 	_exit(127);
 }
 
-/*
- * Forks the child. Without a step before the exec it is a vfork: the child
- * only moves fds, resets signals and execs, so no page table is copied and
- * the parent's pages do not turn copy-on-write (a parent stub of 100
- * children forks 100 times, on machines where faults are dear). Signals
- * stay blocked across it, so no handler of ours runs in the child on the
- * shared memory; the child unblocks them after resetting them. A step
- * (chroot, setns) allocates, forks and waits: a real fork for it.
- * Alone in its function so nothing of the caller's frame is live across
- * the shared-stack child. The pid, or -1 with errno.
- */
-static pid_t __attribute__((noinline))
-spawn_child(char *const argv[], boot_pre_fn *pre, const void *pre_arg, int sock, int errfd,
-	    int pty_slave)
+pid_t __attribute__((noinline)) boot_vfork(void (*child)(void *arg), void *arg)
 {
-	pid_t parent = getpid();
-	if (pre) {
-		pid_t p = fork();
-		if (p == 0)
-			boot_child(argv, pre, pre_arg, sock, errfd, pty_slave, parent);
-		return p;
-	}
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid_t p = vfork();
 	if (p == 0)
-		boot_child(argv, NULL, NULL, sock, errfd, pty_slave, parent);
+		child(arg); /* does not return */
 	int e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	errno = e;
+	return p;
+}
+
+struct child_args {
+	char *const *argv;
+	boot_pre_fn *pre;
+	const void *pre_arg;
+	int sock, errfd, pty_slave;
+	pid_t parent;
+};
+
+static void child_of(void *arg)
+{
+	const struct child_args *a = arg;
+	boot_child(a->argv, a->pre, a->pre_arg, a->sock, a->errfd, a->pty_slave, a->parent);
+}
+
+/* Forks the child: boot_vfork, unless a step runs before the exec (chroot,
+ * setns), which allocates, forks and waits: a real fork for it. The pid,
+ * or -1 with errno. */
+static pid_t spawn_child(char *const argv[], boot_pre_fn *pre, const void *pre_arg, int sock,
+			 int errfd, int pty_slave)
+{
+	struct child_args a = { argv, pre, pre_arg, sock, errfd, pty_slave, getpid() };
+	if (!pre)
+		return boot_vfork(child_of, &a);
+	pid_t p = fork();
+	if (p == 0)
+		child_of(&a);
 	return p;
 }
 

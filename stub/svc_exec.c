@@ -342,43 +342,30 @@ static int simple_argv(const char *cmd, char *buf, size_t cap, char **argv, int 
 	return argc;
 }
 
-/* Not inlined: a vfork child, its frame must lie below job_vfork's. */
-static void __attribute__((noreturn, noinline))
-job_child(const char *cmd, int in, int out, int err, pid_t parent)
+struct job_args {
+	const char *cmd;
+	int in, out, err;
+	pid_t parent;
+};
+
+/* The job process, a vfork child (boot_vfork). Not inlined: its frame
+ * must lie below boot_vfork's, whose stack it shares. */
+static void __attribute__((noreturn, noinline)) job_child(void *arg)
 {
+	const struct job_args *a = arg;
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
+	if (getppid() != a->parent)
 		_exit(127);
-	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+	if (dup2(a->in, 0) < 0 || dup2(a->out, 1) < 0 || dup2(a->err, 2) < 0)
 		_exit(127);
 	boot_child_prepare();
 	char buf[1024], *argv[33];
-	if (simple_argv(cmd, buf, sizeof(buf), argv, 33))
+	if (simple_argv(a->cmd, buf, sizeof(buf), argv, 33))
 		execvp(argv[0], argv); /* not found: sh says so, as always */
-	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	execl("/bin/sh", "sh", "-c", a->cmd, (char *)NULL);
 	dprintf(2, "mitofs: exec /bin/sh: %s\n", strerror(errno));
 	_exit(127);
-}
-
-/* vfork: the child only sets up fds and execs, so a job start copies no
- * page tables. Alone in its function so nothing of the caller's frame is
- * live across the shared-stack child. */
-static pid_t __attribute__((noinline)) job_vfork(const char *cmd, int in, int out, int err)
-{
-	/* Signals blocked across it: no handler of ours may run in the child
-	 * on our memory; job_child unblocks them once they are reset. */
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t parent = getpid();
-	pid_t pid = vfork();
-	if (pid == 0)
-		job_child(cmd, in, out, err, parent);
-	int e = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	errno = e;
-	return pid;
 }
 
 static int set_nonblock(int fd)
@@ -400,7 +387,9 @@ static int job_spawn(const char *cmd, struct job *j)
 	/* Best effort: an unprivileged user may be capped below this. */
 	fcntl(p[1][0], F_SETPIPE_SZ, EXEC_PIPE_SZ);
 	fcntl(p[2][0], F_SETPIPE_SZ, EXEC_PIPE_SZ);
-	pid_t pid = job_vfork(cmd, p[0][0], p[1][1], p[2][1]);
+	/* vfork: a job start copies no page tables (boot_vfork). */
+	struct job_args a = { cmd, p[0][0], p[1][1], p[2][1], getpid() };
+	pid_t pid = boot_vfork(job_child, &a);
 	if (pid < 0) {
 		rc = -errno;
 		goto out;
