@@ -348,9 +348,12 @@ static void stack_trim(void)
 	FILE *f = fopen("/proc/self/maps", "re");
 	char line[256];
 	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long a, b;
-		if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &a, &b) == 2 &&
-		    a <= sp && sp < b) {
+		/* "LO-HI perms ...": strtoul, not sscanf, which alone would add
+		 * 11 KB of musl's scanf to every stub's text. */
+		char *dash;
+		unsigned long a = strtoul(line, &dash, 16);
+		unsigned long b = *dash == '-' ? strtoul(dash + 1, NULL, 16) : 0;
+		if (strstr(line, "[stack]") && a <= sp && sp < b) {
 			lo = a;
 			hi = b;
 			break;
