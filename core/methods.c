@@ -37,8 +37,13 @@ void methods_names(char *out, size_t cap)
 
 bool methods_is_net(const char *name)
 {
+	return methods_has(name, METHODS_NET);
+}
+
+bool methods_has(const char *name, unsigned flags)
+{
 	const struct methods_row *r = methods_find(name);
-	return r && (r->flags & METHODS_NET);
+	return r && (r->flags & flags) == flags;
 }
 
 static const struct methods_opt timeout_opt = { "timeout", METHODS_SECS, NULL, false };

@@ -51,6 +51,10 @@ struct methods_opt {
 /* The child runs on this machine, in our root: the first stage need not
  * ask `uname -m`, our uname(2) says it. */
 #define METHODS_HOST 2u
+/* The process we fork becomes the child's stub (sh execs it; no sudo, su
+ * or tool in between): the stream's far end is our own child process
+ * (stream_set_peer_pid), which may share our pushed files (PUSH_LINK). */
+#define METHODS_DIRECT 4u
 
 /* What the step before the exec needs (borrowed from the options: valid
  * while they are, and in the forked child). */
@@ -66,7 +70,7 @@ struct methods_pre {
 struct methods_plan;
 struct methods_row {
 	const char *name;
-	unsigned flags;                 /* METHODS_NET, METHODS_HOST */
+	unsigned flags;                 /* METHODS_NET, METHODS_HOST, METHODS_DIRECT */
 	const struct methods_opt *opts; /* ends with { NULL }; timeout= is every method's */
 	/* Fills p->argv (and p->pty, p->pre...) for the first-stage line;
 	 * options are already checked. 0 or -errno with a reason in err. */
@@ -94,6 +98,8 @@ const struct methods_row *methods_find(const char *name);
 void methods_names(char *out, size_t cap);
 /* Whether the hop of method crosses a network (an unknown one: no). */
 bool methods_is_net(const char *name);
+/* Whether the row of method has all of flags (an unknown one: no). */
+bool methods_has(const char *name, unsigned flags);
 
 /* Checks the options kv[0..n) against the row of method: each known,
  * each value of its kind, the required ones present. 0; -ENOENT for an

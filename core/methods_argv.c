@@ -411,7 +411,7 @@ static int build_lxd(struct methods_plan *p, const struct proto_kv *kv, size_t n
 /* --- the table --- */
 
 const struct methods_row methods_table[] = {
-	{ "local", METHODS_HOST, NULL, build_local },
+	{ "local", METHODS_HOST | METHODS_DIRECT, NULL, build_local },
 	{ "ssh", METHODS_NET, ssh_opts, build_ssh },
 	{ "sudo", METHODS_HOST, user_opts, build_sudo },
 	{ "su", METHODS_HOST, user_opts, build_su },

@@ -114,9 +114,8 @@ struct methods_run *methods_run_start(struct loop *l, const char *method,
 	/* A child on this machine: the stage is told what `uname -m` would
 	 * say there (our uname(2): the same kernel and personality; under
 	 * qemu-user, the emulated machine), not made to fork it. */
-	const struct methods_row *row = methods_find(method);
 	struct utsname u;
-	const char *arch = row && (row->flags & METHODS_HOST) && uname(&u) == 0 ? u.machine : NULL;
+	const char *arch = methods_has(method, METHODS_HOST) && uname(&u) == 0 ? u.machine : NULL;
 	rc = boot_stage_line_arch(line, sizeof(line), imgs, cfg->name, arch);
 	if (rc == -EINVAL && arch) /* a name the line cannot carry: let uname say */
 		rc = boot_stage_line(line, sizeof(line), imgs, cfg->name);

@@ -271,10 +271,12 @@ static void on_data(struct svc_push *x, const struct msg *m, struct rd *a)
 /*
  * PUSH_LINK: our parent process offers its sealed memory file holding the
  * content; we keep it by opening /proc/PID/fd/FD (the same pages, shared:
- * nothing crosses the link and nothing is copied). Taken from our parent
- * only (the pid must be getppid(): in another pid namespace, or over a
- * network, it is not). The seals make it unchangeable by anyone, the
- * size is checked; the hash is the parent's word, as it is for PUSH_DATA.
+ * nothing crosses the link and nothing is copied). Offered only by a
+ * parent that forked us itself; taken only from our parent process
+ * (getppid()) and only when the file we opened is the one it named
+ * (dev/ino: a /proc of another pid namespace shows other fds). The seals
+ * make it unchangeable by anyone, the size is checked; the hash is the
+ * parent's word, as it is for PUSH_DATA.
  */
 static void on_link(struct svc_push *x, const struct msg *m, struct rd *a)
 {

@@ -122,9 +122,7 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 		stream_set_compress(s, true);
 	/* Its fs replies come up in 1 MiB frames (see main.c). */
 	stream_share_spare(s, sp->spare);
-	/* A local child's stub is the very process we forked (its sh
-	 * exec'd it): it may share our pushed files (PUSH_LINK). */
-	if (!strcmp(q->method, "local"))
+	if (methods_has(q->method, METHODS_DIRECT))
 		stream_set_peer_pid(s, pid);
 	struct child *c = calloc(1, sizeof(*c) + strlen(q->name) + 1);
 	int rc = c ? router_add_child(sp->r, s, q->id) : -ENOMEM;

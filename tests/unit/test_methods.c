@@ -164,4 +164,14 @@ Test(methods, only_network_hops_compress_and_ping)
 	cr_expect(!methods_is_net("sudo"));
 	cr_expect(!methods_is_net("docker"));
 	cr_expect(!methods_is_net("nonesuch"));
+	/* On this machine (no uname asked): local and the user switches. */
+	cr_expect(methods_has("local", METHODS_HOST));
+	cr_expect(methods_has("sudo", METHODS_HOST));
+	cr_expect(methods_has("doas", METHODS_HOST));
+	cr_expect(!methods_has("chroot", METHODS_HOST));
+	cr_expect(!methods_has("ssh", METHODS_HOST));
+	/* Our own child process at the far end (PUSH_LINK): local alone. */
+	cr_expect(methods_has("local", METHODS_HOST | METHODS_DIRECT));
+	cr_expect(!methods_has("sudo", METHODS_DIRECT));
+	cr_expect(!methods_has("nonesuch", METHODS_DIRECT));
 }
