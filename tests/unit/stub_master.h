@@ -200,6 +200,22 @@ __attribute__((unused)) static void boot_stub_valgrind(const char *dir)
 }
 
 /* Removes a test's scratch directory (never across a mount); "" is none. */
+/* /proc/PID/stat into buf: the fields after "(comm) ", the state first;
+ * NULL when the process is gone. */
+static inline const char *proc_stat(pid_t pid, char *buf, size_t cap)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return NULL;
+	size_t k = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	buf[k] = 0;
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp + 2 : NULL;
+}
+
 static inline void rm_scratch(const char *dir)
 {
 	if (!dir[0])

@@ -42,6 +42,7 @@
 	char why[256];                                                  \
 	uint32_t nres, res_id, res_err;                                 \
 	bool link;                   /* offer the memfd (PUSH_LINK) */  \
+	bool stranger;               /* ...to a stream of no child pid */ \
 	char dir[64];
 #include "stub_master.h"
 
@@ -133,7 +134,7 @@ static void push_and_check(const char *name)
 	uint8_t hash[SHA256_LEN];
 	sha256(M.content, M.size, hash);
 	/* The stub is our own child process, as a local child is a stub's. */
-	stream_set_peer_pid(router_stream_for(M.r, M.id), M.link ? (int)M.pid : 0);
+	stream_set_peer_pid(router_stream_for(M.r, M.id), M.stranger ? 0 : (int)M.pid);
 	struct push_send_args a = {
 		.r = M.r, .peer = M.id, .hash = hash, .size = M.size, .read = src_read,
 		.crc = src_crc, .fd = M.fd, .link = M.link, .put = put.data, .put_len = put.len,
@@ -211,16 +212,10 @@ Test(push_send, full_pipes_make_the_send_wait_not_read)
 /* The stub's minor page faults so far. */
 static long stub_minflt(void)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)M.pid);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f);
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
+	char buf[1024];
+	const char *st = proc_stat(M.pid, buf, sizeof(buf));
 	long flt = -1;
-	cr_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %ld", &flt) == 1);
+	cr_assert(st && sscanf(st, "%*c %*d %*d %*d %*d %*d %*u %ld", &flt) == 1);
 	return flt;
 }
 
@@ -342,6 +337,19 @@ static void on_raw(struct router *r, const struct msg *m, void *arg)
 	*(int *)arg = 1;
 }
 
+/* Sends the push call in b (freed) to the stub; its error number. */
+static int raw_push(struct buf *b)
+{
+	int got = 0;
+	uint32_t h = router_add_reply(M.r, M.id, on_raw, &got, 0);
+	cr_assert_neq(h, 0u);
+	cr_assert_eq(router_send_to(M.r, M.id, HANDLE_CALL_SERVICE, h, b->data, b->len), 0);
+	buf_free(b);
+	run_until(&got, 5000);
+	cr_assert_eq(got, 1, "no answer: the stub died?");
+	return raw_err;
+}
+
 /* An empty piece at the end of content the stub holds whole (a linked
  * entry keeps no CRCs) is refused, and the stub lives on. */
 Test(push_send, an_empty_piece_past_whole_content_is_refused)
@@ -360,15 +368,58 @@ Test(push_send, an_empty_piece_past_whole_content_is_refused)
 	cr_assert_eq(buf_put_u64(&b, M.size), 0); /* off: the end */
 	cr_assert_eq(buf_put_u32(&b, 0), 0);      /* the CRC of nothing */
 	cr_assert_eq(buf_put_u32(&b, 0), 0);      /* an empty blob */
-	int got = 0;
-	uint32_t h = router_add_reply(M.r, M.id, on_raw, &got, 0);
-	cr_assert_neq(h, 0u);
-	cr_assert_eq(router_send_to(M.r, M.id, HANDLE_CALL_SERVICE, h, b.data, b.len), 0);
-	buf_free(&b);
-	run_until(&got, 5000);
-	cr_assert_eq(got, 1, "no answer: the stub died?");
-	cr_expect_eq(raw_err, EINVAL);
+	cr_expect_eq(raw_push(&b), EINVAL);
 	cr_assert_eq(kill(M.pid, 0), 0, "the stub is gone");
 	M.done = 0;
 	push_and_check("again"); /* and still serves */
+}
+
+/* A PUSH_LINK for our sealed file, as the sender makes it, with pid and
+ * inode given. */
+static struct buf link_call(uint32_t pid, uint64_t ino_delta)
+{
+	uint8_t hash[SHA256_LEN];
+	sha256(M.content, M.size, hash);
+	struct stat st;
+	cr_assert_eq(fstat(M.fd, &st), 0);
+	struct buf b;
+	buf_init(&b);
+	cr_assert_eq(proto_call_begin(&b, SVC_PUSH, PUSH_LINK), 0);
+	cr_assert_eq(buf_put_bytes(&b, hash, SHA256_LEN), 0);
+	cr_assert_eq(buf_put_u64(&b, M.size), 0);
+	cr_assert_eq(buf_put_u32(&b, pid), 0);
+	cr_assert_eq(buf_put_u32(&b, (uint32_t)M.fd), 0);
+	cr_assert_eq(buf_put_u64(&b, (uint64_t)st.st_dev), 0);
+	cr_assert_eq(buf_put_u64(&b, (uint64_t)st.st_ino + ino_delta), 0);
+	return b;
+}
+
+/* The stub takes the file only from its parent process and only when it
+ * is the very file named: not another inode, not another process's. */
+Test(push_send, a_link_to_another_file_or_from_another_process_is_refused)
+{
+	make_content(SIZE);
+	seal_content();
+	struct buf b = link_call((uint32_t)getpid(), 1);
+	cr_expect_eq(raw_push(&b), EINVAL, "another inode was taken");
+	b = link_call(1, 0);
+	cr_expect_eq(raw_push(&b), EPERM, "pid 1's fd was taken");
+	cr_assert(!stub_holds_our_file(), "a refused link left the stub holding our file");
+	b = link_call((uint32_t)getpid(), 0);
+	cr_expect_eq(raw_push(&b), 0, "the right link was refused");
+	cr_assert(stub_holds_our_file());
+}
+
+/* A stream whose far end is not our own child process (sudo, ssh...)
+ * is never offered the file. */
+Test(push_send, a_peer_that_is_not_our_child_process_is_not_offered_the_file)
+{
+	make_content(SIZE);
+	seal_content();
+	M.link = true;
+	M.stranger = true;
+	uint64_t b0 = bytes_to_stub();
+	push_and_check("stranger");
+	cr_assert_geq(bytes_to_stub() - b0, (uint64_t)SIZE, "the content did not go as bytes");
+	cr_assert(!stub_holds_our_file(), "the file was shared with a stranger");
 }

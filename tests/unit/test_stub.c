@@ -170,21 +170,14 @@ static int group_alive(pid_t pgid)
 	int n = 0;
 	cr_assert_not_null(d);
 	while ((e = readdir(d))) {
-		char p[300], buf[512];
+		char buf[512];
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
-		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(p, "r");
-		if (!f)
-			continue;
-		size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[k] = 0;
-		char *rp = strrchr(buf, ')');
+		const char *st = proc_stat((pid_t)atoi(e->d_name), buf, sizeof(buf));
 		char state;
 		int ppid, pgrp;
-		if (rp && sscanf(rp + 2, "%c %d %d", &state, &ppid, &pgrp) == 3 &&
-		    pgrp == pgid && state != 'Z')
+		if (st && sscanf(st, "%c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
+		    state != 'Z')
 			n++;
 	}
 	closedir(d);
@@ -194,16 +187,9 @@ static int group_alive(pid_t pgid)
 /* pid exists and is not a zombie. */
 static int pid_alive(pid_t pid)
 {
-	char p[64], buf[512];
-	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(p, "r");
-	if (!f)
-		return 0;
-	size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[k] = 0;
-	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] != 'Z';
+	char buf[512];
+	const char *st = proc_stat(pid, buf, sizeof(buf));
+	return st && *st != 'Z';
 }
 
 static void outstr(char *s, size_t cap)
