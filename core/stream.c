@@ -41,12 +41,28 @@ static ssize_t fill(struct stream *s);
 
 /* ---- lifetime ---- */
 
+static void z_free(struct stream *s)
+{
+	if (!s->z)
+		return;
+	zio_def_free(s->z->zd);
+	zio_inf_free(s->z->zi);
+	buf_free(&s->z->zout);
+	free(s->z);
+	s->z = NULL;
+}
+
+struct stream_z *stream_z(struct stream *s)
+{
+	if (!s->z && (s->z = calloc(1, sizeof(*s->z))))
+		buf_init(&s->z->zout);
+	return s->z;
+}
+
 static void destroy(struct stream *s)
 {
 	msg_spare_drop(s->spare);
-	zio_def_free(s->zd);
-	zio_inf_free(s->zi);
-	buf_free(&s->zout);
+	z_free(s);
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
 	free(s->pend);
@@ -83,11 +99,7 @@ static void teardown(struct stream *s)
 	stream_pipes_close(s);
 	buf_free(&s->rbuf);
 	buf_free(&s->wq);
-	zio_def_free(s->zd);
-	s->zd = NULL;
-	zio_inf_free(s->zi);
-	s->zi = NULL;
-	buf_free(&s->zout);
+	z_free(s);
 	s->roff = s->woff = 0;
 	free(s->pend);
 	s->pend = NULL;
@@ -188,9 +200,6 @@ struct stream *stream_new(struct loop *l, int rfd, int wfd,
 	s->wsock = fstat(wfd, &stt) == 0 && S_ISSOCK(stt.st_mode);
 	buf_init(&s->rbuf);
 	buf_init(&s->wq);
-	for (int i = 0; i < STREAM_PIPES; i++)
-		s->pipes[i].r = s->pipes[i].w = -1;
-	s->spl = -1;
 	rc = stream_update_events(s);
 	if (rc) {
 		if (s->rreg)
@@ -274,7 +283,7 @@ void stream_expect_hello(struct stream *s, const void *token, size_t n)
 	if (n > STREAM_HELLO_LEN)
 		n = STREAM_HELLO_LEN;
 	memcpy(s->hello, token, n);
-	s->hello_n = n;
+	s->hello_n = (uint8_t)n;
 }
 
 void stream_set_compress(struct stream *s, bool on)
@@ -360,9 +369,10 @@ static struct msg *make_msg(struct stream *s, const struct frame_hdr *h,
 		out.data = msg_spare_take(s->spare, 0, &out.cap);
 		if (!out.data)
 			out.cap = 0;
-		if (!s->zi) /* kept: made per frame it cost page faults */
-			s->zi = zio_inf_new();
-		int rc = s->zi ? zio_inf_run(s->zi, &out, data, h->len, FRAME_MAX_LEN) : -ENOMEM;
+		struct stream_z *z = stream_z(s);
+		if (z && !z->zi) /* kept: made per frame it cost page faults */
+			z->zi = zio_inf_new();
+		int rc = z && z->zi ? zio_inf_run(z->zi, &out, data, h->len, FRAME_MAX_LEN) : -ENOMEM;
 		if (own)
 			free(data);
 		if (rc) {

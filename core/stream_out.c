@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -106,17 +107,17 @@ static int wq_reserve(struct stream *s, size_t n)
 /* Appends a run of len bytes of pipe p (-1: of wq) to the queue's order;
  * runs of wq merge. There is room: a pipe is in the order at most once,
  * with a run of wq before and after it. */
-static void seg_push(struct stream *s, int p, size_t len)
+static void seg_push(struct stream_splice *x, int p, size_t len)
 {
-	const unsigned cap = sizeof(s->segs) / sizeof(s->segs[0]);
-	if (s->nseg) {
-		struct stream_seg *last = &s->segs[(s->seg0 + s->nseg - 1) % cap];
+	const unsigned cap = sizeof(x->segs) / sizeof(x->segs[0]);
+	if (x->nseg) {
+		struct stream_seg *last = &x->segs[(x->seg0 + x->nseg - 1) % cap];
 		if (p < 0 && last->pipe < 0) {
 			last->len += len;
 			return;
 		}
 	}
-	s->segs[(s->seg0 + s->nseg++) % cap] = (struct stream_seg){ .len = len, .pipe = p };
+	x->segs[(x->seg0 + x->nseg++) % cap] = (struct stream_seg){ .len = len, .pipe = p };
 }
 
 static void pipe_close(struct stream_pipe *sp)
@@ -130,22 +131,25 @@ static void pipe_close(struct stream_pipe *sp)
 
 void stream_pipes_close(struct stream *s)
 {
-	for (int i = 0; i < STREAM_PIPES; i++)
-		pipe_close(&s->pipes[i]);
-	s->nseg = s->seg0 = 0;
+	if (s->sx) {
+		for (int i = 0; i < STREAM_PIPES; i++)
+			pipe_close(&s->sx->pipes[i]);
+		free(s->sx);
+		s->sx = NULL;
+	}
 	s->pq = 0;
-	s->spl = -1;
 }
 
 /* Writes the head of the queue once: count or -1 with errno. */
 static ssize_t write_head(struct stream *s)
 {
-	const unsigned cap = sizeof(s->segs) / sizeof(s->segs[0]);
-	struct stream_seg *g = s->nseg ? &s->segs[s->seg0] : NULL;
+	struct stream_splice *x = s->sx;
+	const unsigned cap = sizeof(x->segs) / sizeof(x->segs[0]);
+	struct stream_seg *g = nseg(s) ? &x->segs[x->seg0] : NULL;
 	size_t want = g ? g->len : wq_bytes(s);
 	ssize_t w;
 	if (g && g->pipe >= 0) {
-		w = splice(s->pipes[g->pipe].r, NULL, s->wfd, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		w = splice(x->pipes[g->pipe].r, NULL, s->wfd, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 	} else {
 		struct iovec iov = { .iov_base = s->wq.data + s->woff, .iov_len = want };
 		w = wr(s, &iov, 1);
@@ -158,9 +162,9 @@ static ssize_t write_head(struct stream *s)
 		s->woff += (size_t)w;
 	if (g && !(g->len -= (size_t)w)) {
 		if (g->pipe >= 0)
-			s->pipes[g->pipe].busy = false;
-		s->seg0 = (s->seg0 + 1) % cap;
-		s->nseg--;
+			x->pipes[g->pipe].busy = false;
+		x->seg0 = (x->seg0 + 1) % cap;
+		x->nseg--;
 	}
 	return w;
 }
@@ -168,7 +172,7 @@ static ssize_t write_head(struct stream *s)
 void stream_do_write(struct stream *s)
 {
 	while (queued(s)) {
-		size_t want = s->nseg ? s->segs[s->seg0].len : wq_bytes(s);
+		size_t want = nseg(s) ? s->sx->segs[s->sx->seg0].len : wq_bytes(s);
 		ssize_t w = write_head(s);
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			int e = errno;
@@ -258,8 +262,8 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 		memcpy(s->wq.data + s->wq.len, (const uint8_t *)b + (done - an), bn - (done - an));
 		s->wq.len += bn - (done - an);
 	}
-	if (s->nseg)
-		seg_push(s, -1, rest);
+	if (nseg(s))
+		seg_push(s->sx, -1, rest);
 	if (queued(s) >= STREAM_HWM)
 		s->full = true;
 	int rc = stream_update_events(s);
@@ -273,7 +277,7 @@ static int enqueue(struct stream *s, const void *a, size_t an, const void *b, si
 
 /* ---- sending ---- */
 
-/* Deflates m's payload into s->zout when that pays. Data that looks
+/* Deflates m's payload into s->z->zout when that pays. Data that looks
  * random (compressed files, media, encrypted or random bytes) goes as it
  * is without trying: deflating it cost more CPU than a fast link saved
  * (512 MiB over ssh read at 50 MiB/s; a 4 KiB file's reply took ~30 us
@@ -283,10 +287,11 @@ static bool compress_into_zout(struct stream *s, const struct msg *m)
 {
 	if (zio_looks_random(m->data, m->len))
 		return false;
-	if (!s->zd && !(s->zd = zio_def_new(1)))
+	struct stream_z *z = stream_z(s);
+	if (!z || (!z->zd && !(z->zd = zio_def_new(1))))
 		return false;
-	s->zout.len = 0;
-	return zio_def_run(s->zd, &s->zout, m->data, m->len) == 0 && s->zout.len < m->len;
+	z->zout.len = 0;
+	return zio_def_run(z->zd, &z->zout, m->data, m->len) == 0 && z->zout.len < m->len;
 }
 
 /* Output buffer kept between messages, at most this big. */
@@ -315,15 +320,15 @@ int stream_send(struct stream *s, const struct msg *m)
 	struct frame_hdr h = hdr_of(m, m->len);
 	const uint8_t *payload = m->data;
 	if (s->compress && m->len >= STREAM_COMPRESS_MIN && compress_into_zout(s, m)) {
-		payload = s->zout.data;
-		h.len = (uint32_t)s->zout.len;
+		payload = s->z->zout.data;
+		h.len = (uint32_t)s->z->zout.len;
 		h.flags = FRAME_F_ZLIB;
 	}
 	uint8_t hdr[FRAME_HDR_LEN];
 	frame_hdr_encode(&h, hdr);
 	int rc = enqueue(s, hdr, sizeof(hdr), payload, h.len);
-	if (s->zout.cap > STREAM_ZOUT_KEEP)
-		buf_free(&s->zout);
+	if (s->z && s->z->zout.cap > STREAM_ZOUT_KEEP)
+		buf_free(&s->z->zout);
 	if (!rc)
 		s->st.msgs_out++;
 	return rc;
@@ -377,8 +382,15 @@ int stream_peer_pid(const struct stream *s)
  */
 static int pipe_get(struct stream *s, size_t pages)
 {
+	if (!s->sx) {
+		if (!(s->sx = calloc(1, sizeof(*s->sx))))
+			return -ENOTSUP; /* the caller reads instead */
+		for (int i = 0; i < STREAM_PIPES; i++)
+			s->sx->pipes[i] = (struct stream_pipe){ .r = -1, .w = -1 };
+		s->sx->spl = -1;
+	}
 	for (int i = 0; i < STREAM_PIPES; i++) {
-		struct stream_pipe *sp = &s->pipes[i];
+		struct stream_pipe *sp = &s->sx->pipes[i];
 		if (sp->busy)
 			continue;
 		if (sp->r < 0) {
@@ -411,11 +423,11 @@ ssize_t stream_splice_in(struct stream *s, int fd, uint64_t off, size_t n)
 	 * the last ones partly filled. */
 	size_t pages = (off % 4096 + n + 4095) / 4096;
 	int p = pipe_get(s, pages);
-	if (p == -ENOTSUP)
+	if (p == -ENOTSUP && s->sx)
 		s->nosplice = true;
 	if (p < 0)
 		return p;
-	struct stream_pipe *sp = &s->pipes[p];
+	struct stream_pipe *sp = &s->sx->pipes[p];
 	if (pages > sp->pages)
 		return -ENOTSUP;
 	loff_t at = (loff_t)off;
@@ -437,36 +449,47 @@ ssize_t stream_splice_in(struct stream *s, int fd, uint64_t off, size_t n)
 		got += (size_t)k;
 	}
 	sp->busy = true;
-	s->spl = p;
-	s->spl_len = got;
+	s->sx->spl = p;
+	s->sx->spl_len = got;
 	return (ssize_t)got;
 }
 
 void stream_splice_release(struct stream *s)
 {
-	for (int i = 0; i < STREAM_PIPES; i++)
-		if (!s->pipes[i].busy)
-			pipe_close(&s->pipes[i]);
+	struct stream_splice *x = s->sx;
+	if (!x)
+		return;
+	bool busy = false;
+	for (int i = 0; i < STREAM_PIPES; i++) {
+		if (!x->pipes[i].busy)
+			pipe_close(&x->pipes[i]);
+		busy |= x->pipes[i].busy;
+	}
+	if (!busy && !x->nseg) {
+		free(x);
+		s->sx = NULL;
+	}
 }
 
 void stream_splice_drop(struct stream *s)
 {
-	if (s->spl < 0)
+	if (!s->sx || s->sx->spl < 0)
 		return;
-	pipe_close(&s->pipes[s->spl]); /* (the simplest way to empty it) */
-	s->spl = -1;
+	pipe_close(&s->sx->pipes[s->sx->spl]); /* (the simplest way to empty it) */
+	s->sx->spl = -1;
 }
 
 int stream_send_spliced(struct stream *s, const struct msg *m, size_t k)
 {
-	int p = s->spl;
-	if (p < 0 || k != s->spl_len)
+	struct stream_splice *x = s->sx;
+	int p = x ? x->spl : -1;
+	if (p < 0 || k != x->spl_len)
 		return -EINVAL;
 	if (m->len + k > FRAME_MAX_LEN) {
 		stream_splice_drop(s);
 		return -EMSGSIZE;
 	}
-	s->spl = -1;
+	x->spl = -1;
 	struct frame_hdr h = hdr_of(m, m->len + (uint32_t)k);
 	uint8_t hdr[FRAME_HDR_LEN];
 	frame_hdr_encode(&h, hdr);
@@ -474,11 +497,12 @@ int stream_send_spliced(struct stream *s, const struct msg *m, size_t k)
 	 * follow them, at once if the fd takes all that comes before. */
 	int rc = enqueue(s, hdr, sizeof(hdr), m->data, m->len);
 	if (rc) {
-		pipe_close(&s->pipes[p]);
+		if (s->sx) /* (a failed write closed them all) */
+			pipe_close(&s->sx->pipes[p]);
 		return rc;
 	}
 	if (!queued(s)) {
-		ssize_t w = splice(s->pipes[p].r, NULL, s->wfd, NULL, k, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		ssize_t w = splice(x->pipes[p].r, NULL, s->wfd, NULL, k, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			/* Half a frame is on the wire: the stream is unusable. */
 			stream_fail_later(s, errno);
@@ -490,11 +514,11 @@ int stream_send_spliced(struct stream *s, const struct msg *m, size_t k)
 		}
 	}
 	if (!k) {
-		s->pipes[p].busy = false;
+		x->pipes[p].busy = false;
 	} else {
-		if (!s->nseg && wq_bytes(s))
-			seg_push(s, -1, wq_bytes(s));
-		seg_push(s, p, k);
+		if (!x->nseg && wq_bytes(s))
+			seg_push(x, -1, wq_bytes(s));
+		seg_push(x, p, k);
 		s->pq += k;
 		if (queued(s) >= STREAM_HWM)
 			s->full = true;
