@@ -154,5 +154,7 @@ struct methods_run *methods_run_start(struct loop *l, const char *method,
  * closes the child's terminal (call it once the child is gone or to be
  * let go). NULL does nothing. */
 void methods_run_free(struct methods_run *r);
+/* Whether r holds the child's terminal (a method run on a pty). */
+bool methods_run_has_tty(const struct methods_run *r);
 
 #endif

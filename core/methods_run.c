@@ -192,3 +192,8 @@ void methods_run_free(struct methods_run *r)
 		close(r->ptyfd);
 	free(r);
 }
+
+bool methods_run_has_tty(const struct methods_run *r)
+{
+	return r && r->ptyfd >= 0;
+}

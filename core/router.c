@@ -31,7 +31,7 @@ struct route {
 	uint32_t id;
 	struct rstream *via;
 	/* Streams that sent messages towards id: they get DEL_ROUTE too. */
-	struct rstream *talkers[MAX_TALKERS];
+	struct rstream **talkers; /* MAX_TALKERS, made for the first one */
 	int ntalkers;
 };
 
@@ -71,6 +71,7 @@ static const struct stream_ops router_stream_ops = {
 static void deliver_local(struct router *r, struct msg *m, struct rstream *in);
 static void on_add_route(struct router *r, const struct msg *m, void *arg);
 static void on_del_route(struct router *r, const struct msg *m, void *arg);
+static void route_free(struct route *rt);
 
 struct router *router_new(struct loop *l, uint32_t my_id,
 			  const struct router_ops *ops, void *arg)
@@ -101,7 +102,7 @@ void router_free(struct router *r)
 	size_t pos = 0;
 	void *v;
 	while (map_next(&r->routes, &pos, NULL, &v))
-		free(v);
+		route_free(v);
 	pos = 0;
 	while (map_next(&r->handlers, &pos, NULL, &v))
 		free(v);
@@ -170,6 +171,12 @@ static struct rstream *rstream_new(struct router *r, struct stream *s, uint32_t 
 	r->streams = rs;
 	stream_set_ops(s, &router_stream_ops, rs);
 	return rs;
+}
+
+static void route_free(struct route *rt)
+{
+	free(rt->talkers);
+	free(rt);
 }
 
 static int route_add(struct router *r, uint32_t id, struct rstream *rs)
@@ -405,7 +412,7 @@ static void route_lost(struct router *r, uint32_t id, struct route *rt, const ch
 				router_send_to(r, t->peer_id, HANDLE_DEL_ROUTE, 0, b.data, b.len);
 			buf_free(&b);
 		}
-		free(rt);
+		route_free(rt);
 		tell_parent(r, HANDLE_DEL_ROUTE, id, why);
 	}
 	wake_waiters(r, id, why);
@@ -413,11 +420,18 @@ static void route_lost(struct router *r, uint32_t id, struct route *rt, const ch
 		r->ops->on_route_lost(r, id, why, r->arg);
 }
 
-static void add_talker(struct route *rt, struct rstream *in)
+/* The parent and the route's own stream are never told (route_lost),
+ * so they are not kept: a parent's routes to its 100s of children then
+ * hold no talkers, and no array for them. */
+static void add_talker(struct router *r, struct route *rt, struct rstream *in)
 {
+	if (in == r->parent || in == rt->via)
+		return;
 	for (int i = 0; i < rt->ntalkers; i++)
 		if (rt->talkers[i] == in)
 			return;
+	if (!rt->talkers && !(rt->talkers = calloc(MAX_TALKERS, sizeof(*rt->talkers))))
+		return;
 	if (rt->ntalkers < MAX_TALKERS)
 		rt->talkers[rt->ntalkers++] = in;
 }
@@ -479,7 +493,7 @@ static void forward(struct router *r, struct rstream *in, struct msg *m)
 	}
 	struct route *rt = route_get(r, m->dst_id);
 	if (rt)
-		add_talker(rt, in);
+		add_talker(r, rt, in);
 	r->st.msgs_routed++;
 	r->st.bytes_routed += m->len;
 	stream_send(out->s, m);

@@ -48,8 +48,8 @@ struct child {
 	struct child *next;
 	uint32_t id;
 	pid_t pid;
-	struct methods_run *run; /* its terminal, kept open while it runs:
-				  * closing it hangs the child up */
+	struct methods_run *run; /* its terminal, kept open while it runs
+				  * (closing it hangs the child up), or NULL */
 	char name[];             /* as long as it is: a parent keeps 100s */
 };
 
@@ -137,8 +137,12 @@ static void boot_done(struct stream *s, pid_t pid, int err, const char *why, voi
 	}
 	c->id = q->id;
 	c->pid = pid;
-	c->run = q->run;
-	q->run = NULL;
+	/* A terminal stays open while the child runs; a run without one
+	 * goes with q (a parent keeps 100s of children). */
+	if (methods_run_has_tty(q->run)) {
+		c->run = q->run;
+		q->run = NULL;
+	}
 	strcpy(c->name, q->name);
 	c->next = sp->children;
 	sp->children = c;
