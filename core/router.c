@@ -431,7 +431,7 @@ static void add_talker(struct router *r, struct route *rt, struct rstream *in)
 		if (rt->talkers[i] == in)
 			return;
 	if (!rt->talkers && !(rt->talkers = calloc(MAX_TALKERS, sizeof(*rt->talkers))))
-		return;
+		return; /* as past MAX_TALKERS: that stream is not told */
 	if (rt->ntalkers < MAX_TALKERS)
 		rt->talkers[rt->ntalkers++] = in;
 }

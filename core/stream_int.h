@@ -47,9 +47,9 @@ struct stream_z {
 	struct buf zout;    /* the deflater's output, kept between messages */
 };
 
-/* Fields are ordered by size, and what few streams use is apart: a
- * parent keeps one per child, and under 320 bytes it takes half the slot
- * of musl's malloc it took at 616. */
+/* Pointers and sizes first, flags last, and what few streams use kept
+ * apart: a parent keeps one per child, and under 320 bytes it takes half
+ * the slot of musl's malloc it took at 616. */
 struct stream {
 	struct loop *l;
 	const struct stream_ops *ops;
@@ -71,8 +71,9 @@ struct stream {
 	/* output: wq[woff..len) waits for the fd to become writable */
 	struct buf wq;
 	size_t woff;
-	/* Spliced payloads: made at the first splice, freed once they hold
-	 * nothing (stream_splice_release). pq: bytes queued in their pipes. */
+	/* Spliced payloads: made at the first splice, freed when
+	 * stream_splice_release finds no pipe busy (a push sender done with
+	 * a child) and at close. pq: bytes queued in their pipes. */
 	struct stream_splice *sx;
 	size_t pq;
 	struct stream_z *z;      /* NULL until compression is used */

@@ -423,8 +423,10 @@ ssize_t stream_splice_in(struct stream *s, int fd, uint64_t off, size_t n)
 	 * the last ones partly filled. */
 	size_t pages = (off % 4096 + n + 4095) / 4096;
 	int p = pipe_get(s, pages);
-	if (p == -ENOTSUP && s->sx)
+	if (p == -ENOTSUP && s->sx) {
 		s->nosplice = true;
+		stream_splice_release(s); /* never used again */
+	}
 	if (p < 0)
 		return p;
 	struct stream_pipe *sp = &s->sx->pipes[p];
@@ -501,6 +503,8 @@ int stream_send_spliced(struct stream *s, const struct msg *m, size_t k)
 			pipe_close(&s->sx->pipes[p]);
 		return rc;
 	}
+	if (!(x = s->sx) || s->werr) /* a transport failed since: all gone */
+		return -EPIPE;
 	if (!queued(s)) {
 		ssize_t w = splice(x->pipes[p].r, NULL, s->wfd, NULL, k, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {

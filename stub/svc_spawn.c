@@ -36,7 +36,8 @@ struct spawn_req {
 	struct svc_spawn *sp;
 	struct svc_req q;
 	uint32_t id;            /* 0 until taken from the block */
-	struct methods_run *run; /* while booting, then the child's */
+	struct methods_run *run; /* while booting; then the child's if it
+				  * holds its terminal */
 	char name[PROTO_MAX_NAME + 1];
 	char *method;           /* owned */
 	struct proto_kv *kv;    /* owned: the options (a password among them) */
