@@ -46,7 +46,6 @@
 #define STUB_LINE_MAX 1024 /* a longer stderr line is forwarded in pieces */
 #define STUB_SPARE_MAX ((size_t)4 << 20) /* the largest payload buffer kept */
 #define STUB_TRIM_MS 3000 /* no message for this long: kept buffers go */
-#define STUB_STACK_MARGIN 8192 /* stack kept below idle_trim's frame */
 #define STUB_PIPE_SZ (1 << 20) /* fd 0/1 pipe size asked for (the unprivileged limit) */
 
 struct stub {
@@ -334,10 +333,12 @@ static void parent_watch(struct loop *l, void *arg)
 
 /* The stack below the idle loop's frames: a burst (a spawn's stage line,
  * fs paths, a directory listing) leaves tens of KiB of it resident that
- * nothing uses until the next burst. Given back, beyond a margin for the
- * calls made from here, aligned to the kernel's page size (16 or 64 KiB
- * on some aarch64 kernels: madvise would round a 4 KiB-aligned end up
- * into live frames). */
+ * nothing uses until the next burst. Given back from the page below ours
+ * down (that page holds madvise's own frame), aligned to the kernel's page
+ * size (16 or 64 KiB on some aarch64 kernels: madvise would round a 4
+ * KiB-aligned end up into live frames). The next burst faults back what
+ * it uses, a few pages; an 8 KiB margin kept for it cost every idle stub
+ * 4-8 KiB. */
 static void stack_trim(void)
 {
 	char here;
@@ -361,9 +362,9 @@ static void stack_trim(void)
 	}
 	if (f)
 		fclose(f);
-	if (!hi || sp - lo < STUB_STACK_MARGIN + (uintptr_t)page)
+	if (!hi || sp - lo < (uintptr_t)page)
 		return;
-	uintptr_t end = (sp - STUB_STACK_MARGIN - (uintptr_t)page) & ~((uintptr_t)page - 1);
+	uintptr_t end = (sp - (uintptr_t)page) & ~((uintptr_t)page - 1);
 	if (end > lo)
 		madvise((void *)lo, end - lo, MADV_DONTNEED);
 }
