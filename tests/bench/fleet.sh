@@ -165,9 +165,14 @@ for ((k = 1; k <= N; k++)); do
 			# Again once idle: a stub frees its kept buffers once a whole 3 s
 			# trim period passed without a message (stub/main.c idle_trim): 3-6 s.
 			sleep 7
-			ps -e -o sid=,rss=,args= | awk -v s="$DPID" '$1 == s && $3 ~ /^mitofs:/ {
-				n++; t += $2; if ($2 > m) m = $2 } END { print "g2.stub_rss_avg_idle", t / n;
-				print "g2.stub_rss_max_idle", m }' >>"$SAMPLES"
+			ps -e -o sid=,rss=,pid=,args= | awk -v s="$DPID" '$1 == s && $4 ~ /^mitofs:/ {
+				n++; t += $2; if ($2 > m) { m = $2; p = $3 } } END { print "g2.stub_rss_avg_idle", t / n;
+				print "g2.stub_rss_max_idle", m; print "g2.stub_max_idle_pid", p }' >"$WORK/idle"
+			grep -v "^g2.stub_max_idle_pid" "$WORK/idle" >>"$SAMPLES"
+			# The largest one's own memory and its mapped program file.
+			big=$(awk '$1 == "g2.stub_max_idle_pid" { print $2 }' "$WORK/idle")
+			sample g2.stub_max_idle_anon "$(awk '/^RssAnon:/ {print $2}' "/proc/$big/status")"
+			sample g2.stub_max_idle_file "$(awk '/^RssFile:/ {print $2}' "/proc/$big/status")"
 			mkdir "$MNT/groups/all" && echo '*/*' >"$MNT/groups/all/members"
 			t0=$(now_us)
 			echo 'echo $$' >"$MNT/groups/all/exec"
@@ -317,8 +322,8 @@ if 'g2.daemon_rss' in s:
     out.append('Memory with 1000 contexts: daemon VmRSS %.1f MiB (goal ≤ 64 MiB); %d stubs, VmRSS mean %.0f KiB, largest %.0f KiB (the parents, 100 children each; goal ≤ 400 KB each).' % (
         med('g2.daemon_rss') / 1024, med('g2.stubs'), med('g2.stub_rss_avg'), med('g2.stub_rss_max')))
 if 'g2.stub_rss_max_idle' in s:
-    out.append('The same stubs after 7 s idle (kept buffers freed): VmRSS mean %.0f KiB, largest %.0f KiB (about 240 KiB of each is the stub\'s text, shared by all).' % (
-        med('g2.stub_rss_avg_idle'), med('g2.stub_rss_max_idle')))
+    out.append('The same stubs after 7 s idle (kept buffers freed): VmRSS mean %.0f KiB, largest %.0f KiB: %.0f KiB of it its own memory, %.0f KiB the stub\'s program file, mapped by every stub and held once in the page cache.' % (
+        med('g2.stub_rss_avg_idle'), med('g2.stub_rss_max_idle'), med('g2.stub_max_idle_anon'), med('g2.stub_max_idle_file')))
 out.append('')
 out.append('| sample | n | min | median | max |')
 out.append('| --- | --- | --- | --- | --- |')

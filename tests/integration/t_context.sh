@@ -266,8 +266,9 @@ test_an_idle_parent_of_100_children_stays_under_400_kB()
 	expect_eq "$(ls "$M/$p" | grep -c '^c[0-9]')" 100 "children of $p"
 	# VmRSS (RssAnon) in KiB: 1452 (1200) before the idle trim freed the
 	# streams' read buffers; 448 (196) before a stream kept its splice
-	# and zlib state apart, routes their talkers, and the stub file lost
-	# its unwind tables (252 KiB of it mapped, now 228): 376 (148) now.
+	# and zlib state apart, routes their talkers, the stack trim its
+	# margin, and the stub file lost its unwind tables (252 KiB of it
+	# mapped, now 232): 372-376 (140-144) now.
 	local t0
 	t0=$(now_ms)
 	until (( $(mem_of "$pid" VmRSS) * 1024 <= 400000 && $(mem_of "$pid" RssAnon) < 176 )); do
