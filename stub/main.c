@@ -331,42 +331,90 @@ static void parent_watch(struct loop *l, void *arg)
 
 /* --- memory --- */
 
-/* The stack below the idle loop's frames: a burst (a spawn's stage line,
- * fs paths, a directory listing) leaves tens of KiB of it resident that
- * nothing uses until the next burst. Given back from the page below ours
- * down (that page holds madvise's own frame), aligned to the kernel's page
- * size (16 or 64 KiB on some aarch64 kernels: madvise would round a 4
- * KiB-aligned end up into live frames). The next burst faults back what
- * it uses, a few pages; an 8 KiB margin kept for it cost every idle stub
- * 4-8 KiB. */
-static void stack_trim(void)
+/*
+ * What an idle stub keeps mapped and does not use, given back once per
+ * quiet spell (idle_trim):
+ * - the stack below the idle loop's frames: a burst (a spawn's stage
+ *   line, fs paths, a directory listing) leaves tens of KiB of it
+ *   resident. Given back from the page below ours down (that page holds
+ *   madvise's own frame), aligned to the kernel's page size (16 or 64 KiB
+ *   on some aarch64 kernels: madvise would round a 4 KiB-aligned end up
+ *   into live frames). The next burst faults back the few pages it uses.
+ * - the pages of its own program file: the kernel maps the pages around
+ *   each fault (64 KiB), so a stub that ran a little of everything has
+ *   the whole file mapped (232 KiB) where its idle loop runs a fraction.
+ *   Its read-only mappings are dropped: never writable, so nothing is
+ *   lost; the page cache keeps the pages, for the other stubs and for
+ *   the next fault. The writable one (data) stays: dropping it would
+ *   lose what was written.
+ */
+struct ro_map {
+	uintptr_t lo, hi;
+	unsigned long dev, ino;
+};
+
+/* One line of /proc/self/maps, "LO-HI PERMS OFFSET MAJ:MIN INODE PATH",
+ * read with strtoul: sscanf alone would add 11 KB of musl's scanf to
+ * every stub's text. 0, or -1 for a line of another shape. */
+static int maps_line(const char *line, struct ro_map *m, bool *writable)
+{
+	char *p;
+	m->lo = strtoul(line, &p, 16);
+	if (*p != '-')
+		return -1;
+	m->hi = strtoul(p + 1, &p, 16);
+	if (*p != ' ' || strlen(p) < 6)
+		return -1;
+	*writable = p[2] == 'w';
+	(void)strtoul(p + 5, &p, 16); /* the offset */
+	unsigned long major = strtoul(p, &p, 16);
+	if (*p != ':')
+		return -1;
+	m->dev = major << 20 | strtoul(p + 1, &p, 16);
+	m->ino = strtoul(p, NULL, 10);
+	return 0;
+}
+
+static void idle_unmap(void)
 {
 	char here;
-	uintptr_t sp = (uintptr_t)&here, lo = 0, hi = 0;
+	uintptr_t sp = (uintptr_t)&here, code = (uintptr_t)&idle_unmap, slo = 0, shi = 0;
+	struct ro_map ro[8], self = { 0 };
+	size_t nro = 0;
 	long page = sysconf(_SC_PAGESIZE);
 	if (page <= 0 || (page & (page - 1)))
 		return;
 	FILE *f = fopen("/proc/self/maps", "re");
 	char line[256];
+	bool whole = true; /* the last read ended a line */
 	while (f && fgets(line, sizeof(line), f)) {
-		/* "LO-HI perms ...": strtoul, not sscanf, which alone would add
-		 * 11 KB of musl's scanf to every stub's text. */
-		char *dash;
-		unsigned long a = strtoul(line, &dash, 16);
-		unsigned long b = *dash == '-' ? strtoul(dash + 1, NULL, 16) : 0;
-		if (strstr(line, "[stack]") && a <= sp && sp < b) {
-			lo = a;
-			hi = b;
-			break;
+		bool start = whole;
+		whole = strchr(line, '\n') != NULL;
+		struct ro_map m;
+		bool w;
+		if (!start || maps_line(line, &m, &w))
+			continue; /* (the rest of a long path) */
+		if (strstr(line, "[stack]") && m.lo <= sp && sp < m.hi) {
+			slo = m.lo;
+			shi = m.hi;
 		}
+		if (w || !m.ino)
+			continue;
+		if (m.lo <= code && code < m.hi)
+			self = m;
+		if (nro < sizeof(ro) / sizeof(ro[0]))
+			ro[nro++] = m;
 	}
 	if (f)
 		fclose(f);
-	if (!hi || sp - lo < (uintptr_t)page)
+	for (size_t i = 0; self.ino && i < nro; i++)
+		if (ro[i].dev == self.dev && ro[i].ino == self.ino)
+			madvise((void *)ro[i].lo, ro[i].hi - ro[i].lo, MADV_DONTNEED);
+	if (!shi || sp - slo < (uintptr_t)page)
 		return;
 	uintptr_t end = (sp - (uintptr_t)page) & ~((uintptr_t)page - 1);
-	if (end > lo)
-		madvise((void *)lo, end - lo, MADV_DONTNEED);
+	if (end > slo)
+		madvise((void *)slo, end - slo, MADV_DONTNEED);
 }
 
 /* The buffers kept to make the next large transfer cheap (the fs reply
@@ -375,8 +423,9 @@ static void stack_trim(void)
  * STUB_TRIM_MS, so an idle stub is as small as a fresh one again; so do
  * the streams' read buffers, whose first pages a parent of 100 children
  * otherwise keeps for each child (~10 KiB each), the copy of our own
- * image a parent made for its children's first stages (~140 KiB) and the
- * stack a burst left resident: once per quiet spell. */
+ * image a parent made for its children's first stages (~140 KiB), the
+ * stack a burst left resident and the program file's pages (idle_unmap):
+ * once per quiet spell. */
 static void idle_trim(struct loop *l, void *arg)
 {
 	struct stub *st = arg;
@@ -386,7 +435,7 @@ static void idle_trim(struct loop *l, void *arg)
 	if (seen == st->trim_seen && !st->trimmed) {
 		size_t n = svc_fs_trim(st->fs) + msg_spare_trim(st->spare) + router_trim(st->r) +
 			   svc_spawn_trim(st->spawn);
-		stack_trim();
+		idle_unmap();
 		st->trimmed = true;
 		if (n)
 			log_debug("stub: quiet for %d ms, %zu bytes of buffers freed",
