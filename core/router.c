@@ -403,9 +403,7 @@ static void route_lost(struct router *r, uint32_t id, struct route *rt, const ch
 {
 	if (rt) {
 		for (int i = 0; i < rt->ntalkers; i++) {
-			struct rstream *t = rt->talkers[i];
-			if (t == rt->via || t == r->parent)
-				continue;
+			struct rstream *t = rt->talkers[i]; /* never via, nor the parent */
 			struct buf b;
 			buf_init(&b);
 			if (!buf_put_u32(&b, id) && !buf_put_str(&b, why))
@@ -420,9 +418,10 @@ static void route_lost(struct router *r, uint32_t id, struct route *rt, const ch
 		r->ops->on_route_lost(r, id, why, r->arg);
 }
 
-/* The parent and the route's own stream are never told (route_lost),
- * so they are not kept: a parent's routes to its 100s of children then
- * hold no talkers, and no array for them. */
+/* The parent hears of a lost route from tell_parent and the route's own
+ * stream is what was lost, so neither is kept: route_lost tells every
+ * talker, and a parent's routes to its 100s of children hold none, and
+ * no array for them. */
 static void add_talker(struct router *r, struct route *rt, struct rstream *in)
 {
 	if (in == r->parent || in == rt->via)

@@ -345,6 +345,41 @@ Test(router, losing_a_stream_loses_every_route_behind_it)
 	world_down(&w);
 }
 
+/* A sibling D (3) that sent to C through B is told when B loses C, once;
+ * the master, which sent to C too, hears it from B's report upwards,
+ * once. Without talkers D would go on sending into a route gone. */
+Test(router, a_sibling_that_sent_to_a_lost_child_is_told_once)
+{
+	struct world w;
+	world_up(&w);
+	struct lost ld = { 0 };
+	struct router *d = router_new(w.l, 3, &lost_ops, &ld);
+	uint32_t pd[] = { 0, 1 };
+	router_set_identity(d, 3, pd, 2);
+	struct stream *d_up, *b_down = pair(w.l, &d_up);
+	cr_assert_eq(router_set_parent(d, d_up, 1), 0);
+	cr_assert_eq(router_add_child(w.b, b_down, 3), 0);
+	struct seen from_d = { 0 }, from_a = { 0 };
+	cr_assert_eq(router_add_handler(w.c, H_TEST, pong, NULL, 0), 0);
+	uint32_t hd = router_add_reply(d, 2, record, &from_d, 0);
+	uint32_t ha = router_add_reply(w.a, 2, record, &from_a, 0);
+	cr_assert_eq(router_send_to(d, 2, H_TEST, hd, "ping", 4), 0);
+	cr_assert_eq(router_send_to(w.a, 2, H_TEST, ha, "ping", 4), 0);
+	spin(w.l, &from_d.calls, 1);
+	spin(w.l, &from_a.calls, 1);
+	cr_assert_str_eq(from_d.text, "pong");
+	cr_assert_str_eq(from_a.text, "pong");
+	cr_assert_eq(router_close_child(w.b, 2, "test"), 0);
+	spin(w.l, &ld.n, 1);
+	settle(w.l);
+	cr_assert_eq(ld.n, 1, "D was told %d times", ld.n);
+	cr_assert_eq(ld.ids[0], 2);
+	cr_assert_eq(w.la.n, 1, "the master was told %d times", w.la.n);
+	cr_assert_eq(w.la.ids[0], 2);
+	router_free(d);
+	world_down(&w);
+}
+
 Test(router, reply_from_the_wrong_context_is_dropped)
 {
 	struct world w;
